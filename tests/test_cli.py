@@ -1,0 +1,78 @@
+"""The command line as a user runs it: on real sample pairs, bad input, and the demo."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from agent.cli import main
+
+
+def test_verify_real_levircd_pair_with_its_label(shared_data, tmp_path, capsys):
+    root = shared_data / "levircd"
+    name = "val_27_0000_0256.png"
+    rc = main(
+        [
+            "verify",
+            str(root / "A" / name),
+            str(root / "B" / name),
+            "--mask",
+            str(root / "label" / name),
+            "--mask-kind",
+            "binary",
+            "--mask-category",
+            "building",
+            "--geojson",
+            str(tmp_path / "c.geojson"),
+            "--overlay",
+            str(tmp_path / "o.png"),
+            "--json",
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    v = out["verification"]
+    label = cv2.imread(str(root / "label" / name), cv2.IMREAD_GRAYSCALE)
+    assert v["binary"]["changed_pixels"] == int((label > 0).sum())
+    assert v["counts"]["counts"]["road"] == 0 and v["counts"]["counts"]["building"] > 5
+    assert v["grid"]["category_cells"]["building"] == v["grid"]["cells"]
+    fc = json.loads((tmp_path / "c.geojson").read_text())
+    assert {f["properties"]["cell"] for f in fc["features"]} == set(v["grid"]["cells"])
+    assert (tmp_path / "o.png").exists()
+
+
+def test_verify_real_no_change_negative(shared_data, capsys):
+    root = shared_data / "levircd"
+    name = "train_386_0512_0768.png"
+    rc = main(["verify", str(root / "A" / name), str(root / "B" / name), "--mask", str(root / "label" / name)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "changed: no" in out and "changed cells: none" in out
+
+
+def test_verify_classical_on_dsifn_prints_an_honest_summary(shared_data, capsys):
+    root = shared_data / "dsifn"
+    assert main(["verify", str(root / "A" / "1_1.png"), str(root / "B" / "1_1.png")]) == 0
+    out = capsys.readouterr().out
+    assert "mask: classical" in out and "category unknown" in out and "no categories" in out
+
+
+def test_bad_input_is_one_clear_line(shared_data, tmp_path, capsys):
+    root = shared_data / "levircd"
+    rc = main(["verify", str(root / "A" / "test_113_0256.png"), str(root / "B" / "test_113_0256.png")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("changeagent: error: t1 and t2 differ in size") and "Traceback" not in err
+    cv2.imwrite(str(tmp_path / "m.png"), np.zeros((10, 10), np.uint8))
+    rc = main(
+        [
+            "verify",
+            str(root / "A" / "val_27_0000_0256.png"),
+            str(root / "B" / "val_27_0000_0256.png"),
+            "--mask",
+            str(tmp_path / "m.png"),
+        ]
+    )
+    assert rc == 2 and "m.png is 10×10 but the pair is 256×256" in capsys.readouterr().err

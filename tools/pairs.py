@@ -1,0 +1,192 @@
+"""Image pairs: one loader for PNG/JPEG/TIFF/GeoTIFF, turning two dates into aligned 8-bit RGB.
+
+Display and the model both want 8-bit RGB, while archives deliver 16-bit and multi-band imagery.
+The scaling rule is stated once here: 8-bit bands pass unchanged; any other type is stretched per
+band linearly from its 2nd to its 98th percentile, computed over the valid pixels of BOTH dates
+together, so that the same stretch applies to t1 and t2 and a real brightness change is not
+normalised away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
+
+STRETCH_PERCENTILES = (2.0, 98.0)
+
+
+class ImagePair(BaseModel):
+    """Two co-registered dates of one place as 8-bit RGB (H×W×3), with their georeference."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    t1: np.ndarray
+    t2: np.ndarray
+    georef: Georef | None = None
+    t1_path: Path | None = None
+    t2_path: Path | None = None
+    pair_id: str = Field(description="Content hash of both dates: the key of every per-pair cache.")
+    scaling: str = Field("none", description="How the pixels were brought to 8-bit RGB.")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.t1.shape[0]), int(self.t1.shape[1])
+
+    @property
+    def name(self) -> str:
+        return self.t1_path.stem if self.t1_path else self.pair_id[:12]
+
+
+def pair_hash(t1: np.ndarray, t2: np.ndarray) -> str:
+    """Hash of both dates' pixels and shapes; equal pixels give equal ids wherever they came from."""
+    digest = hashlib.sha256()
+    for array in (t1, t2):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def load_pair(
+    t1: str | Path,
+    t2: str | Path,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    rgb_bands: Sequence[int] | None = None,
+) -> ImagePair:
+    """Read and check two dates; ``rgb_bands`` (1-based) picks red, green, blue from multi-band files."""
+    first = read_raster(t1, max_pixels=max_pixels, role="t1")
+    second = read_raster(t2, max_pixels=max_pixels, role="t2")
+    _check_aligned(first, second)
+    rgb1 = _rgb_bands(first, "t1", rgb_bands)
+    rgb2 = _rgb_bands(second, "t2", rgb_bands)
+    (img1, img2), scaling = to_rgb8(rgb1, rgb2, nodata=(first.nodata, second.nodata))
+    return ImagePair(
+        t1=img1,
+        t2=img2,
+        georef=first.georef,
+        t1_path=first.path,
+        t2_path=second.path,
+        pair_id=pair_hash(img1, img2),
+        scaling=scaling,
+    )
+
+
+def pair_from_arrays(t1: np.ndarray, t2: np.ndarray, georef: Georef | None = None) -> ImagePair:
+    """Build a pair from in-memory images (H×W, H×W×3 or H×W×4; any numeric type)."""
+    bands = []
+    for role, image in (("t1", t1), ("t2", t2)):
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[None], 3, axis=0)
+        elif image.ndim == 3 and image.shape[2] in (3, 4):
+            image = np.moveaxis(image[..., :3], 2, 0)
+        else:
+            raise InputError(f"{role} array has shape {image.shape}; expected H×W, H×W×3 or H×W×4")
+        bands.append(image)
+    if bands[0].shape != bands[1].shape:
+        raise InputError(
+            f"t1 and t2 differ in size: t1 is {bands[0].shape[2]}×{bands[0].shape[1]}, "
+            f"t2 is {bands[1].shape[2]}×{bands[1].shape[1]} (width×height)"
+        )
+    (img1, img2), scaling = to_rgb8(bands[0], bands[1])
+    return ImagePair(t1=img1, t2=img2, georef=georef, pair_id=pair_hash(img1, img2), scaling=scaling)
+
+
+def as_pair(pair: ImagePair | Sequence) -> ImagePair:
+    """Accept what users naturally pass: an ImagePair, two paths, or two arrays."""
+    if isinstance(pair, ImagePair):
+        return pair
+    if isinstance(pair, Sequence) and not isinstance(pair, str | bytes) and len(pair) == 2:
+        first, second = pair
+        if isinstance(first, str | Path) and isinstance(second, str | Path):
+            return load_pair(first, second)
+        if isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
+            return pair_from_arrays(first, second)
+    raise InputError("a pair must be an ImagePair, two image paths, or two image arrays")
+
+
+def _check_aligned(first: RasterData, second: RasterData) -> None:
+    if (first.width, first.height) != (second.width, second.height):
+        raise InputError(
+            f"t1 and t2 differ in size: {first.path} is {first.width}×{first.height}, "
+            f"{second.path} is {second.width}×{second.height} (width×height); the dates must be co-registered"
+        )
+    if (first.georef is None) != (second.georef is None):
+        geo, plain = (first, second) if first.georef else (second, first)
+        raise InputError(
+            f"{geo.path} is georeferenced ({geo.georef.crs}) but {plain.path} is not; "
+            "both dates must be georeferenced, or neither"
+        )
+    if first.georef and second.georef:
+        if first.georef.crs != second.georef.crs:
+            raise InputError(
+                f"t1 and t2 are in different CRS: {first.path} is {first.georef.crs}, "
+                f"{second.path} is {second.georef.crs}; reproject one onto the other's grid first"
+            )
+        if not np.allclose(first.georef.transform, second.georef.transform, rtol=0, atol=1e-6):
+            raise InputError(
+                f"t1 and t2 lie on different pixel grids: {first.path} has transform {first.georef.transform}, "
+                f"{second.path} has {second.georef.transform}; resample one onto the other's grid first"
+            )
+
+
+def _rgb_bands(raster: RasterData, role: str, rgb_bands: Sequence[int] | None) -> np.ndarray:
+    """Pick red, green, blue (bands first) by the stated rule, or refuse with the reason."""
+    bands, interp = raster.bands, raster.color_interp
+    count = bands.shape[0]
+    if rgb_bands is not None:
+        if len(rgb_bands) != 3 or any(not 1 <= b <= count for b in rgb_bands):
+            raise InputError(f"{role} file {raster.path} has {count} bands; rgb_bands={list(rgb_bands)} is invalid")
+        return bands[[b - 1 for b in rgb_bands]]
+    if raster.palette is not None:
+        lut = np.zeros((256, 3), dtype=np.uint8)
+        for index, colour in raster.palette.items():
+            lut[index] = colour[:3]
+        return np.moveaxis(lut[bands[0].astype(np.uint8)], 2, 0)
+    colour = [interp.index(name) for name in ("red", "green", "blue") if name in interp]
+    if len(colour) == 3:
+        return bands[colour]
+    non_alpha = [i for i, name in enumerate(interp) if name != "alpha"]
+    if len(non_alpha) == 1:
+        return np.repeat(bands[non_alpha], 3, axis=0)
+    if len(non_alpha) == 3:
+        return bands[non_alpha]
+    raise InputError(
+        f"{role} file {raster.path} has {count} bands ({', '.join(interp)}) and no red/green/blue colour "
+        "interpretation; choose them with rgb_bands (1-based, e.g. rgb_bands=(4, 3, 2) for Sentinel-2)"
+    )
+
+
+def to_rgb8(
+    first: np.ndarray, second: np.ndarray, nodata: tuple[float | None, float | None] = (None, None)
+) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """Bring two 3×H×W band stacks to H×W×3 uint8 by the module's scaling rule."""
+    if first.dtype == np.uint8 and second.dtype == np.uint8:
+        return (np.moveaxis(first, 0, 2).copy(), np.moveaxis(second, 0, 2).copy()), "none (8-bit input)"
+    a = first.astype(np.float64)
+    b = second.astype(np.float64)
+    valid_a = np.isfinite(a) if nodata[0] is None else np.isfinite(a) & (a != nodata[0])
+    valid_b = np.isfinite(b) if nodata[1] is None else np.isfinite(b) & (b != nodata[1])
+    out_a = np.zeros(a.shape, dtype=np.uint8)
+    out_b = np.zeros(b.shape, dtype=np.uint8)
+    lo_p, hi_p = STRETCH_PERCENTILES
+    for band in range(3):
+        values = np.concatenate([a[band][valid_a[band]], b[band][valid_b[band]]])
+        if values.size == 0:
+            continue
+        lo, hi = np.percentile(values, [lo_p, hi_p])
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        for src, valid, dst in ((a, valid_a, out_a), (b, valid_b, out_b)):
+            stretched = np.clip((src[band] - lo) * scale, 0, 255)
+            dst[band] = np.where(valid[band], np.round(stretched), 0).astype(np.uint8)
+    scaling = (
+        f"{first.dtype}/{second.dtype} → uint8: per-band linear stretch from the {lo_p:g}th to the "
+        f"{hi_p:g}th percentile of both dates together"
+    )
+    return (np.moveaxis(out_a, 0, 2).copy(), np.moveaxis(out_b, 0, 2).copy()), scaling

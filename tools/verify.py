@@ -1,0 +1,109 @@
+"""Deterministic verifiers: the ChangeChat rules applied to a change mask, with their evidence.
+
+Each verifier returns what it concluded, the numbers that led there, and the mask's source, so an
+answer can show its working and the agent can weigh a classical mask below a supplied one.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from deltavlm.rules import CATEGORIES, CELL_IDS, ChangeSummary, RuleSettings, summarize
+from tools.masks import ChangeMask, MaskSource
+
+
+class BinaryVerdict(BaseModel):
+    changed: bool
+    changed_pixels: int
+    changed_fraction: float
+    rule: str = "changed when any pixel of the change mask changed"
+    source: MaskSource
+
+
+class CountVerdict(BaseModel):
+    counts: dict[str, int] = Field(description="Objects per named category; empty when the mask has none.")
+    changed_regions: int = Field(description="Objects over all change, category or not.")
+    categorical: bool
+    rule: str
+    source: MaskSource
+
+
+class GridVerdict(BaseModel):
+    cells: list[str] = Field(description="Changed cells over all change.")
+    category_cells: dict[str, list[str]]
+    cell_fractions: dict[str, float]
+    categorical: bool
+    rule: str
+    source: MaskSource
+
+
+class Verification(BaseModel):
+    """All verifiers on one mask: what the agent stores as the pair's verified facts."""
+
+    binary: BinaryVerdict
+    counts: CountVerdict
+    grid: GridVerdict
+    category_fractions: dict[str, float]
+    summary: ChangeSummary
+    source: MaskSource
+
+
+def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verification:
+    """Run every rule once on ``mask`` and split the result into per-question verdicts."""
+    settings = settings or RuleSettings()
+    summary = summarize(mask.class_mask, settings)
+    source = mask.source
+    count_rule = (
+        "external contours (cv2.RETR_EXTERNAL, 8-connected) of each category's mask, "
+        f"ignoring those under {settings.min_object_pixels} px"
+    )
+    grid_rule = f"3×3 grid; a cell changed when more than {settings.cell_threshold:.0%} of its pixels changed"
+    return Verification(
+        binary=BinaryVerdict(
+            changed=summary.changed,
+            changed_pixels=summary.changed_pixels,
+            changed_fraction=summary.changed_fraction,
+            source=source,
+        ),
+        counts=CountVerdict(
+            counts=summary.counts if summary.categorical else {},
+            changed_regions=summary.changed_regions,
+            categorical=summary.categorical,
+            rule=count_rule,
+            source=source,
+        ),
+        grid=GridVerdict(
+            cells=summary.cells,
+            category_cells=summary.category_cells if summary.categorical else {},
+            cell_fractions=summary.cell_fractions,
+            categorical=summary.categorical,
+            rule=grid_rule,
+            source=source,
+        ),
+        category_fractions=summary.category_fractions if summary.categorical else {},
+        summary=summary,
+        source=source,
+    )
+
+
+def describe(verification: Verification) -> str:
+    """A short plain-language summary of a verification for the CLI and logs."""
+    v = verification
+    lines = [
+        f"mask: {v.source.provider} ({v.source.kind}, confidence {v.source.confidence:.2f})",
+        f"changed: {'yes' if v.binary.changed else 'no'} "
+        f"({v.binary.changed_pixels} px, {v.binary.changed_fraction:.1%} of the image)",
+    ]
+    if v.counts.categorical:
+        counts = ", ".join(f"{v.counts.counts[c]} {c}{'s' if v.counts.counts[c] != 1 else ''}" for c in CATEGORIES)
+        lines.append(f"changed objects: {counts}")
+    else:
+        lines.append(f"changed regions (category unknown): about {v.counts.changed_regions}")
+    cells = " ".join(v.grid.cells) or "none"
+    lines.append(f"changed cells: {cells}")
+    for category, cells_of in v.grid.category_cells.items():
+        lines.append(f"  {category}: {' '.join(cells_of) or 'none'}")
+    grid = [" ".join(f"{v.grid.cell_fractions[c]:5.1%}" for c in CELL_IDS[r * 3 : r * 3 + 3]) for r in range(3)]
+    lines.append("changed fraction per cell:")
+    lines.extend(f"  {row}" for row in grid)
+    return "\n".join(lines)
