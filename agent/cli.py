@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,7 +99,140 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for kind, path in written.items():
             print(f"wrote {kind}: {path}")
         print()
+    from agent.api import Agent
+    from agent.settings import AgentSettings
+
+    agent = Agent(AgentSettings(artefact_dir=out / "artefacts"))
+    print(f"== a conversation with the agent ({agent.perception}) ==")
+    for question in DEMO_QUESTIONS:
+        answer = agent.ask(pair, question, thread_id="demo", mask=example.mask, mask_kind="levir-mci")
+        print(f"you> {question}")
+        _print_answer(answer, as_json=False)
     return 0
+
+
+DEMO_QUESTIONS = (
+    "Has anything changed?",
+    "How many new buildings?",
+    "and where?",
+    "Describe the changes.",
+    "Export the changed cells as GeoJSON",
+)
+
+
+def _state_db() -> Path:
+    """Conversations of the CLI persist here, so ``--thread`` continues across invocations."""
+    root = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return root / "changeagent" / "threads.sqlite"
+
+
+def _agent_from_args(args: argparse.Namespace):
+    from agent.api import Agent
+    from agent.settings import AgentSettings, ModelSettings
+
+    if args.endpoint:
+        model = ModelSettings(backend="http", endpoint=args.endpoint, token=os.environ.get("CHANGEAGENT_TOKEN"))
+    elif args.model_config:
+        model = ModelSettings(backend="in-process", config=args.model_config, checkpoint=args.checkpoint)
+    else:
+        model = ModelSettings()
+    settings = AgentSettings(model=model, checkpoint_db=args.db, artefact_dir=args.artefacts)
+    return Agent(settings)
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(answer.model_dump_json(indent=1))
+        return
+    print(answer.text)
+    source = answer.evidence.mask
+    tools = ", ".join(answer.evidence.tools)
+    mask = f"{source.provider} mask, confidence {source.confidence:.2f}" if source else "no mask"
+    print(f"  [{answer.intent}; {tools}; {mask}; answer confidence {answer.confidence:.2f}]")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    agent = _agent_from_args(args)
+    try:
+        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        answer = agent.ask(
+            pair,
+            args.question,
+            thread_id=args.thread,
+            mask=args.mask,
+            mask_kind=args.mask_kind,
+            mask_category=args.mask_category,
+        )
+        _print_answer(answer, args.json)
+        if not args.json:
+            print(f"  thread: {answer.thread_id} (continue with --thread {answer.thread_id})")
+    finally:
+        agent.close()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    agent = _agent_from_args(args)
+    try:
+        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        thread = args.thread or uuid.uuid4().hex[:12]
+        print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
+        mask = args.mask
+        while True:
+            try:
+                question = input("you> ").strip()
+            except EOFError:
+                break
+            if question.lower() in ("quit", "exit", "q"):
+                break
+            if not question:
+                continue
+            try:
+                answer = agent.ask(
+                    pair,
+                    question,
+                    thread_id=thread,
+                    mask=mask,
+                    mask_kind=args.mask_kind,
+                    mask_category=args.mask_category,
+                )
+            except InputError as exc:
+                print(f"error: {exc}")
+                continue
+            mask = None  # the thread keeps it
+            _print_answer(answer, args.json)
+    finally:
+        agent.close()
+    return 0
+
+
+def _add_agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("t1", type=Path, help="before image (PNG/JPEG/TIFF/GeoTIFF)")
+    parser.add_argument("t2", type=Path, help="after image, co-registered with t1")
+    _add_mask_options(parser)
+    parser.add_argument("--thread", help="conversation id; reuse it to continue a conversation")
+    parser.add_argument("--db", type=Path, default=_state_db(), help="SQLite file that keeps conversations")
+    parser.add_argument("--artefacts", type=Path, default=Path("out/artefacts"), help="folder for overlays/GeoJSON")
+    parser.add_argument("--model-config", help="run DeltaVLM in process with this config (tiny, full, or YAML)")
+    parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
+    parser.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    parser.add_argument("--json", action="store_true", help="print answers as JSON")
+
+
+def _add_mask_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mask", type=Path, help="change mask file; without it the classical detector runs")
+    parser.add_argument(
+        "--mask-kind",
+        choices=["auto", "levir-mci", "index", "binary"],
+        default="auto",
+        help="how to read --mask: LEVIR-MCI values (0/128 road/255 building), class indices, or binary",
+    )
+    parser.add_argument(
+        "--mask-category",
+        choices=["road", "building"],
+        help="with a binary mask: the category its change belongs to (LEVIR-CD labels are buildings)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,18 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_p = sub.add_parser("verify", help="apply the ChangeChat rules (binary, counts, 3×3 grid) to a pair")
     verify_p.add_argument("t1", type=Path, help="before image (PNG/JPEG/TIFF/GeoTIFF)")
     verify_p.add_argument("t2", type=Path, help="after image, co-registered with t1")
-    verify_p.add_argument("--mask", type=Path, help="change mask file; without it the classical detector runs")
-    verify_p.add_argument(
-        "--mask-kind",
-        choices=["auto", "levir-mci", "index", "binary"],
-        default="auto",
-        help="how to read --mask: LEVIR-MCI values (0/128 road/255 building), class indices, or binary",
-    )
-    verify_p.add_argument(
-        "--mask-category",
-        choices=["road", "building"],
-        help="with a binary mask: the category its change belongs to (LEVIR-CD labels are buildings)",
-    )
+    _add_mask_options(verify_p)
     verify_p.add_argument("--geojson", type=Path, help="write the changed cells as GeoJSON here")
     verify_p.add_argument("--objects", action="store_true", help="also export changed objects as polygons")
     verify_p.add_argument(
@@ -132,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify_p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     verify_p.add_argument("--json", action="store_true", help="print the full result as JSON")
     verify_p.set_defaults(func=cmd_verify)
+
+    ask_p = sub.add_parser("ask", help="ask one question about a pair (continue with --thread)")
+    _add_agent_options(ask_p)
+    ask_p.add_argument("question", help="the question, in plain language")
+    ask_p.set_defaults(func=cmd_ask)
+
+    chat_p = sub.add_parser("chat", help="an interactive conversation about a pair")
+    _add_agent_options(chat_p)
+    chat_p.set_defaults(func=cmd_chat)
 
     demo_p = sub.add_parser("demo", help="run on a bundled synthetic example (no GPU, no download)")
     demo_p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the example and results")

@@ -1,1 +1,1 @@
-"""graphs"""
+"""LangGraph wiring of the agent."""

@@ -31,8 +31,9 @@ def _scale(shape: tuple[int, int]) -> float:
     return max(1.0, MIN_SIDE / max(shape))
 
 
-def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5) -> None:
-    cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5, outline: bool = True) -> None:
+    if outline:  # readable on any image; the legend's dark strip needs none
+        cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
@@ -70,12 +71,18 @@ def _legend(width: int, mask: ChangeMask, verification: Verification) -> np.ndar
         entries = [("change (no category)", ChangeClass.CHANGE)]
     for label, cls in entries:
         cv2.rectangle(strip, (x, 6), (x + 14, 20), TINTS[cls], -1)
-        _text(strip, label, (x + 20, 19), 0.45)
+        _text(strip, label, (x + 20, 19), 0.45, outline=False)
         x += 30 + 9 * len(label)
     cv2.rectangle(strip, (x, 6), (x + 14, 20), CELL_OUTLINE, 2)
-    _text(strip, "changed cell (>5%)", (x + 20, 19), 0.45)
+    _text(strip, "changed cell (>5%)", (x + 20, 19), 0.45, outline=False)
     source = mask.source
-    _text(strip, f"mask: {source.provider} ({source.kind}), confidence {source.confidence:.2f}", (8, 38), 0.42)
+    _text(
+        strip,
+        f"mask: {source.provider} ({source.kind}), confidence {source.confidence:.2f}",
+        (8, 38),
+        0.42,
+        outline=False,
+    )
     return strip
 
 

@@ -1,0 +1,164 @@
+"""The public Python API: ``Agent().ask(pair, question)``.
+
+An ``Agent`` owns one compiled graph, one checkpointer (memory, or SQLite when
+``settings.checkpoint_db`` is set, so threads survive a restart), one pair store and at most one
+DeltaVLM tool. A thread is bound to the pair it started with; a follow-up on another pair in the
+same thread is refused instead of silently mixing two places.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agent.answer import Answer
+from agent.intents import MAX_QUESTION_CHARS
+from agent.nodes import AgentContext, PairStore
+from agent.planner import LLMPlanner
+from agent.settings import AgentSettings
+from graphs.change_graph import compile_graph
+from tools.classical_mask import ClassicalMaskProvider
+from tools.masks import MaskKind, MaskProvider, UserMaskProvider
+from tools.pairs import ImagePair, as_pair
+from tools.raster import InputError
+from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
+
+
+class ThreadPairMismatch(InputError):
+    """A thread was asked about a different pair than the one it started with."""
+
+
+def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
+    model = settings.model
+    if model.backend == "none":
+        return None
+    if model.backend == "http":
+        if not model.endpoint:
+            raise InputError("model backend 'http' needs an endpoint URL")
+        return HTTPBackend(model.endpoint, token=model.token, timeout_s=model.timeout_s, retries=model.retries)
+    if not model.config:
+        raise InputError("model backend 'in-process' needs a config (tiny, full, or a YAML path)")
+    return InProcessBackend(model.config, checkpoint=model.checkpoint, max_new_tokens=model.max_new_tokens)
+
+
+class Agent:
+    """Answers questions about image pairs, with evidence, across the turns of a conversation.
+
+    ``vlm_backend`` overrides ``settings.model``; ``mask_provider`` replaces the classical mask for pairs
+    without a user mask; ``planner_model`` (any LangChain chat model with tool calling) plans the tools
+    instead of the default router.
+    """
+
+    def __init__(
+        self,
+        settings: AgentSettings | None = None,
+        *,
+        vlm_backend: VLMBackend | None = None,
+        mask_provider: MaskProvider | None = None,
+        planner_model: BaseChatModel | None = None,
+    ) -> None:
+        self.settings = settings or AgentSettings()
+        backend = vlm_backend if vlm_backend is not None else _backend_from_settings(self.settings)
+        self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
+        self.default_provider = mask_provider or ClassicalMaskProvider(self.settings.classical)
+        self.store = PairStore(self.settings.pair_cache_size)
+        self.planner = LLMPlanner(planner_model) if planner_model is not None else None
+        self._connection: sqlite3.Connection | None = None
+        if self.settings.checkpoint_db:
+            Path(self.settings.checkpoint_db).parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(self.settings.checkpoint_db), check_same_thread=False)
+            self.checkpointer = SqliteSaver(self._connection)
+        else:
+            self.checkpointer = InMemorySaver()
+        self.graph = compile_graph(self.checkpointer)
+
+    @property
+    def perception(self) -> str:
+        """Which perception is active, in words (shown by the CLI and the page)."""
+        if self.vlm is None:
+            return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
+        return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
+
+    def _context(self) -> AgentContext:
+        return AgentContext(
+            settings=self.settings,
+            store=self.store,
+            vlm=self.vlm,
+            default_provider=self.default_provider,
+            planner=self.planner,
+        )
+
+    def thread_state(self, thread_id: str) -> dict[str, Any]:
+        """The checkpointed state of a thread (empty for a new one)."""
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+        return dict(snapshot.values or {})
+
+    def ask(
+        self,
+        pair: ImagePair | Sequence,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        mask: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` about ``pair`` (an ImagePair, two paths or two arrays).
+
+        ``thread_id`` continues a conversation; ``mask`` is a change-mask file for this pair, kept for
+        the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
+        """
+        if not isinstance(question, str):
+            raise InputError(f"the question must be text, not {type(question).__name__}")
+        if not question.strip():
+            raise InputError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+        image_pair = as_pair(pair)
+        thread_id = thread_id or uuid.uuid4().hex
+        state = self.thread_state(thread_id)
+        if state.get("pair_id") and state["pair_id"] != image_pair.pair_id:
+            raise ThreadPairMismatch(
+                f"thread {thread_id} is about pair {state.get('pair_name')} ({state['pair_id'][:12]}); "
+                "start a new thread for another pair"
+            )
+        mask_spec = (
+            {"path": str(mask), "kind": mask_kind, "category": mask_category} if mask is not None else state.get("mask")
+        )
+        provider = (
+            UserMaskProvider(mask_spec["path"], kind=mask_spec["kind"], binary_category=mask_spec["category"])
+            if mask_spec
+            else self.default_provider
+        )
+        self.store.put(image_pair, provider)
+        paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
+        result = self.graph.invoke(
+            {
+                "pair_id": image_pair.pair_id,
+                "pair_name": image_pair.name,
+                "pair_paths": paths,
+                "mask": mask_spec,
+                "question": question,
+            },
+            config={"configurable": {"thread_id": thread_id}},
+            context=self._context(),
+        )
+        answer = Answer.model_validate(result["answer"])
+        answer.thread_id = thread_id
+        return answer
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """Finished turns of a thread: question, route, answer."""
+        return list(self.thread_state(thread_id).get("turns") or [])
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

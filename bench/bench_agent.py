@@ -1,0 +1,61 @@
+"""The agent's own overhead on a verifier-only turn, against the bare verifier call.
+
+Run: ``.venv/bin/python bench/bench_agent.py [--turns 60]``. Both sides use a user-supplied mask on a
+256² synthetic pair. The bare call reads the mask and applies the rules every time; the agent verifies
+the pair once per conversation (pair store) and then pays for routing, reconciliation, composing the
+answer and checkpointing the thread, which is what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from agent.api import Agent
+from agent.settings import AgentSettings
+from deltavlm.synthetic import write_example
+from tools.masks import UserMaskProvider
+from tools.pairs import load_pair
+from tools.verify import verify
+
+QUESTIONS = ["Has anything changed?", "How many new buildings?", "and where?", "Describe the changes."]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_example(Path(tmp), seed=7)
+        pair = load_pair(paths.t1, paths.t2)
+        provider = UserMaskProvider(paths.mask, kind="levir-mci")
+        bare = []
+        for _ in range(args.turns):
+            started = time.perf_counter()
+            verify(provider.provide(pair))
+            bare.append(time.perf_counter() - started)
+        agent = Agent(AgentSettings(artefact_dir=Path(tmp) / "artefacts"))
+        agent.ask(pair, "warm up", thread_id="warm", mask=paths.mask, mask_kind="levir-mci")
+        turns = []
+        for i in range(args.turns):
+            thread = f"t{i // len(QUESTIONS)}"
+            started = time.perf_counter()
+            agent.ask(pair, QUESTIONS[i % len(QUESTIONS)], thread_id=thread, mask=paths.mask, mask_kind="levir-mci")
+            turns.append(time.perf_counter() - started)
+    b50, b95 = _percentile(bare, 0.5) * 1e3, _percentile(bare, 0.95) * 1e3
+    a50, a95 = _percentile(turns, 0.5) * 1e3, _percentile(turns, 0.95) * 1e3
+    print(f"bare verifier (read mask + rules), 256² pair: p50 {b50:.1f} ms, p95 {b95:.1f} ms")
+    print(f"agent verifier-only turn (in-memory checkpointer): p50 {a50:.1f} ms, p95 {a95:.1f} ms")
+    print(f"ratio agent/bare: p50 {a50 / b50:.2f}×, p95 {a95 / b95:.2f}×  (mean {statistics.mean(turns) * 1e3:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Answer text → typed fields: yes/no, counts per category, changed grid cells.
+
+The model answers in words; the agent reconciles numbers. Each parser accepts the release's phrasings
+("3 new roads … 5 new buildings", "No roads has changed, and no buildings has changed.",
+"roads ['top-left', 'center-center'] buildings []") and free phrasings ("three new buildings",
+"There are 2 roads and no buildings", "yes, …"). A parse keeps the raw text and says which rules fired,
+so evidence can quote how a number was read. Text that does not parse gives ``value=None``; no input
+makes a parser raise.
+
+Categories are ``road`` and ``building``; cells are ``TL … BR`` (``deltavlm.rules``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from deltavlm.rules import CATEGORIES, CELL_IDS
+from deltavlm.text import NO_CHANGE_CAPTIONS
+
+T = TypeVar("T")
+
+
+class ParsedAnswer(BaseModel, Generic[T]):
+    """A parsed field, the text it came from, and how it was read (``method``)."""
+
+    raw: str
+    value: T | None
+    method: str
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+YesNoAnswer = ParsedAnswer[bool]
+CountsAnswer = ParsedAnswer[dict[str, int]]
+CellsAnswer = ParsedAnswer[dict[str, list[str]]]
+
+_NUMBER_WORDS = {
+    "no": 0,
+    "zero": 0,
+    "none": 0,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "single": 1,
+    "a single": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+}
+_NUMBER = (
+    r"(\d+|a single|"
+    + "|".join(sorted((w for w in _NUMBER_WORDS if w != "a single"), key=len, reverse=True))
+    + r")"
+)
+_CATEGORY_PATTERNS = {"road": r"roads?", "building": r"buildings?"}
+_CATEGORY = r"(roads?|buildings?)"
+_MODIFIERS = (
+    r"(?:(?:new|newly|changed|additional|more|other|extra|distinct|separate|large|small|big)\s+){0,2}"
+)
+
+_NEGATION = re.compile(r"\b(no|not|nothing|none|never|without|neither|nor)\b|n't\b")
+_CHANGE_WORD = re.compile(
+    r"\b(chang\w*|differen\w*|modif\w*|new|built|build|constructed|construct\w*|appear\w*|remov\w*|"
+    r"demolish\w*|replac\w*|added|expand\w*|turned|become|became|emerg\w*|paved|cleared)\b"
+)
+_SAME = re.compile(r"\b(identical|unchanged|same as before|the same)\b")
+_YES = {"yes", "yeah", "yep", "true", "correct"}
+_NO = {"no", "nope", "false"}
+_NO_CHANGE = re.compile(
+    r"\b(no|not any)\s+(obvious\s+|significant\s+|visible\s+)?(changes?|differences?)\b|"
+    r"\bnothing\s+(has\s+|have\s+)?changed\b"
+)
+
+_VERTICAL = {
+    "top": "T",
+    "upper": "T",
+    "north": "T",
+    "center": "C",
+    "centre": "C",
+    "middle": "C",
+    "central": "C",
+    "bottom": "B",
+    "lower": "B",
+    "south": "B",
+}
+_HORIZONTAL = {
+    "left": "L",
+    "west": "L",
+    "center": "C",
+    "centre": "C",
+    "middle": "C",
+    "central": "C",
+    "right": "R",
+    "east": "R",
+}
+_CELL = re.compile(
+    r"\b(top|upper|north|center|centre|middle|central|bottom|lower|south)(?:ern)?"
+    r"(?:[\s_-]*(left|west|center|centre|middle|central|right|east)(?:ern)?)?\b"
+)
+
+
+def _raw(text: object) -> str:
+    return text if isinstance(text, str) else ("" if text is None else str(text))
+
+
+def _safely(parse: Callable[..., ParsedAnswer[Any]], text: object, *args: Any) -> Any:
+    """Malformed model output must never break a conversation: an unexpected failure reads as unparsed."""
+    raw = _raw(text)
+    try:
+        return parse(raw, *args)
+    except Exception as error:  # the contract is "never raise"
+        return ParsedAnswer[Any](raw=raw, value=None, method=f"parser error: {type(error).__name__}")
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def _number(token: str) -> int:
+    return int(token) if token.isdigit() else _NUMBER_WORDS[token]
+
+
+def _category(word: str) -> str:
+    return "road" if word.startswith("road") else "building"
+
+
+def _clauses(text: str) -> list[str]:
+    return [c.strip() for c in re.split(r"[.;,!?]|\bbut\b|\bwhile\b|\bwhereas\b", text) if c.strip()]
+
+
+def is_no_change_phrase(text: str) -> bool:
+    """True for LEVIR-CC's no-change captions and plain "no change(s)"/"nothing has changed" statements."""
+    clean = _clean(text).strip(" .")
+    return clean in NO_CHANGE_CAPTIONS or bool(_NO_CHANGE.search(clean)) or bool(_SAME.search(clean))
+
+
+def parse_yes_no(text: object) -> YesNoAnswer:
+    """Has anything changed? A leading yes/no decides; otherwise the clauses' polarity, then counts."""
+    return _safely(_parse_yes_no, text)
+
+
+def _parse_yes_no(text: str) -> YesNoAnswer:
+    clean = _clean(text)
+    first = re.match(r"^\W*([a-z]+)", clean)
+    if first and first.group(1) in _YES:
+        return YesNoAnswer(raw=text, value=True, method="leading yes")
+    if first and first.group(1) in _NO:
+        return YesNoAnswer(raw=text, value=False, method="leading no")
+    if clean.strip(" .") in NO_CHANGE_CAPTIONS:
+        return YesNoAnswer(raw=text, value=False, method="no-change caption")
+    positive = negative = False
+    for clause in _clauses(clean):
+        if _SAME.search(clause) or (_NEGATION.search(clause) and _CHANGE_WORD.search(clause)):
+            negative = True
+        elif _CHANGE_WORD.search(clause):
+            positive = True
+    if positive:
+        return YesNoAnswer(raw=text, value=True, method="change stated")
+    if negative:
+        return YesNoAnswer(raw=text, value=False, method="no change stated")
+    counts = parse_counts(text)
+    if counts.value:
+        return YesNoAnswer(
+            raw=text, value=sum(counts.value.values()) > 0, method=f"from counts ({counts.method})"
+        )
+    return YesNoAnswer(raw=text, value=None, method="unparsed")
+
+
+_ZERO_PAIR = re.compile(
+    rf"\bno\s+(?:new\s+|changed\s+)?(?:changes?\s+(?:in|to|of|for|on)\s+(?:the\s+)?)?{_CATEGORY}"
+    rf"\s*(?:,|or|and|nor)\s*(?:no\s+)?(?:new\s+|changed\s+)?{_CATEGORY}\b"
+)
+_ZERO_ONE = re.compile(rf"\bno\s+(?:new\s+)?(?:changes?\s+(?:in|to|of|for|on)\s+(?:the\s+)?){_CATEGORY}\b")
+_NUMBER_FIRST = re.compile(rf"\b{_NUMBER}\s+{_MODIFIERS}{_CATEGORY}\b")
+_CATEGORY_FIRST = re.compile(
+    rf"\b(?:number\s+of\s+{_MODIFIERS})?{_CATEGORY}\s*(?:count\s*)?(?::|=|-|\bis\b|\bare\b|\bchanged\s*:?)?\s*"
+    rf"(\d+|{'|'.join(w for w in _NUMBER_WORDS if w not in ('a', 'an', 'a single', 'single', 'no'))})\b"
+)
+
+
+def parse_counts(text: object, default_category: str | None = None) -> CountsAnswer:
+    """Counts per category; categories the text does not mention are absent from the result.
+
+    ``default_category`` attributes a lone number ("three", "there are 3 of them") to the category the
+    question asked about.
+    """
+    return _safely(_parse_counts, text, default_category)
+
+
+def _parse_counts(text: str, default_category: str | None) -> CountsAnswer:
+    clean = _clean(text)
+    counts: dict[str, int] = {}
+    rules: list[str] = []
+    conflicts: list[str] = []
+
+    def record(category: str, value: int, rule: str) -> None:
+        if category in counts and counts[category] != value:
+            conflicts.append(category)
+            return
+        counts[category] = value
+        if rule not in rules:
+            rules.append(rule)
+
+    masked = clean
+    for pattern, rule in ((_ZERO_PAIR, "no X or Y"), (_ZERO_ONE, "no changes in X")):
+        for match in pattern.finditer(masked):
+            for word in match.groups():
+                if word:
+                    record(_category(word), 0, rule)
+        masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
+    for match in _NUMBER_FIRST.finditer(masked):
+        record(_category(match.group(2)), _number(match.group(1)), "number before category")
+    for match in _CATEGORY_FIRST.finditer(masked):
+        category = _category(match.group(1))
+        if category not in counts:
+            record(category, _number(match.group(2)), "category before number")
+    if not counts and default_category in CATEGORIES:
+        numbers = re.findall(rf"\b{_NUMBER}\b", clean.replace(" a ", " "))
+        numbers = [n for n in numbers if n not in ("a", "an")]
+        if len(numbers) == 1:
+            record(default_category, _number(numbers[0]), "lone number for the asked category")
+    if not counts and is_no_change_phrase(clean):
+        return CountsAnswer(raw=text, value=dict.fromkeys(CATEGORIES, 0), method="no-change phrase")
+    if not counts:
+        return CountsAnswer(raw=text, value=None, method="unparsed")
+    method = " + ".join(rules) + (
+        f"; conflicting mentions of {sorted(set(conflicts))}, first kept" if conflicts else ""
+    )
+    ordered = {category: counts[category] for category in CATEGORIES if category in counts}
+    return CountsAnswer(raw=text, value=ordered, method=method)
+
+
+def _cells_in(segment: str) -> list[str]:
+    found = []
+    for match in _CELL.finditer(segment):
+        vertical, horizontal = match.group(1), match.group(2)
+        if horizontal is None:
+            if _VERTICAL[vertical] != "C":
+                continue  # "top" alone names a row, not a cell
+            found.append("CC")
+        else:
+            found.append(_VERTICAL[vertical] + _HORIZONTAL[horizontal])
+    return found
+
+
+def _canonical(cells: list[str]) -> list[str]:
+    return [cell for cell in CELL_IDS if cell in set(cells)]
+
+
+def parse_cells(text: object, default_category: str | None = None) -> CellsAnswer:
+    """Changed 3×3 cells per category; a category the text mentions without cells and with a negation or an
+    empty list ``[]`` maps to ``[]``, one mentioned without either is absent (location unknown).
+
+    Cells before the first category mention belong to it; cells with no category at all go to
+    ``default_category`` when given.
+    """
+    return _safely(_parse_cells, text, default_category)
+
+
+def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
+    clean = _clean(text)
+    mentions = [(m.start(), m.end(), _category(m.group(1))) for m in re.finditer(rf"\b{_CATEGORY}\b", clean)]
+    style = "release list" if "[" in clean else "free text"
+    cells: dict[str, list[str]] = {}
+    if not mentions:
+        found = _cells_in(clean)
+        if found and default_category in CATEGORIES:
+            return CellsAnswer(
+                raw=text,
+                value={default_category: _canonical(found)},
+                method=f"{style}; cells for the asked category",
+            )
+        if is_no_change_phrase(clean):
+            return CellsAnswer(raw=text, value={c: [] for c in CATEGORIES}, method="no-change phrase")
+        return CellsAnswer(
+            raw=text, value=None, method="unparsed" if not found else "cells without a category"
+        )
+    for index, (_, end, category) in enumerate(mentions):
+        stop = mentions[index + 1][0] if index + 1 < len(mentions) else len(clean)
+        segment = clean[end:stop]
+        if index == 0:
+            segment = re.split(r"[.;!?]", clean[: mentions[0][0]])[-1] + " " + segment
+        found = _cells_in(segment)
+        if found:
+            cells[category] = _canonical([*cells.get(category, []), *found])
+        elif category not in cells and (
+            "[]" in segment.replace(" ", "")
+            or _NEGATION.search(clean[max(0, mentions[index][0] - 12) : stop])
+        ):
+            cells[category] = []
+    if not cells:
+        return CellsAnswer(raw=text, value=None, method=f"{style}; categories without cells")
+    ordered = {category: cells[category] for category in CATEGORIES if category in cells}
+    return CellsAnswer(raw=text, value=ordered, method=style)

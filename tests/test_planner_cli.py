@@ -1,0 +1,111 @@
+"""The optional LLM planner (with langchain-core's fake chat models) and the ask/chat commands."""
+
+from __future__ import annotations
+
+import json
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from pydantic import Field
+
+from agent import Agent
+from agent.cli import main
+from agent.settings import AgentSettings
+from deltavlm.synthetic import generate_pair, write_example
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """langchain-core's fake chat model, made to accept tools (it replays the scripted messages)."""
+
+    bound_tools: list = Field(default_factory=list)
+
+    def bind_tools(self, tools, **kwargs):
+        self.bound_tools = list(tools)
+        return self
+
+
+def _call(name: str, **args) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": name, "type": "tool_call"}])
+
+
+def test_planner_tool_calls_drive_the_same_graph(tmp_path):
+    pair = generate_pair(7)
+    model = ToolCallingFake(
+        messages=iter(
+            [
+                _call("locate_changes", categories=["building"]),
+                AIMessage(
+                    content="",
+                    tool_calls=[
+                        {"name": "count_changes", "args": {"categories": ["road"]}, "id": "a", "type": "tool_call"},
+                        {"name": "export_geojson", "args": {}, "id": "b", "type": "tool_call"},
+                    ],
+                ),
+                AIMessage(content="I think you want a caption."),  # no tool call: the default router decides
+            ]
+        )
+    )
+    agent = Agent(AgentSettings(artefact_dir=tmp_path), planner_model=model)
+    assert {t.__name__ for t in model.bound_tools} >= {"count_changes", "locate_changes", "export_geojson"}
+    first = agent.ask((pair.t1, pair.t2), "Which cells did the housing boom touch?", thread_id="p")
+    assert first.intent == "locate" and first.evidence.route.categories == ["building"]
+    assert first.evidence.route.reason.startswith("LLM planner")
+    second = agent.ask((pair.t1, pair.t2), "roads, and give me a file", thread_id="p")
+    assert second.intent == "count" and second.evidence.route.wants_export and "geojson" in second.artefacts
+    third = agent.ask((pair.t1, pair.t2), "Has anything changed?", thread_id="p")
+    assert third.intent == "binary" and "planner called no known tool" in third.evidence.route.reason
+
+
+def test_planner_failure_falls_back_to_the_router(tmp_path):
+    class Failing(ToolCallingFake):
+        def _generate(self, *args, **kwargs):
+            raise ConnectionError("provider down")
+
+    pair = generate_pair(7)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path), planner_model=Failing(messages=iter([])))
+    answer = agent.ask((pair.t1, pair.t2), "How many new buildings?")
+    assert answer.intent == "count" and "planner failed" in answer.evidence.route.reason
+
+
+def test_cli_ask_continues_a_thread_across_invocations(tmp_path, capsys):
+    paths = write_example(tmp_path / "ex", seed=7)
+    common = [str(paths.t1), str(paths.t2), "--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path / "a")]
+    assert (
+        main(
+            [
+                "ask",
+                *common,
+                "How many new buildings?",
+                "--mask",
+                str(paths.mask),
+                "--mask-kind",
+                "levir-mci",
+                "--thread",
+                "cli1",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "I count three changed buildings" in out and "--thread cli1" in out
+    assert main(["ask", *common, "and where?", "--thread", "cli1", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["intent"] == "locate" and answer["turn"] == 1 and answer["category_cells"]["building"]
+
+
+def test_cli_chat_reads_questions_until_quit(tmp_path, capsys, monkeypatch):
+    paths = write_example(tmp_path / "ex", seed=7)
+    lines = iter(["Has anything changed?", "", "", "quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    rc = main(
+        ["chat", str(paths.t1), str(paths.t2), "--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path / "a")]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "verifier-only" in out and "Yes: the images changed" in out
+
+
+def test_demo_runs_the_main_job(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "I count three changed buildings" in out and "GeoJSON" in out
+    assert (tmp_path / "demo" / "overlay_user.png").exists()
