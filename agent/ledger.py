@@ -149,29 +149,13 @@ def verifier_facts(verification: dict[str, Any], turn: int) -> list[Fact]:
     source = verification["source"]
     label = f"verifier ({source['provider']} mask)"
     conf = float(source["confidence"])
-    facts = [
-        Fact(key="changed", value=verification["changed"], source=label, confidence=conf, turn=turn),
-        Fact(key="cells", value=verification["cells"], source=label, confidence=conf, turn=turn),
-        Fact(key="regions", value=verification["changed_regions"], source=label, confidence=conf, turn=turn),
-    ]
+    values: dict[str, Any] = {
+        "changed": verification["changed"],
+        "cells": verification["cells"],
+        "regions": verification["changed_regions"],
+    }
     if source["categorical"]:
         for category in CATEGORIES:
-            facts.append(
-                Fact(
-                    key=f"count.{category}",
-                    value=verification["counts"][category],
-                    source=label,
-                    confidence=conf,
-                    turn=turn,
-                )
-            )
-            facts.append(
-                Fact(
-                    key=f"cells.{category}",
-                    value=verification["category_cells"][category],
-                    source=label,
-                    confidence=conf,
-                    turn=turn,
-                )
-            )
-    return facts
+            values[f"count.{category}"] = verification["counts"][category]
+            values[f"cells.{category}"] = verification["category_cells"][category]
+    return [Fact(key=key, value=value, source=label, confidence=conf, turn=turn) for key, value in values.items()]

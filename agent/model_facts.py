@@ -25,60 +25,28 @@ def model_facts(text: str, route: Route, trust: TrustSettings, turn: int) -> tup
     """Facts parsed from the model's answer to the route's instruction, and a record of the parsing."""
     facts: list[Fact] = []
     parsed: dict[str, Any] = {"raw": text}
+
+    def propose(key: str, value: Any, confidence: float, detail: str = "") -> None:
+        facts.append(Fact(key=key, value=value, source=SOURCE, confidence=confidence, turn=turn, detail=detail))
+
     if route.intent == "binary":
-        result = parse_yes_no(text)
-        parsed["yes_no"] = result.model_dump()
-        if result.value is not None:
-            facts.append(
-                Fact(
-                    key="changed",
-                    value=result.value,
-                    source=SOURCE,
-                    confidence=trust.model_binary,
-                    turn=turn,
-                    detail=result.method,
-                )
-            )
+        yes_no = parse_yes_no(text)
+        parsed["yes_no"] = yes_no.model_dump()
+        if yes_no.value is not None:
+            propose("changed", yes_no.value, trust.model_binary, yes_no.method)
     elif route.intent == "count":
-        result = parse_counts(text)
-        parsed["counts"] = result.model_dump()
-        for category, value in (result.value or {}).items():
-            facts.append(
-                Fact(
-                    key=f"count.{category}",
-                    value=int(value),
-                    source=SOURCE,
-                    confidence=trust.model_counts,
-                    turn=turn,
-                    detail=result.method,
-                )
-            )
+        counts = parse_counts(text)
+        parsed["counts"] = counts.model_dump()
+        for category, value in (counts.value or {}).items():
+            propose(f"count.{category}", int(value), trust.model_counts, counts.method)
     elif route.intent == "locate":
-        result = parse_cells(text)
-        parsed["cells"] = result.model_dump()
-        for category, cells in (result.value or {}).items():
-            facts.append(
-                Fact(
-                    key=f"cells.{category}",
-                    value=list(cells),
-                    source=SOURCE,
-                    confidence=trust.model_cells,
-                    turn=turn,
-                    detail=result.method,
-                )
-            )
+        cells = parse_cells(text)
+        parsed["cells"] = cells.model_dump()
+        for category, names in (cells.value or {}).items():
+            propose(f"cells.{category}", list(names), trust.model_cells, cells.method)
     elif route.intent == "caption":
-        facts.append(Fact(key="caption", value=text, source=SOURCE, confidence=trust.model_caption, turn=turn))
+        propose("caption", text, trust.model_caption)
         if is_no_change_phrase(text):
             parsed["no_change_caption"] = True
-            facts.append(
-                Fact(
-                    key="changed",
-                    value=False,
-                    source=SOURCE,
-                    confidence=trust.model_caption,
-                    turn=turn,
-                    detail="the caption is one of LEVIR-CC's no-change sentences",
-                )
-            )
+            propose("changed", False, trust.model_caption, "the caption says nothing changed")
     return facts, parsed
