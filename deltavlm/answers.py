@@ -70,15 +70,11 @@ _NUMBER_WORDS = {
     "twenty": 20,
 }
 _NUMBER = (
-    r"(\d+|a single|"
-    + "|".join(sorted((w for w in _NUMBER_WORDS if w != "a single"), key=len, reverse=True))
-    + r")"
+    r"(\d+|a single|" + "|".join(sorted((w for w in _NUMBER_WORDS if w != "a single"), key=len, reverse=True)) + r")"
 )
 _CATEGORY_PATTERNS = {"road": r"roads?", "building": r"buildings?"}
 _CATEGORY = r"(roads?|buildings?)"
-_MODIFIERS = (
-    r"(?:(?:new|newly|changed|additional|more|other|extra|distinct|separate|large|small|big)\s+){0,2}"
-)
+_MODIFIERS = r"(?:(?:new|newly|changed|additional|more|other|extra|distinct|separate|large|small|big)\s+){0,2}"
 
 _NEGATION = re.compile(r"\b(no|not|nothing|none|never|without|neither|nor)\b|n't\b")
 _CHANGE_WORD = re.compile(
@@ -182,9 +178,7 @@ def _parse_yes_no(text: str) -> YesNoAnswer:
         return YesNoAnswer(raw=text, value=False, method="no change stated")
     counts = parse_counts(text)
     if counts.value:
-        return YesNoAnswer(
-            raw=text, value=sum(counts.value.values()) > 0, method=f"from counts ({counts.method})"
-        )
+        return YesNoAnswer(raw=text, value=sum(counts.value.values()) > 0, method=f"from counts ({counts.method})")
     return YesNoAnswer(raw=text, value=None, method="unparsed")
 
 
@@ -294,9 +288,7 @@ def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
             )
         if is_no_change_phrase(clean):
             return CellsAnswer(raw=text, value={c: [] for c in CATEGORIES}, method="no-change phrase")
-        return CellsAnswer(
-            raw=text, value=None, method="unparsed" if not found else "cells without a category"
-        )
+        return CellsAnswer(raw=text, value=None, method="unparsed" if not found else "cells without a category")
     for index, (_, end, category) in enumerate(mentions):
         stop = mentions[index + 1][0] if index + 1 < len(mentions) else len(clean)
         segment = clean[end:stop]
@@ -306,8 +298,7 @@ def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
         if found:
             cells[category] = _canonical([*cells.get(category, []), *found])
         elif category not in cells and (
-            "[]" in segment.replace(" ", "")
-            or _NEGATION.search(clean[max(0, mentions[index][0] - 12) : stop])
+            "[]" in segment.replace(" ", "") or _NEGATION.search(clean[max(0, mentions[index][0] - 12) : stop])
         ):
             cells[category] = []
     if not cells:

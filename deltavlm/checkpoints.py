@@ -242,9 +242,7 @@ def _write(model: DeltaVLM, tensors: Mapping[str, torch.Tensor], notes: list[str
         if value.shape != target.shape:  # a vocabulary that lacks the release's added rows
             rows = value.shape[0]
             target[:rows].copy_(value)
-            target[rows:].copy_(
-                value.float().mean(dim=0, keepdim=True).to(target.dtype).expand_as(target[rows:])
-            )
+            target[rows:].copy_(value.float().mean(dim=0, keepdim=True).to(target.dtype).expand_as(target[rows:]))
             notes.append(f"{key}: {target.shape[0] - rows} added vocabulary rows start as the mean embedding")
         else:
             target.copy_(value)
@@ -371,9 +369,7 @@ def load_eva_vit(model: DeltaVLM, path: str | Path) -> LoadReport:
     state = read_tensors(path)
     converted, dropped, incomplete = convert_eva(state, model.config.vision.num_layers)
     expected = {
-        key
-        for key in model.state_dict()
-        if key.startswith(("vision_model.embeddings.", "vision_model.encoder."))
+        key for key in model.state_dict() if key.startswith(("vision_model.embeddings.", "vision_model.encoder."))
     }
     provided = {key: tuple(value.shape) for key, value in converted.items()}
     _check(
@@ -426,9 +422,7 @@ def release_to_ours(
         for name in sorted(have - needed):  # e.g. a bias on the difference layer: reported as unexpected
             layer, kind = name.split(".")
             converted[name] = fused[layer][kind]
-        converted[f"csrm.{ours}.weight"] = torch.cat(
-            [fused[on_diff]["weight"], fused[on_feature]["weight"]], dim=1
-        )
+        converted[f"csrm.{ours}.weight"] = torch.cat([fused[on_diff]["weight"], fused[on_feature]["weight"]], dim=1)
         converted[f"csrm.{ours}.bias"] = fused[on_feature]["bias"]
     return converted, dropped, incomplete
 
@@ -610,9 +604,7 @@ def detect_format(path: str | Path) -> WeightFormat:
         return "release"
     if isinstance(state, Mapping) and any(str(k).startswith("blocks.") for k in state):
         return "lavis-eva-vit"
-    raise CheckpointError(
-        str(path), hint="not a release checkpoint (dict with 'model') nor a LAVIS eva_vit_g.pth"
-    )
+    raise CheckpointError(str(path), hint="not a release checkpoint (dict with 'model') nor a LAVIS eva_vit_g.pth")
 
 
 _LOADERS = {
@@ -639,9 +631,7 @@ def load_weights(model: DeltaVLM, weights: WeightsConfig, strict: bool = False) 
     """
     reports = []
     if weights.instructblip_dir:
-        reports.append(
-            load_instructblip_dir(model, weights.instructblip_dir, require_llm=not weights.llm_dir)
-        )
+        reports.append(load_instructblip_dir(model, weights.instructblip_dir, require_llm=not weights.llm_dir))
     sources: list[tuple[str | None, WeightFormat]] = [
         (weights.llm_dir, "hf-llama"),
         (weights.eva_vit_path, "lavis-eva-vit"),
@@ -649,15 +639,11 @@ def load_weights(model: DeltaVLM, weights: WeightsConfig, strict: bool = False) 
         (weights.checkpoint, "deltavlm"),
     ]
     reports += [load_any(model, path, fmt) for path, fmt in sources if path]
-    pretrained = (
-        weights.instructblip_dir or weights.llm_dir or weights.eva_vit_path or weights.release_checkpoint
-    )
+    pretrained = weights.instructblip_dir or weights.llm_dir or weights.eva_vit_path or weights.release_checkpoint
     if pretrained:
         uncovered = uncovered_keys(model, reports)
         if uncovered and strict:
-            raise CheckpointError(
-                "the configured weights", missing=uncovered, hint="no source provided these"
-            )
+            raise CheckpointError("the configured weights", missing=uncovered, hint="no source provided these")
         if uncovered:
             logger.warning("DeltaVLM weights left at their random init: %s", _summarize_keys(uncovered))
     return reports

@@ -57,9 +57,7 @@ class QFormerConfig(_Frozen):
     max_position_embeddings: int = 512
     cross_attention_frequency: int = 2
     num_query_tokens: int = 32
-    max_text_tokens: int = Field(
-        128, description="Instruction tokens kept (left-truncated) for the Q-former."
-    )
+    max_text_tokens: int = Field(128, description="Instruction tokens kept (left-truncated) for the Q-former.")
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
 
@@ -138,9 +136,7 @@ class TokenizerConfig(_Frozen):
     """``tiny`` builds small tokenizers in code; ``local`` loads real ones from directories."""
 
     kind: Literal["tiny", "local"] = "local"
-    llm_dir: str | None = Field(
-        None, description="Defaults to weights.instructblip_dir, then weights.llm_dir."
-    )
+    llm_dir: str | None = Field(None, description="Defaults to weights.instructblip_dir, then weights.llm_dir.")
     qformer_dir: str | None = Field(None, description="Defaults to <instructblip_dir>/qformer_tokenizer.")
 
 
@@ -215,10 +211,6 @@ def load_config(source: str | Path | DeltaVLMConfig, **overrides: Any) -> DeltaV
         if not path.exists():
             known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
             raise FileNotFoundError(f"no DeltaVLM config {source!r}; known names: {known}")
-        raw = (
-            yaml.safe_load(path.read_text())
-            if path.suffix in {".yaml", ".yml", ""}
-            else json.loads(path.read_text())
-        )
+        raw = yaml.safe_load(path.read_text()) if path.suffix in {".yaml", ".yml", ""} else json.loads(path.read_text())
         config = DeltaVLMConfig.model_validate(raw or {})
     return config.with_updates(**overrides) if overrides else config

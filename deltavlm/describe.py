@@ -60,9 +60,7 @@ def summarize(model: DeltaVLM) -> ParameterSummary:
             (p for layer in layers[:frozen] for p in layer.parameters()),
         ),
         _row(
-            f"Bi-VE blocks {frozen}-{len(layers) - 1} (fine-tuned)"
-            if trained
-            else "Bi-VE fine-tuned blocks (none)",
+            f"Bi-VE blocks {frozen}-{len(layers) - 1} (fine-tuned)" if trained else "Bi-VE fine-tuned blocks (none)",
             (p for layer in layers[frozen:] for p in layer.parameters()),
         ),
         _row("ln_vision (Bi-VE post-norm)", vision.post_layernorm.parameters()),
@@ -110,9 +108,7 @@ def format_summary(summary: ParameterSummary) -> str:
         f"{'component':<{width}}{'total':>12}{'trainable':>12}",
         "-" * (width + 24),
     ]
-    lines += [
-        f"{row.name:<{width}}{_fmt(row.total):>12}{_fmt(row.trainable):>12}" for row in summary.components
-    ]
+    lines += [f"{row.name:<{width}}{_fmt(row.total):>12}{_fmt(row.trainable):>12}" for row in summary.components]
     lines += [
         "-" * (width + 24),
         f"{'total':<{width}}{_fmt(summary.total):>12}{_fmt(summary.trainable):>12}",

@@ -40,9 +40,7 @@ class AnswerRequest:
 class DeltaVLMRunner:
     """A built model plus what it needs to answer; thread-compatible for one caller at a time."""
 
-    def __init__(
-        self, model: DeltaVLM, tokenizers: Tokenizers, cache: PairFeatureCache[PairFeatures] | None = None
-    ):
+    def __init__(self, model: DeltaVLM, tokenizers: Tokenizers, cache: PairFeatureCache[PairFeatures] | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         runtime = model.config.runtime
@@ -67,9 +65,7 @@ class DeltaVLMRunner:
         return runner
 
     @classmethod
-    def from_checkpoint(
-        cls, directory: str | Path, device: str | torch.device | None = None, **overrides: Any
-    ):
+    def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None, **overrides: Any):
         """Rebuild the exact model one of our checkpoints was saved from, and load it."""
         return cls.from_config(checkpoint_config(directory), checkpoint=directory, device=device, **overrides)
 
@@ -152,9 +148,7 @@ class DeltaVLMRunner:
         features = PairFeatures.concat(self._features([(r.t1, r.t2) for r in requests]))
         config = self.config
         turns = [
-            encode_turn(
-                self.tokenizers.llm, config.text, config.qformer.num_query_tokens, r.question, r.history
-            )
+            encode_turn(self.tokenizers.llm, config.text, config.qformer.num_query_tokens, r.question, r.history)
             for r in requests
         ]
         text = collate_text(turns, self.tokenizers, config.qformer.max_text_tokens, padding_side="left")

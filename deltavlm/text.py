@@ -39,9 +39,7 @@ RELEASE_INSTRUCTIONS: dict[str, str] = {
         "grid (namely, 'top', 'center', and 'bottom' vertically and 'left', 'center', 'right' horizontally)."
     ),
     "dialog_count": "If changes have occurred, count the number of road and building changes separately.",
-    "dialog_caption": (
-        "Based on the above analysis, please describe the changes of these two images in detail."
-    ),
+    "dialog_caption": ("Based on the above analysis, please describe the changes of these two images in detail."),
 }
 """Instruction wording of the ChangeChat-105k release (REFERENCE.md)."""
 
@@ -89,10 +87,7 @@ def release_instruction(question: str, history: Sequence[tuple[str, str]], max_w
     Each piece is normalised on its own before the ``q:``/``a:`` markers are added, because the
     normalisation would otherwise erase the markers' colons.
     """
-    parts = [
-        f"q: {normalize_release_text(q, max_words)} a: {normalize_release_text(a, max_words)}"
-        for q, a in history
-    ]
+    parts = [f"q: {normalize_release_text(q, max_words)} a: {normalize_release_text(a, max_words)}" for q, a in history]
     parts.append(normalize_release_text(question, max_words))
     return " ".join(p for p in parts if p)
 
@@ -171,9 +166,7 @@ def _encode_release(
     prompt = [IMAGE_SLOT] * num_query_tokens + [bos, *text_ids]
     answer_ids = None
     if answer is not None:
-        answer_ids = _answer_ids(
-            tokenizer, text_config, normalize_release_text(answer, text_config.max_words), eos
-        )
+        answer_ids = _answer_ids(tokenizer, text_config, normalize_release_text(answer, text_config.max_words), eos)
     return _with_answer(prompt, answer_ids, instruction)
 
 

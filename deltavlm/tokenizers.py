@@ -182,9 +182,7 @@ def apply_release_llm_conventions(tokenizer: PreTrainedTokenizerBase) -> PreTrai
     """Add ``[PAD]`` and make ``</s>`` BOS, EOS and UNK, as the release's Vicuna tokenizer is set up."""
     if tokenizer.pad_token is None or tokenizer.pad_token == RELEASE_EOS:
         tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
-    tokenizer.add_special_tokens(
-        {"bos_token": RELEASE_EOS, "eos_token": RELEASE_EOS, "unk_token": RELEASE_EOS}
-    )
+    tokenizer.add_special_tokens({"bos_token": RELEASE_EOS, "eos_token": RELEASE_EOS, "unk_token": RELEASE_EOS})
     tokenizer.padding_side = "right"
     tokenizer.truncation_side = "left"
     return tokenizer
@@ -246,7 +244,5 @@ def load_tokenizers(config: DeltaVLMConfig) -> Tokenizers:
         ("qformer", result.qformer, config.qformer.vocab_size),
     ):
         if len(tokenizer) > rows:
-            raise ValueError(
-                f"the {name} tokenizer has {len(tokenizer)} tokens but {name}.vocab_size is {rows}"
-            )
+            raise ValueError(f"the {name} tokenizer has {len(tokenizer)} tokens but {name}.vocab_size is {rows}")
     return result

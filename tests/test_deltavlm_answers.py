@@ -105,9 +105,7 @@ def test_parse_cells(text: str, expected: dict[str, list[str]] | None) -> None:
 
 
 def test_parse_cells_for_the_asked_category() -> None:
-    assert parse_cells("the top-left corner and the middle", default_category="road").value == {
-        "road": ["TL", "CC"]
-    }
+    assert parse_cells("the top-left corner and the middle", default_category="road").value == {"road": ["TL", "CC"]}
 
 
 @pytest.mark.parametrize("text", [None, 42, b"bytes", "[[[", "roads [' buildings", "\x00\x01", "9" * 5000])

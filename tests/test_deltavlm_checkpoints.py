@@ -164,9 +164,7 @@ def test_hf_instructblip_directory_with_missing_key_lists_it(cfg: DeltaVLMConfig
 
 
 @pytest.mark.parametrize("vocab_gap", [0, 1])
-def test_llama_directory_loads_and_fills_added_pad_row(
-    cfg: DeltaVLMConfig, tmp_path: Path, vocab_gap: int
-) -> None:
+def test_llama_directory_loads_and_fills_added_pad_row(cfg: DeltaVLMConfig, tmp_path: Path, vocab_gap: int) -> None:
     vocab = cfg.llm.vocab_size - vocab_gap  # gap 1: Vicuna without the release's added [PAD]
     torch.manual_seed(3)
     llama = LlamaForCausalLM(llm_hf_config(cfg.llm.model_copy(update={"vocab_size": vocab}))).eval()
@@ -192,9 +190,7 @@ def test_llama_directory_with_wrong_shape_lists_it(cfg: DeltaVLMConfig, tmp_path
     LlamaForCausalLM(llm_hf_config(wider)).save_pretrained(tmp_path / "llama")
     with pytest.raises(CheckpointError) as error:
         load_llm_dir(DeltaVLM.from_config(cfg), tmp_path / "llama")
-    assert "language_model.model.layers.0.mlp.up_proj.weight: model [128, 64], file [256, 64]" in str(
-        error.value
-    )
+    assert "language_model.model.layers.0.mlp.up_proj.weight: model [128, 64], file [256, 64]" in str(error.value)
 
 
 # --- (c) LAVIS eva_vit_g.pth -----------------------------------------------------------------------
@@ -232,14 +228,10 @@ def _lavis_eva_state(cfg: DeltaVLMConfig, blocks: int, seed: int = 5) -> dict[st
     return state
 
 
-def _lavis_eva_forward(
-    state: dict[str, torch.Tensor], pixels: torch.Tensor, cfg: DeltaVLMConfig
-) -> torch.Tensor:
+def _lavis_eva_forward(state: dict[str, torch.Tensor], pixels: torch.Tensor, cfg: DeltaVLMConfig) -> torch.Tensor:
     """LAVIS's EVA-ViT computation, written out from its definition (independent of transformers)."""
     heads, eps = cfg.vision.num_heads, cfg.vision.layer_norm_eps
-    x = F.conv2d(
-        pixels, state["patch_embed.proj.weight"], state["patch_embed.proj.bias"], stride=cfg.vision.patch_size
-    )
+    x = F.conv2d(pixels, state["patch_embed.proj.weight"], state["patch_embed.proj.bias"], stride=cfg.vision.patch_size)
     x = x.flatten(2).transpose(1, 2)
     x = torch.cat([state["cls_token"].expand(x.shape[0], -1, -1), x], dim=1) + state["pos_embed"]
     for i in range(cfg.vision.num_layers):
@@ -329,9 +321,7 @@ def _reference_release_keys(cfg: DeltaVLMConfig) -> set[str]:
         b = f"visual_encoder.blocks.{i}."
         keys |= {b + s for s in ("attn.qkv.weight", "attn.q_bias", "attn.v_bias")}
         keys |= {
-            b + f"{m}.{t}"
-            for m in ("norm1", "norm2", "attn.proj", "mlp.fc1", "mlp.fc2")
-            for t in ("weight", "bias")
+            b + f"{m}.{t}" for m in ("norm1", "norm2", "attn.proj", "mlp.fc1", "mlp.fc2") for t in ("weight", "bias")
         }
     e = "Qformer.bert.embeddings."
     keys |= {
@@ -342,9 +332,7 @@ def _reference_release_keys(cfg: DeltaVLMConfig) -> set[str]:
     }
     for i in range(cfg.qformer.num_layers):
         layer = f"Qformer.bert.encoder.layer.{i}."
-        blocks = ["attention"] + (
-            ["crossattention"] if i % cfg.qformer.cross_attention_frequency == 0 else []
-        )
+        blocks = ["attention"] + (["crossattention"] if i % cfg.qformer.cross_attention_frequency == 0 else [])
         for block in blocks:
             for sub in ("self.query", "self.key", "self.value", "output.dense", "output.LayerNorm"):
                 keys |= {f"{layer}{block}.{sub}.weight", f"{layer}{block}.{sub}.bias"}
@@ -408,22 +396,17 @@ def test_release_csrm_matches_hand_computation(cfg: DeltaVLMConfig, tmp_path: Pa
     model = DeltaVLM.from_config(cfg.with_updates(weights={"init_seed": 99})).eval()
     load_release_checkpoint(model, tmp_path / "ckpt.pth")
     generator = torch.Generator().manual_seed(0)
-    f1, f2 = (
-        torch.randn(2, cfg.vision.num_tokens, cfg.vision.hidden_size, generator=generator) for _ in range(2)
-    )
+    f1, f2 = (torch.randn(2, cfg.vision.num_tokens, cfg.vision.hidden_size, generator=generator) for _ in range(2))
     diff = f2 - f1
     expected = []
     for f in (f1, f2):  # the release's equations, with its own layer names
         c = torch.tanh(
-            F.linear(diff, state["context1.weight"])
-            + F.linear(f, state["context2.weight"], state["context2.bias"])
+            F.linear(diff, state["context1.weight"]) + F.linear(f, state["context2.weight"], state["context2.bias"])
         )
         g = torch.sigmoid(
             F.linear(diff, state["gate1.weight"]) + F.linear(f, state["gate2.weight"], state["gate2.bias"])
         )
-        expected.append(
-            F.linear(torch.cat([f, diff, g * c], -1), state["context3.weight"], state["context3.bias"])
-        )
+        expected.append(F.linear(torch.cat([f, diff, g * c], -1), state["context3.weight"], state["context3.bias"]))
     with torch.no_grad():
         torch.testing.assert_close(model.csrm(f1, f2), torch.cat(expected, dim=1), rtol=1e-5, atol=1e-6)
 
@@ -449,9 +432,7 @@ def test_release_checkpoint_key_errors_are_listed(cfg: DeltaVLMConfig, tmp_path:
 def test_release_checkpoint_into_other_csrm_mode_explains(cfg: DeltaVLMConfig, tmp_path: Path) -> None:
     _release_file(DeltaVLM.from_config(cfg), tmp_path / "ckpt.pth")
     with pytest.raises(CheckpointError, match=re.escape("csrm.mode='none'")):
-        load_release_checkpoint(
-            DeltaVLM.from_config(cfg.with_updates(csrm={"mode": "none"})), tmp_path / "ckpt.pth"
-        )
+        load_release_checkpoint(DeltaVLM.from_config(cfg.with_updates(csrm={"mode": "none"})), tmp_path / "ckpt.pth")
 
 
 # --- (e) ours -------------------------------------------------------------------------------------------
@@ -464,9 +445,7 @@ def test_our_checkpoint_round_trip(cfg: DeltaVLMConfig, tmp_path: Path, trainabl
     _perturb_trainable(source, seed=13)
     save_checkpoint(source, tmp_path / "ours", trainable_only=trainable_only)
     saved = load_file(str(tmp_path / "ours" / "model.safetensors"))
-    assert set(saved) == (
-        {n for n, _ in source.trainable_parameters()} if trainable_only else set(source.state_dict())
-    )
+    assert set(saved) == ({n for n, _ in source.trainable_parameters()} if trainable_only else set(source.state_dict()))
     assert detect_format(tmp_path / "ours") == "deltavlm"
     assert checkpoint_config(tmp_path / "ours") == cfg
     seed = 0 if trainable_only else 5  # a full checkpoint must not depend on the init
@@ -546,9 +525,7 @@ def test_partial_pretrained_weights_are_reported(
     assert "language_model.lm_head.weight" in error.value.missing
 
 
-def test_instructblip_directory_without_llm_when_llm_dir_is_given(
-    cfg: DeltaVLMConfig, tmp_path: Path
-) -> None:
+def test_instructblip_directory_without_llm_when_llm_dir_is_given(cfg: DeltaVLMConfig, tmp_path: Path) -> None:
     _hf_instructblip(cfg, tmp_path / "ib")
     weights = tmp_path / "ib" / "model.safetensors"
     save_file(

@@ -31,9 +31,7 @@ def _pair(seed: int, shape: tuple[int, int] = (64, 80)) -> tuple[np.ndarray, np.
     )
 
 
-def _raw_generate(
-    runner: DeltaVLMRunner, seed: int, question: str, eos_id: int, **options: object
-) -> list[int]:
+def _raw_generate(runner: DeltaVLMRunner, seed: int, question: str, eos_id: int, **options: object) -> list[int]:
     t1, t2 = _pair(seed)
     cfg = runner.config
     size = cfg.vision.image_size
@@ -90,12 +88,8 @@ def test_beam_and_sampling_run_and_sampling_is_seedable(runner: DeltaVLMRunner) 
     t1, t2 = _pair(3)
     beam = runner.answer(t1, t2, "describe the changes", num_beams=3, max_new_tokens=6)
     assert isinstance(beam, str)
-    first = runner.answer(
-        t1, t2, "describe", do_sample=True, temperature=0.8, top_p=0.9, seed=7, max_new_tokens=6
-    )
-    again = runner.answer(
-        t1, t2, "describe", do_sample=True, temperature=0.8, top_p=0.9, seed=7, max_new_tokens=6
-    )
+    first = runner.answer(t1, t2, "describe", do_sample=True, temperature=0.8, top_p=0.9, seed=7, max_new_tokens=6)
+    again = runner.answer(t1, t2, "describe", do_sample=True, temperature=0.8, top_p=0.9, seed=7, max_new_tokens=6)
     assert first == again
     with pytest.raises(ValueError):
         runner.answer(t1, t2, "describe", beams=3)
@@ -108,9 +102,7 @@ def test_batched_answers_equal_single_answers(runner: DeltaVLMRunner) -> None:
         AnswerRequest(*_pair(4), "where?", history=[("has it changed?", "yes")]),
     ]
     batched = runner.answer_batch(requests, num_beams=1, max_new_tokens=8)
-    singles = [
-        runner.answer(r.t1, r.t2, r.question, r.history, num_beams=1, max_new_tokens=8) for r in requests
-    ]
+    singles = [runner.answer(r.t1, r.t2, r.question, r.history, num_beams=1, max_new_tokens=8) for r in requests]
     assert batched == singles
 
 
@@ -165,9 +157,7 @@ def test_runner_from_our_checkpoint(tmp_path: Path, runner: DeltaVLMRunner) -> N
     restored = DeltaVLMRunner.from_checkpoint(tmp_path / "ckpt")
     assert restored.load_reports[-1].format == "deltavlm"
     t1, t2 = _pair(12)
-    assert restored.answer(t1, t2, "describe", max_new_tokens=6) == runner.answer(
-        t1, t2, "describe", max_new_tokens=6
-    )
+    assert restored.answer(t1, t2, "describe", max_new_tokens=6) == runner.answer(t1, t2, "describe", max_new_tokens=6)
 
 
 class _Blob:

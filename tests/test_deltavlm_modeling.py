@@ -206,9 +206,7 @@ def test_mask_head_learns_a_fixed_mask(cfg: DeltaVLMConfig, tokenizers: Tokenize
     features = model.encode_pair(batch.pixel_t1, batch.pixel_t2)
     predicted = model.predict_mask(features, (70, 90))
     assert predicted.shape == (2, 70, 90)
-    assert (predicted[:, :, :25] == 1).float().mean() > 0.9 and (
-        predicted[:, :, 65:] == 2
-    ).float().mean() > 0.9
+    assert (predicted[:, :, :25] == 1).float().mean() > 0.9 and (predicted[:, :, 65:] == 2).float().mean() > 0.9
 
 
 def test_dice_is_zero_for_a_perfect_prediction() -> None:
@@ -238,9 +236,7 @@ def test_init_is_seeded_and_leaves_global_rng_alone(cfg: DeltaVLMConfig) -> None
     before = torch.get_rng_state()
     a, b = DeltaVLM.from_config(cfg), DeltaVLM.from_config(cfg)
     assert torch.equal(torch.get_rng_state(), before)
-    assert all(
-        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
-    )
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     c = DeltaVLM.from_config(cfg.with_updates(weights={"init_seed": 1}))
     assert not torch.equal(a.csrm.fuse.weight, c.csrm.fuse.weight)
 

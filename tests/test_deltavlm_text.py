@@ -49,9 +49,7 @@ def test_release_normalisation(raw: str, expected: str) -> None:
 
 
 def test_release_normalisation_keeps_fifty_words() -> None:
-    assert normalize_release_text(" ".join(f"w{i}" for i in range(80))).split() == [
-        f"w{i}" for i in range(50)
-    ]
+    assert normalize_release_text(" ".join(f"w{i}" for i in range(80))).split() == [f"w{i}" for i in range(50)]
 
 
 def test_release_history_layout() -> None:
@@ -141,9 +139,7 @@ def test_tiny_tokenizers_conventions(tokenizers: Tokenizers) -> None:
     text = "roads ['top-left', 'center-center'] buildings []"
     assert llm.decode(llm.encode(text, add_special_tokens=False)).strip() == text
     ids = qformer("Please determine how many ROADS?")["input_ids"]
-    assert (
-        qformer.convert_ids_to_tokens(ids)[0] == "[CLS]" and qformer.convert_ids_to_tokens(ids)[-1] == "[SEP]"
-    )
+    assert qformer.convert_ids_to_tokens(ids)[0] == "[CLS]" and qformer.convert_ids_to_tokens(ids)[-1] == "[SEP]"
     assert qformer.bos_token == "[DEC]" and qformer.pad_token_id == 0
     assert qformer.truncation_side == "left"
 
@@ -206,15 +202,11 @@ def test_preprocess_matches_pil_bicubic() -> None:
     image_module = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    pil = np.asarray(image_module.fromarray(image).resize((224, 224), image_module.BICUBIC)).astype(
-        np.float32
-    )
-    reference = (
-        torch.from_numpy(pil).permute(2, 0, 1) / 255 - torch.tensor(CLIP_MEAN)[:, None, None]
-    ) / torch.tensor(CLIP_STD)[:, None, None]
-    difference = (
-        (preprocess_image(image, 224) - reference).abs() * torch.tensor(CLIP_STD)[:, None, None] * 255
-    )
+    pil = np.asarray(image_module.fromarray(image).resize((224, 224), image_module.BICUBIC)).astype(np.float32)
+    reference = (torch.from_numpy(pil).permute(2, 0, 1) / 255 - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(
+        CLIP_STD
+    )[:, None, None]
+    difference = (preprocess_image(image, 224) - reference).abs() * torch.tensor(CLIP_STD)[:, None, None] * 255
     assert difference.max() <= 2.01 and (difference > 0.5).float().mean() < 0.005
 
 

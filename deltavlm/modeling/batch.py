@@ -109,14 +109,10 @@ def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     return int(tokenizer.pad_token_id)
 
 
-def make_batch(
-    config: DeltaVLMConfig, tokenizers: Tokenizers, examples: Sequence[TrainingExample]
-) -> DeltaVLMBatch:
+def make_batch(config: DeltaVLMConfig, tokenizers: Tokenizers, examples: Sequence[TrainingExample]) -> DeltaVLMBatch:
     """Preprocess images, encode turns with answer-only labels, and pad: one call per training step."""
     turns = [
-        encode_turn(
-            tokenizers.llm, config.text, config.qformer.num_query_tokens, ex.question, ex.history, ex.answer
-        )
+        encode_turn(tokenizers.llm, config.text, config.qformer.num_query_tokens, ex.question, ex.history, ex.answer)
         for ex in examples
     ]
     text = collate_text(turns, tokenizers, config.qformer.max_text_tokens, padding_side="right")

@@ -62,9 +62,7 @@ def splice_visual_tokens(
     return embeddings.masked_scatter(slots.unsqueeze(-1), visual.to(embeddings.dtype))
 
 
-def hf_generation_config(
-    options: GenerationOptions, eos_id: int, pad_id: int, bos_id: int | None
-) -> GenerationConfig:
+def hf_generation_config(options: GenerationOptions, eos_id: int, pad_id: int, bos_id: int | None) -> GenerationConfig:
     """Our options (except the repetition penalty) as a ``GenerationConfig``, naming only what applies."""
     settings: dict[str, Any] = {
         "max_new_tokens": options.max_new_tokens,

@@ -65,16 +65,12 @@ class ChangeMaskHead(nn.Module):
         return patches.transpose(1, 2).reshape(batch, dim, self.grid, self.grid)
 
 
-def soft_dice_loss(
-    logits: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0
-) -> torch.Tensor:
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int, smooth: float = 1.0) -> torch.Tensor:
     """1 − mean per-class soft Dice; classes absent from both prediction and target score 1 (no penalty)."""
     num_classes = logits.shape[1]
     valid = (target != ignore_index).unsqueeze(1).to(logits.dtype)
     probs = logits.float().softmax(dim=1) * valid
-    onehot = (
-        F.one_hot(target.clamp(0, num_classes - 1), num_classes).permute(0, 3, 1, 2).to(probs.dtype) * valid
-    )
+    onehot = F.one_hot(target.clamp(0, num_classes - 1), num_classes).permute(0, 3, 1, 2).to(probs.dtype) * valid
     dims = (0, 2, 3)
     intersection = (probs * onehot).sum(dims)
     denominator = probs.sum(dims) + onehot.sum(dims)

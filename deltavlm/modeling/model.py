@@ -199,9 +199,7 @@ class DeltaVLM(nn.Module):
             )
             return self.language_projection(states)
 
-    def language_forward(
-        self, features: PairFeatures, text: TextBatch
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def language_forward(self, features: PairFeatures, text: TextBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """LLM logits and the answer-only loss (labels outside the answer are ignored)."""
         visual = self.visual_tokens(features, text)
         embeds = splice_visual_tokens(self.language_model, text.input_ids, visual)
@@ -228,9 +226,7 @@ class DeltaVLM(nn.Module):
             loss_mask = mask_loss(mask_logits, batch.mask_target, self.config.mask_head)
         parts = [loss for loss in (lm_loss, loss_mask) if loss is not None]
         total = torch.stack(parts).sum() if parts else None
-        return DeltaVLMOutput(
-            loss=total, lm_loss=lm_loss, mask_loss=loss_mask, logits=logits, mask_logits=mask_logits
-        )
+        return DeltaVLMOutput(loss=total, lm_loss=lm_loss, mask_loss=loss_mask, logits=logits, mask_logits=mask_logits)
 
     def mask_logits(self, features: PairFeatures, output_size: tuple[int, int]) -> torch.Tensor:
         """Mask-head logits B×C×H×W at ``output_size``."""
@@ -262,6 +258,4 @@ class DeltaVLM(nn.Module):
         visual = self.visual_tokens(features, text)
         embeds = splice_visual_tokens(self.language_model, text.input_ids, visual)
         with self.autocast():
-            return generate_tokens(
-                self.language_model, embeds, text.attention_mask, options, eos_id, pad_id, bos_id
-            )
+            return generate_tokens(self.language_model, embeds, text.attention_mask, options, eos_id, pad_id, bos_id)

@@ -1,0 +1,84 @@
+"""``python app.py``: the changeagent chat page (Gradio) on http://127.0.0.1:7860.
+
+A thin shell: flags become ``AgentSettings``, :mod:`agent.page` builds the page, this file launches it.
+It binds to localhost unless told otherwise, because the page has no login and accepts uploads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.page import DEFAULT_MAX_FILE_MB, EXAMPLE_SEEDS, build_blocks, make_page, model_settings
+from agent.settings import AgentSettings
+from tools.raster import DEFAULT_MAX_PIXELS, InputError
+
+log = logging.getLogger("changeagent.app")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="Serve the changeagent chat page (Gradio).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--model-config", help="run DeltaVLM in this process with this config (tiny, full, or YAML)")
+    parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
+    parser.add_argument("--endpoint", help="URL of a DeltaVLM server (bearer token from $CHANGEAGENT_TOKEN)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the model per answer")
+    parser.add_argument("--db", type=Path, help="SQLite file that keeps conversations across restarts")
+    parser.add_argument("--artefacts", type=Path, help="folder for the agent's overlays/GeoJSON (default: temporary)")
+    parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB, help="largest upload per file")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    parser.add_argument(
+        "--examples", type=int, nargs="*", default=list(EXAMPLE_SEEDS), help="seeds of the bundled synthetic examples"
+    )
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``localhost``, 127.x, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if not is_loopback(args.host):
+        log.warning(
+            "binding to %s: anyone who can reach this address can upload files and use the model; "
+            "the page has no login. Use --host 127.0.0.1 (the default) unless that is what you want.",
+            args.host,
+        )
+    model = model_settings(args.model_config, args.checkpoint, args.endpoint, args.timeout)
+    settings = AgentSettings(model=model, checkpoint_db=args.db)
+    if args.artefacts:
+        settings = settings.model_copy(update={"artefact_dir": args.artefacts})
+    try:
+        page = make_page(
+            settings, max_file_mb=args.max_file_mb, max_pixels=args.max_pixels, example_seeds=args.examples
+        )
+    except (InputError, OSError, ValueError) as exc:  # a missing config or checkpoint: one line, no traceback
+        print(f"app.py: error: could not set up the agent: {exc}", file=sys.stderr)
+        return 2
+    log.info("perception: %s", page.perception)
+    blocks = build_blocks(page)
+    blocks.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=int(args.max_file_mb * 1024 * 1024),
+        allowed_paths=[str(settings.artefact_dir.resolve())] if args.artefacts else None,
+        show_error=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The chat page without a browser: its callbacks called directly, then the served page through gradio_client.
+
+What a visitor must be able to rely on: a pair (uploaded or bundled) can be loaded and discussed over
+several turns, every answer refreshes the overlay, the evidence and the GeoJSON, bad uploads become a
+message in the page (never a traceback), and the server keeps answering while the model is busy.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from shapely.geometry import shape
+
+import app
+from agent.api import Agent
+from agent.page import MASK_KINDS, ChangePage, Session, build_blocks, make_page, model_settings
+from agent.settings import AgentSettings
+from deltavlm.synthetic import write_example
+from tools.pairs import ImagePair
+
+SEED = 7
+pytestmark = [  # pandas 3 deprecations inside gradio's queue bookkeeping, not ours
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+class ScriptedModel:
+    """A DeltaVLM stand-in that disagrees with the mask on counts, and can be made slow."""
+
+    name = "scripted DeltaVLM"
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    def generate(self, pair: ImagePair, question: str, history: Sequence[tuple[str, str]]) -> str:
+        time.sleep(self.delay_s)
+        if "yes or no" in question.lower():
+            return "yes"
+        if "how many" in question.lower():
+            return "there are 9 new buildings"
+        return "several new houses were built on the bareland"
+
+
+def _text(message: dict) -> str:
+    """A chat message's text, as a callback returns it or as Gradio sends it back (a list of parts)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)
+
+
+def _last(steps: Iterator[Session]) -> Session:
+    return list(steps)[-1]
+
+
+def check_geojson(path: str | Path, cells: Sequence[str]) -> dict:
+    """A FeatureCollection in WGS84 whose cell features are exactly ``cells``, each a valid polygon."""
+    collection = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert collection["type"] == "FeatureCollection"
+    found = sorted(f["properties"]["cell"] for f in collection["features"] if f["properties"]["feature"] == "cell")
+    assert found == sorted(cells)
+    for feature in collection["features"]:
+        geometry = shape(feature["geometry"])
+        assert geometry.is_valid and geometry.area > 0
+        lon0, lat0, lon1, lat1 = geometry.bounds
+        assert -180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90
+    return collection
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> ChangePage:
+    work = tmp_path_factory.mktemp("page")
+    return make_page(AgentSettings(), work_dir=work, example_seeds=(SEED,))
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory):
+    """The same synthetic scene as plain PNGs (no georeference), as a user might upload it."""
+    return write_example(tmp_path_factory.mktemp("pngs"), seed=SEED, georeferenced=False)
+
+
+def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson(page):
+    label = page.example_choices()[0]
+    session, t1, t2, mask, kind, category = page.load_example(Session(), label, use_mask=True)
+    assert session.pair is not None and session.pair.name == f"synthetic-seed{SEED}"
+    example = page.examples[label]
+    assert (t1, t2, mask, kind, category) == (
+        str(example.t1),
+        str(example.t2),
+        str(example.mask),
+        "levir-mci",
+        "none",
+    )
+    assert "EPSG:32614" in session.pair_summary and "your mask" in session.pair_summary
+    assert Path(session.comparison).is_file() and session.overlay is None
+
+    first = _last(page.ask(session, "Has anything changed?"))
+    assert [m["role"] for m in first.chat] == ["user", "assistant", "assistant"]
+    assert first.chat[1]["content"].startswith("Yes")
+    assert first.chat[2]["metadata"]["title"].startswith("Evidence · binary")
+    assert "mask:user" in first.chat[2]["content"]
+    assert Path(first.overlay).is_file()
+    overlay = cv2.imread(first.overlay)
+    assert overlay.shape[0] > 512 and overlay.shape[1] >= 512  # enlarged tile plus the legend strip
+    assert "Verifier numbers" in first.evidence and "**TL 11.2% ✔**" in first.evidence
+    check_geojson(first.geojson, ["TL", "CC", "BC"])
+
+    second = _last(page.ask(first, "How many new buildings?"))
+    assert len(second.chat) == 6 and "three changed buildings" in second.chat[4]["content"]
+    assert second.turns == 2 and second.overlay != first.overlay and Path(second.overlay).is_file()
+    assert "objects per category | road 0, building 3" in second.evidence
+    assert len(page.agent.history(second.thread_id)) == 2
+
+    follow_up = _last(page.ask(second, "and where?"))
+    assert "top-left (TL)" in follow_up.chat[-2]["content"]
+
+    export = _last(page.ask(follow_up, "Export the changed cells as GeoJSON"))
+    assert export.geojson and "/tmp" not in export.chat[-2]["content"]  # server paths stay on the server
+    assert "see the download panel" in export.chat[-2]["content"]
+    check_geojson(export.geojson, ["TL", "CC", "BC"])
+
+
+def test_the_question_appears_before_the_answer(page):
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+    steps = list(page.ask(session, "Describe the changes."))
+    assert len(steps) == 2
+    assert steps[0].chat[-1]["metadata"]["status"] == "pending" and steps[0].chat[-2]["role"] == "user"
+    assert steps[1].chat[-1]["metadata"]["status"] == "done"
+
+
+def test_uploaded_pngs_and_the_classical_mask(page, pngs):
+    session = page.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    assert session.pair and session.pair.crs is None and "classical detector" in session.pair_summary
+    answered = _last(page.ask(session, "Where did things change?"))
+    assert "classical" in answered.evidence and Path(answered.overlay).is_file()
+    collection = json.loads(Path(answered.geojson).read_text())
+    assert collection["type"] == "FeatureCollection"  # pixel coordinates: no WGS84 range to check
+
+
+def test_a_new_pair_or_mask_starts_a_new_conversation(page, pngs):
+    session = page.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    answered = _last(page.ask(session, "Has anything changed?"))
+    with_mask = page.load_files(answered, str(pngs.t1), str(pngs.t2), str(pngs.mask), "levir-mci", "none")
+    assert with_mask.thread_id != answered.thread_id and with_mask.chat == []
+    assert "new conversation" in with_mask.status
+    assert "road 0, building 3" in _last(page.ask(with_mask, "How many buildings?")).evidence
+
+
+def test_new_conversation_keeps_the_pair_and_forgets_the_turns(page):
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+    answered = _last(page.ask(session, "How many new buildings?"))
+    fresh = page.new_conversation(answered)
+    assert fresh.pair == answered.pair and fresh.comparison == answered.comparison
+    assert fresh.chat == [] and fresh.overlay is None and fresh.geojson is None
+    assert fresh.thread_id != answered.thread_id and page.agent.history(fresh.thread_id) == []
+    assert "New conversation" in fresh.status
+
+
+def _write_png(path: Path, height: int, width: int) -> str:
+    cv2.imwrite(str(path), np.full((height, width, 3), 120, np.uint8))
+    return str(path)
+
+
+def test_mismatched_sizes_are_a_message_not_a_traceback(page, tmp_path):
+    t1 = _write_png(tmp_path / "before.png", 64, 64)
+    t2 = _write_png(tmp_path / "after.png", 64, 80)
+    session = page.load_files(Session(), t1, t2)
+    assert session.pair is None and session.status.startswith("⚠️")
+    assert "differ in size" in session.status and "64×64" in session.status and "80×64" in session.status
+    assert str(tmp_path) not in session.status and "before.png" in session.status  # names, not server paths
+    assert "Traceback" not in session.status
+
+
+def test_a_file_that_is_not_an_image(page, tmp_path, pngs):
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are not pixels")
+    session = page.load_files(Session(), str(fake), str(pngs.t2))
+    assert session.pair is None and "not a readable image" in session.status and "notes.png" in session.status
+
+
+def test_files_over_the_limits(tmp_path, pngs):
+    small = ChangePage(
+        Agent(AgentSettings(artefact_dir=tmp_path / "a")), work_dir=tmp_path / "p", max_file_mb=0.01, example_seeds=()
+    )
+    too_big = small.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    assert too_big.pair is None and "over this page's limit of 0.01 MB" in too_big.status
+    small.max_file_mb, small.max_pixels = 200, 1000
+    too_many_pixels = small.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    assert too_many_pixels.pair is None and "over the limit of 1,000" in too_many_pixels.status
+
+
+def test_a_mask_of_the_wrong_size_is_caught_on_upload(page, pngs, tmp_path):
+    mask = _write_png(tmp_path / "mask.png", 32, 32)
+    session = page.load_files(Session(), str(pngs.t1), str(pngs.t2), mask, "binary", "building")
+    assert session.pair is None and session.status.startswith("⚠️") and "mask" in session.status
+
+
+def test_one_file_or_none(page, pngs):
+    assert "after (t2)" in page.load_files(Session(), str(pngs.t1), None).status
+    assert "before (t1)" in page.load_files(Session(), None, str(pngs.t2)).status
+    assert page.load_files(Session(), None, None).pair is None
+
+
+def test_asking_without_a_pair_or_question(page):
+    refused = _last(page.ask(Session(), "Has anything changed?"))
+    assert "load a pair first" in refused.status and refused.draft == "Has anything changed?" and refused.chat == []
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+    empty = _last(page.ask(session, "   "))
+    assert empty.chat == [] and "Type a question" in empty.status
+    assert page.load_example(Session(), "no such example")[0].status.startswith("⚠️")
+
+
+def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypatch):
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(page.agent, "ask", broken)
+        failed = _last(page.ask(session, "Has anything changed?"))
+    assert failed.chat[-1]["content"].startswith("⚠️") and "disk on fire" in failed.status
+    assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith("Yes")
+
+
+def test_an_overlong_question_is_refused_in_the_chat(page):
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+    refused = _last(page.ask(session, "why? " * 2000))
+    assert refused.chat[-1]["content"].startswith("⚠️") and "limit" in refused.status
+
+
+def test_the_model_path_shows_perception_model_reply_and_conflicts(tmp_path):
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"), vlm_backend=ScriptedModel())
+    page = ChangePage(agent, work_dir=tmp_path / "p", example_seeds=(SEED,))
+    assert "DeltaVLM via scripted DeltaVLM" in page.perception and "--endpoint" in page.config_help()
+    session = page.load_example(Session(), page.example_choices()[0])[0]
+    answered = _last(page.ask(session, "How many new buildings?"))
+    assert "#### DeltaVLM" in answered.evidence and "there are 9 new buildings" in answered.evidence
+    assert "#### Conflicts" in answered.evidence and "count.building" in answered.evidence
+    assert "**DeltaVLM:** said" in answered.chat[-1]["content"] and "**Conflicts:**" in answered.chat[-1]["content"]
+
+
+def test_verifier_only_perception_is_stated(page):
+    assert page.perception.startswith("verifier-only")
+
+
+def test_model_flags_map_to_settings(monkeypatch):
+    monkeypatch.setenv("CHANGEAGENT_TOKEN", "secret")
+    assert model_settings().backend == "none"
+    tiny = model_settings("tiny", "/w/ckpt.pt")
+    assert (tiny.backend, tiny.config, str(tiny.checkpoint)) == ("in-process", "tiny", "/w/ckpt.pt")
+    http = model_settings("tiny", endpoint="http://gpu:8000", timeout_s=5)
+    assert (http.backend, http.endpoint, http.token, http.timeout_s) == ("http", "http://gpu:8000", "secret", 5)
+    args = app.build_parser().parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 7860)
+    assert app.is_loopback("127.0.0.1") and app.is_loopback("localhost") and app.is_loopback("::1")
+    assert not app.is_loopback("0.0.0.0") and not app.is_loopback("example.org")
+    assert set(MASK_KINDS) == {"auto", "levir-mci", "index", "binary"}
+
+
+def test_real_levir_cd_pair_with_its_label_and_the_odd_pair(page, shared_data):
+    name = "train_36_0512_0512"
+    session = page.load_files(
+        Session(),
+        str(shared_data / "levircd/A" / f"{name}.png"),
+        str(shared_data / "levircd/B" / f"{name}.png"),
+        str(shared_data / "levircd/label" / f"{name}.png"),
+        "binary",
+        "building",
+    )
+    assert session.pair is not None, session.status
+    answered = _last(page.ask(session, "Where did buildings change?"))
+    # manifest: cells over 5% are TL TC TR CC CR BR (CL is 2%)
+    assert "TL, TC, TR, CC, CR, BR" in answered.evidence
+    odd = page.load_files(
+        Session(), str(shared_data / "levircd/A/test_113_0256.png"), str(shared_data / "levircd/B/test_113_0256.png")
+    )
+    assert odd.pair is None and "differ in size" in odd.status and "768×383" in odd.status
+
+
+# ------------------------------------------------------------------------------- the served page
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The page served on a free localhost port, with a model that can be slowed down."""
+    work = tmp_path_factory.mktemp("served")
+    model = ScriptedModel()
+    agent = Agent(AgentSettings(artefact_dir=work / "agent"), vlm_backend=model)
+    page = ChangePage(agent, work_dir=work / "page", example_seeds=(SEED,))
+    blocks = build_blocks(page)
+    port = _free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/", model, page
+    finally:
+        blocks.close()
+
+
+def test_the_served_page_answers_through_gradio_client(served, pngs):
+    from gradio_client import Client, handle_file
+
+    url, _, _ = served
+    client = Client(url, verbose=False)
+    label = client.view_api(return_format="dict", print_info=False)
+    assert {"/load_pair", "/load_example", "/ask", "/new_conversation"} <= set(label["named_endpoints"])
+    status, *_ = client.predict(
+        handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", api_name="/load_pair"
+    )
+    assert "Pair loaded" in status
+    status, chat, comparison, overlay, evidence, geojson, draft = client.predict(
+        "Has anything changed?", api_name="/ask"
+    )
+    assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith("Yes")
+    assert Path(overlay).is_file() and Path(comparison).is_file() and draft == ""
+    assert "#### DeltaVLM" in evidence
+    assert json.loads(Path(geojson).read_text())["type"] == "FeatureCollection"
+    status, chat, *_ = client.predict("How many buildings?", api_name="/ask")
+    assert len(chat) == 6  # the session (server-side state) kept the first turn
+
+
+def test_the_page_stays_responsive_while_the_model_answers(served):
+    from gradio_client import Client
+
+    url, model, page = served
+    busy, other = Client(url, verbose=False), Client(url, verbose=False)
+    assert "Pair loaded" in busy.predict(page.example_choices()[0], True, api_name="/load_example")[0]
+    model.delay_s = 3.0
+    try:
+        job = busy.submit("Describe the changes.", api_name="/ask")
+        time.sleep(0.5)
+        started = time.perf_counter()
+        status, *_ = other.predict(api_name="/new_conversation")
+        waited = time.perf_counter() - started
+        assert not job.done() and waited < 2.0, f"the page was blocked for {waited:.1f} s"
+        assert status  # the welcome text for a session without a pair
+        result = job.result(timeout=30)
+        assert "#### DeltaVLM" in result[4]
+    finally:
+        model.delay_s = 0.0
+
+
+class _FakeBlocks:
+    """Stands in for the built page so ``app.main`` can be run without serving anything."""
+
+    def __init__(self) -> None:
+        self.launched: dict = {}
+
+    def launch(self, **kwargs) -> None:
+        self.launched = kwargs
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_app_main_launches_with_the_flags_and_warns_beyond_localhost(monkeypatch, caplog, tmp_path, host, warned):
+    blocks = _FakeBlocks()
+    monkeypatch.setattr(app, "build_blocks", lambda page: blocks)
+    argv = ["--host", host, "--port", "7999", "--examples", "3", "--max-file-mb", "5", "--artefacts", str(tmp_path)]
+    with caplog.at_level("WARNING", logger="changeagent.app"):
+        assert app.main(argv) == 0
+    assert blocks.launched["server_name"] == host and blocks.launched["server_port"] == 7999
+    assert blocks.launched["max_file_size"] == 5 * 1024 * 1024
+    assert blocks.launched["allowed_paths"] == [str(tmp_path.resolve())]
+    assert ("has no login" in caplog.text) is warned
+
+
+def test_app_main_reports_a_bad_model_configuration(monkeypatch, capsys):
+    monkeypatch.setattr(app, "build_blocks", lambda page: pytest.fail("must not build a page"))
+    assert app.main(["--model-config", "no-such-config", "--examples"]) == 2
+    assert "app.py: error:" in capsys.readouterr().err
