@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.cli_masks import add_eval_masks_parser
 from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson, write_geojson
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat_p = sub.add_parser("chat", help="an interactive conversation about a pair")
     _add_agent_options(chat_p)
     chat_p.set_defaults(func=cmd_chat)
+
+    add_eval_masks_parser(sub)
 
     demo_p = sub.add_parser("demo", help="run on a bundled synthetic example (no GPU, no download)")
     demo_p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the example and results")

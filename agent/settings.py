@@ -39,6 +39,11 @@ class TrustSettings(BaseModel):
 
 class AgentSettings(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
+    mask_provider: str = Field(
+        "classical",
+        description="Mask for pairs without a user mask: a provider spec such as classical, "
+        "onnx:detector.onnx, export:detector.pt2 or deltavlm:CONFIG,checkpoint=DIR (tools.provider_spec).",
+    )
     rules: RuleSettings = Field(default_factory=RuleSettings)
     classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)

@@ -82,6 +82,8 @@ def changes_geojson(
         "mask_kind": source.kind,
         "mask_confidence": source.confidence,
         "mask_categorical": source.categorical,
+        "mask_detail": source.detail,
+        "mask_settings": json.dumps(source.settings, sort_keys=True, default=str),
     }
     pixel_m2 = _pixel_area_m2(georef)
     features: list[dict[str, Any]] = []
