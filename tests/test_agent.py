@@ -88,7 +88,14 @@ def test_tiny_in_process_deltavlm_encodes_the_pair_once_per_thread(example, tmp_
     paths, pair, _ = example
     agent = _agent(tmp_path, settings={"model": ModelSettings(backend="in-process", config="tiny", max_new_tokens=8)})
     assert "DeltaVLM" in agent.perception
-    for question in ["Has anything changed?", "How many buildings?", "where?", "Describe the changes", "why?"]:
+    for question in [
+        "Has anything changed?",
+        "How many buildings?",
+        "where?",
+        "Describe the changes",
+        "export that",
+        "why?",
+    ]:
         answer = agent.ask(pair, question, thread_id="m1", mask=paths.mask, mask_kind="levir-mci")
         assert answer.text
     assert agent.vlm.backend.vision_encodes() == 1
