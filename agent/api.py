@@ -23,6 +23,7 @@ from agent.intents import MAX_QUESTION_CHARS
 from agent.nodes import AgentContext, PairStore
 from agent.planner import LLMPlanner
 from agent.settings import AgentSettings
+from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from tools.masks import MaskKind, MaskProvider, UserMaskProvider
 from tools.pairs import ImagePair, as_pair
@@ -42,7 +43,13 @@ def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
     if model.backend == "http":
         if not model.endpoint:
             raise InputError("model backend 'http' needs an endpoint URL")
-        return HTTPBackend(model.endpoint, token=model.token, timeout_s=model.timeout_s, retries=model.retries)
+        return HTTPBackend(
+            model.endpoint,
+            token=model.token,
+            timeout_s=model.timeout_s,
+            retries=model.retries,
+            options=GenerationOptions(max_new_tokens=model.max_new_tokens),
+        )
     if not model.config:
         raise InputError("model backend 'in-process' needs a config (tiny, full, or a YAML path)")
     return InProcessBackend(model.config, checkpoint=model.checkpoint, max_new_tokens=model.max_new_tokens)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.cli_masks import add_eval_masks_parser
+from agent.cli_serve import add_serve_parser
 from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson, write_geojson
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat_p.set_defaults(func=cmd_chat)
 
     add_eval_masks_parser(sub)
+    add_serve_parser(sub)
 
     demo_p = sub.add_parser("demo", help="run on a bundled synthetic example (no GPU, no download)")
     demo_p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the example and results")

@@ -44,7 +44,9 @@ class DeltaVLMRunner:
         self.model = model.eval()
         self.tokenizers = tokenizers
         runtime = model.config.runtime
-        self.cache = cache or PairFeatureCache(runtime.feature_cache_bytes, runtime.feature_cache_entries)
+        self.cache = (
+            cache if cache is not None else PairFeatureCache(runtime.feature_cache_bytes, runtime.feature_cache_entries)
+        )
         self.load_reports: list[LoadReport] = []
 
     @classmethod
@@ -98,7 +100,7 @@ class DeltaVLMRunner:
         return pair_key(t1, t2, salt=self.config.fingerprint())
 
     @torch.no_grad()
-    def _features(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[PairFeatures]:
+    def encode_pairs(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[PairFeatures]:
         """Features per pair, encoding every uncached pair together in one forward."""
         checked = []
         for t1, t2 in pairs:
@@ -145,7 +147,7 @@ class DeltaVLMRunner:
         if not requests:
             return []
         options = GenerationOptions.resolve(self.config.generation, **gen_opts)
-        features = PairFeatures.concat(self._features([(r.t1, r.t2) for r in requests]))
+        features = PairFeatures.concat(self.encode_pairs([(r.t1, r.t2) for r in requests]))
         config = self.config
         turns = [
             encode_turn(self.tokenizers.llm, config.text, config.qformer.num_query_tokens, r.question, r.history)
@@ -172,7 +174,7 @@ class DeltaVLMRunner:
         """
         if not self.mask_enabled:
             raise RuntimeError("this DeltaVLM config has no change-mask head (mask_head.enabled: false)")
-        features = self._features([(t1, t2)])[0]
+        features = self.encode_pairs([(t1, t2)])[0]
         height, width = as_rgb_uint8(t1).shape[:2]
         classes = self.model.predict_mask(features, (height, width))[0]
         return classes.to(torch.uint8).cpu().numpy()

@@ -9,13 +9,13 @@ normalised away.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from deltavlm.serving.hashing import pair_hash
 from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
 
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -41,15 +41,6 @@ class ImagePair(BaseModel):
     @property
     def name(self) -> str:
         return self.t1_path.stem if self.t1_path else self.pair_id[:12]
-
-
-def pair_hash(t1: np.ndarray, t2: np.ndarray) -> str:
-    """Hash of both dates' pixels and shapes; equal pixels give equal ids wherever they came from."""
-    digest = hashlib.sha256()
-    for array in (t1, t2):
-        digest.update(str(array.shape).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:32]
 
 
 def load_pair(

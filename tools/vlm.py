@@ -76,11 +76,16 @@ def _png_b64(image: np.ndarray) -> str:
     return base64.b64encode(buffer.tobytes()).decode("ascii")
 
 
+AFFINITY_HEADER = "serve_multiplexed_model_id"
+
+
 class HTTPBackend:
     """Client of the DeltaVLM server: uploads each pair once, then chats by pair id.
 
     Connection errors, time-outs and 5xx answers are retried with exponential backoff; a 404 on a
     pair id (the server restarted or evicted it) re-uploads the pair once; other 4xx are final.
+    Every request names its pair in :data:`AFFINITY_HEADER`, which Ray Serve uses to route a conversation
+    to the replica holding that pair (other servers ignore it).
     """
 
     def __init__(
@@ -103,31 +108,44 @@ class HTTPBackend:
         self.options = options or GenerationOptions()
         self.name = f"DeltaVLM server at {endpoint}"
         self._uploaded: set[str] = set()
+        self._encodes: int | None = None
 
-    def _post(self, path: str, payload: BaseModel) -> httpx.Response:
+    def _post(self, path: str, payload: BaseModel, pair_id: str) -> httpx.Response:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                response = self.client.post(path, json=payload.model_dump(mode="json"))
+                response = self.client.post(
+                    path, json=payload.model_dump(mode="json", exclude_none=True), headers={AFFINITY_HEADER: pair_id}
+                )
             except httpx.HTTPError as exc:
                 last = exc
                 continue
             if response.status_code >= 500:
-                last = VLMUnavailable(f"server error {response.status_code} on {path}")
+                last = VLMUnavailable(f"server error {response.status_code} on {path}: {response.text[:200]}")
                 continue
+            if response.status_code == 401:
+                raise VLMUnavailable(f"{self.name} refused the bearer token (401); check the token setting")
             return response
         raise VLMUnavailable(f"{self.name} unreachable after {self.retries + 1} tries: {last}")
 
     def _upload(self, pair: ImagePair) -> None:
-        response = self._post("/v1/pairs", PairUpload(t1_png_b64=_png_b64(pair.t1), t2_png_b64=_png_b64(pair.t2)))
+        upload = PairUpload(t1_png_b64=_png_b64(pair.t1), t2_png_b64=_png_b64(pair.t2))
+        response = self._post("/v1/pairs", upload, pair.pair_id)
         if response.status_code != 200:
             raise VLMUnavailable(f"pair upload refused ({response.status_code}): {response.text[:200]}")
-        created = PairCreated.model_validate(response.json())
+        try:
+            created = PairCreated.model_validate(response.json())
+        except ValueError as exc:
+            raise VLMUnavailable(f"the server's answer to the upload is not a pair id: {exc}") from exc
         if created.pair_id != pair.pair_id:
             raise VLMUnavailable(f"server hashed the pair as {created.pair_id}, expected {pair.pair_id}")
         self._uploaded.add(pair.pair_id)
+
+    def vision_encodes(self) -> int | None:
+        """Vision-encoder passes the server reports for the pair of the last answer (1 = encoded once)."""
+        return self._encodes
 
     def generate(self, pair: ImagePair, question: str, history: Sequence[tuple[str, str]]) -> str:
         request = ChatRequest(
@@ -136,19 +154,22 @@ class HTTPBackend:
             question=question,
             options=self.options,
         )
+        self._encodes = None
         for _ in range(2):
             if pair.pair_id not in self._uploaded:
                 self._upload(pair)
-            response = self._post("/v1/chat", request)
+            response = self._post("/v1/chat", request, pair.pair_id)
             if response.status_code == 404:
                 self._uploaded.discard(pair.pair_id)
                 continue
             if response.status_code != 200:
                 raise VLMUnavailable(f"chat refused ({response.status_code}): {response.text[:200]}")
             try:
-                return ChatResponse.model_validate(response.json()).text
+                reply = ChatResponse.model_validate(response.json())
             except ValueError as exc:
                 raise VLMUnavailable(f"the server's answer is not a chat response: {exc}") from exc
+            self._encodes = reply.pair_encodes
+            return reply.text
         raise VLMUnavailable("the server lost the pair twice in a row")
 
 
