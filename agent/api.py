@@ -165,6 +165,10 @@ class Agent:
         """Finished turns of a thread: question, route, answer."""
         return list(self.thread_state(thread_id).get("turns") or [])
 
+    def end_thread(self, thread_id: str) -> None:
+        """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""
+        self.checkpointer.delete_thread(thread_id)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

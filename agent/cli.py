@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.cli_batch import add_batch_parsers
 from agent.cli_masks import add_eval_masks_parser
 from agent.cli_serve import add_serve_parser
 from deltavlm.rules import RuleSettings
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_masks_parser(sub)
     add_serve_parser(sub)
+    add_batch_parsers(sub)
 
     demo_p = sub.add_parser("demo", help="run on a bundled synthetic example (no GPU, no download)")
     demo_p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the example and results")

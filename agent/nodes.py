@@ -61,6 +61,11 @@ class PairStore:
             self._entries.popitem(last=False)
         return entry
 
+    def seed(self, pair: ImagePair, provider: MaskProvider, mask: ChangeMask, verification: Verification) -> None:
+        """Hand over a mask and verdict computed elsewhere (a batch worker) so the agent does not redo them."""
+        entry = self.put(pair, provider)
+        entry.mask, entry.verification = mask, verification
+
     def get(self, pair_id: str) -> PairEntry:
         entry = self._entries[pair_id]
         self._entries.move_to_end(pair_id)

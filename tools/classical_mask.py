@@ -519,7 +519,7 @@ class ClassicalMaskProvider:
                         "radiometric_agreement": round(result.radiometric_agreement, 3),
                         "separability": round(result.separability, 3),
                         "regions_rejected": result.rejected_regions,
-                        "below_detection_floor": result.gated,
+                        "below_detection_floor": bool(result.gated),
                     },
                 },
                 detail=(

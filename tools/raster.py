@@ -76,7 +76,7 @@ def read_raster(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, role:
                 bands = ds.read()
                 interp = tuple(ci.name for ci in ds.colorinterp)
                 palette = dict(ds.colormap(1)) if ds.colorinterp[0] == ColorInterp.palette else None
-                georef = _georef(ds)
+                georef = georef_of(ds)
                 nodata = ds.nodata
     except InputError:
         raise
@@ -87,7 +87,7 @@ def read_raster(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, role:
     return RasterData(path=path, bands=bands, georef=georef, color_interp=interp, nodata=nodata, palette=palette)
 
 
-def _georef(ds: rasterio.io.DatasetReader) -> Georef | None:
+def georef_of(ds: rasterio.io.DatasetReader) -> Georef | None:
     """A georeference only when the file has a CRS; PNG/JPEG tiles get pixel coordinates."""
     if ds.crs is None:
         return None
