@@ -25,6 +25,7 @@ from agent.planner import LLMPlanner
 from agent.settings import AgentSettings
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
+from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, UserMaskProvider
 from tools.pairs import ImagePair, as_pair
 from tools.provider_spec import build_provider
@@ -74,7 +75,11 @@ class Agent:
         self.settings = settings or AgentSettings()
         backend = vlm_backend if vlm_backend is not None else _backend_from_settings(self.settings)
         self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
-        self.default_provider = mask_provider or build_provider(self.settings.mask_provider)
+        self.default_provider = mask_provider or (
+            ClassicalMaskProvider(self.settings.classical)
+            if self.settings.mask_provider == "classical"
+            else build_provider(self.settings.mask_provider)
+        )
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
         self._connection: sqlite3.Connection | None = None

@@ -45,7 +45,9 @@ class AgentSettings(BaseModel):
         "onnx:detector.onnx, export:detector.pt2 or deltavlm:CONFIG,checkpoint=DIR (tools.provider_spec).",
     )
     rules: RuleSettings = Field(default_factory=RuleSettings)
-    classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
+    classical: ClassicalSettings = Field(
+        default_factory=ClassicalSettings, description="The classical detector's settings (mask_provider classical)."
+    )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     checkpoint_db: Path | None = Field(None, description="SQLite file that keeps conversations across restarts.")
     artefact_dir: Path = Field(Path("out/artefacts"), description="Where overlays and GeoJSON are written.")
