@@ -30,7 +30,7 @@ CrsMode = Literal["wgs84", "native"]
 PIXEL_COORDINATES = "pixel (x = column, y = row, origin at the image's top-left corner)"
 
 
-def _to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode) -> dict[str, Any]:
+def to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode) -> dict[str, Any]:
     """Pixel geometry → the output coordinates as a GeoJSON geometry dict."""
     if georef is None:
         return mapping(geom)
@@ -41,7 +41,8 @@ def _to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode) -> dict[str
     return transform_geom(CRS.from_string(georef.crs), "EPSG:4326", mapping(projected), precision=9)
 
 
-def _pixel_area_m2(georef: Georef | None) -> float | None:
+def pixel_area_m2(georef: Georef | None) -> float | None:
+    """Ground area of one pixel when the CRS is projected in metres; else None."""
     if georef is None:
         return None
     crs = CRS.from_string(georef.crs)
@@ -85,7 +86,7 @@ def changes_geojson(
         "mask_detail": source.detail,
         "mask_settings": json.dumps(source.settings, sort_keys=True, default=str),
     }
-    pixel_m2 = _pixel_area_m2(georef)
+    pixel_m2 = pixel_area_m2(georef)
     features: list[dict[str, Any]] = []
     bounds = grid_bounds(height, width)
     centroids = {
@@ -108,7 +109,7 @@ def changes_geojson(
                 props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
                 props[f"{name}_count"] = sum(1 for x, y in centroids[name] if c0 <= x < c1 and r0 <= y < r1)
                 props[f"{name}_changed"] = cell in summary.category_cells[name]
-        features.append({"type": "Feature", "geometry": _to_map(box(c0, r0, c1, r1), georef, crs), "properties": props})
+        features.append({"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, crs), "properties": props})
     if objects:
         layers = [(name, name) for name in CATEGORIES] if summary.categorical else [("change", None)]
         for label, category in layers:
@@ -117,7 +118,7 @@ def changes_geojson(
                 if pixel_m2 is not None:
                     props["area_m2"] = round(polygon.area * pixel_m2, 2)
                 props.update(provenance)
-                features.append({"type": "Feature", "geometry": _to_map(polygon, georef, crs), "properties": props})
+                features.append({"type": "Feature", "geometry": to_map(polygon, georef, crs), "properties": props})
     collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if georef is None:
         collection["coordinate_system"] = PIXEL_COORDINATES

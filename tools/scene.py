@@ -53,8 +53,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-from shapely.affinity import affine_transform
-from shapely.geometry import box, mapping
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from deltavlm.rules import (
@@ -69,6 +68,7 @@ from deltavlm.rules import (
     find_objects,
     grid_bounds,
 )
+from tools.geojson import pixel_area_m2, to_map
 from tools.masks import MaskKind, MaskProvider, MaskSource, classes_from_mask_file
 from tools.pairs import STRETCH_PERCENTILES, pair_from_arrays
 from tools.raster import Georef, InputError, georef_of
@@ -998,24 +998,6 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
     return path
 
 
-def _to_map(geom: BaseGeometry, georef: Georef | None) -> dict[str, Any]:
-    if georef is None:
-        return mapping(geom)
-    a, b, c, d, e, f = georef.transform
-    return mapping(affine_transform(geom, [a, b, d, e, c, f]))
-
-
-def pixel_area_m2(georef: Georef | None) -> float | None:
-    """Ground area of one pixel when the CRS is projected in metres; else None."""
-    if georef is None:
-        return None
-    crs = CRS.from_string(georef.crs)
-    if not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter", "m"):
-        return None
-    a, b, _, d, e, _ = georef.transform
-    return abs(a * e - b * d)
-
-
 def scene_geojson(
     *,
     analysis: MaskAnalysis,
@@ -1046,13 +1028,15 @@ def scene_geojson(
                 props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
                 props[f"{name}_changed"] = cell in summary.category_cells[name]
         props.update(provenance)
-        features.append({"type": "Feature", "geometry": _to_map(box(c0, r0, c1, r1), georef), "properties": props})
+        features.append(
+            {"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, "native"), "properties": props}
+        )
     for tile in tiles:
         r0, c0, h, w = tile["window"]
         props = {"scene": scene_name, "feature": "tile", **{k: v for k, v in tile.items() if k != "window"}}
         props.update(provenance)
         features.append(
-            {"type": "Feature", "geometry": _to_map(box(c0, r0, c0 + w, r0 + h), georef), "properties": props}
+            {"type": "Feature", "geometry": to_map(box(c0, r0, c0 + w, r0 + h), georef, "native"), "properties": props}
         )
     pixel_m2 = pixel_area_m2(georef)
     for name in [counted] if counted else list(CATEGORIES):
@@ -1063,7 +1047,9 @@ def scene_geojson(
             if pixel_m2 is not None:
                 props["area_m2"] = round(obj.pixels * pixel_m2, 2)
             props.update(provenance)
-            features.append({"type": "Feature", "geometry": _to_map(obj.geometry, georef), "properties": props})
+            features.append(
+                {"type": "Feature", "geometry": to_map(obj.geometry, georef, "native"), "properties": props}
+            )
     collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if georef is None:
         collection["coordinate_system"] = "pixel (x = column, y = row, origin at the scene's top-left corner)"
