@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_PIN)"
-	$(PY) -m pip install -q -e ".[test,detectors,serve,batch]"
+	$(PY) -m pip install -q -e ".[test,detectors,serve,batch,train]"
 	touch $@
 
 setup: $(VENV)/.installed
