@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deltavlm.config import DeltaVLMConfig, load_config
+from deltavlm.config import DeltaVLMConfig, MaskHeadConfig, load_config
 from deltavlm.modeling import DeltaVLM, TrainingExample, make_batch
 from deltavlm.modeling.csrm import NoCSRM, PaperCSRM, ReleaseCSRM
-from deltavlm.modeling.mask_head import soft_dice_loss
+from deltavlm.modeling.mask_head import mask_loss, soft_dice_loss
 from deltavlm.modeling.qformer import query_states
 from deltavlm.modeling.vision import encode_bitemporal
 from deltavlm.text import IGNORE_INDEX
@@ -213,6 +213,16 @@ def test_dice_is_zero_for_a_perfect_prediction() -> None:
     target = torch.tensor([[[0, 1], [2, 2]]])
     logits = F.one_hot(target, 3).permute(0, 3, 1, 2).float() * 100
     assert soft_dice_loss(logits, target, ignore_index=255).item() < 1e-3
+
+
+def test_mask_loss_is_zero_not_nan_when_every_pixel_is_ignored() -> None:
+    """A crop rotated entirely off the map leaves only ignored pixels: the step must not turn the weights NaN."""
+    logits = torch.randn(2, 3, 8, 8, requires_grad=True)
+    target = torch.full((2, 8, 8), 255, dtype=torch.long)
+    loss = mask_loss(logits, target, MaskHeadConfig(enabled=True, ignore_index=255))
+    loss.backward()
+    assert loss.item() == 0.0
+    assert logits.grad is not None and torch.all(logits.grad == 0)
 
 
 def test_mask_head_disabled_by_default(cfg: DeltaVLMConfig) -> None:

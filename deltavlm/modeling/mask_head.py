@@ -82,6 +82,9 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, config: MaskHeadConfig
     if logits.shape[-2:] != target.shape[-2:]:
         logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
     target = target.long()
+    if not bool((target != config.ignore_index).any()):
+        # Cross-entropy over zero pixels is 0/0; a batch with nothing to learn contributes nothing.
+        return logits.sum() * 0.0
     ce = F.cross_entropy(logits.float(), target, ignore_index=config.ignore_index)
     dice = soft_dice_loss(logits, target, config.ignore_index)
     return config.ce_weight * ce + config.dice_weight * dice
