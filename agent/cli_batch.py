@@ -168,21 +168,3 @@ def add_batch_parsers(subparsers: Any) -> None:
     scene.add_argument("--workers", type=_positive, default=1, help="processes making tile masks")
     scene.add_argument("--json", action="store_true", help="no progress bar; print the result as JSON")
     scene.set_defaults(func=cmd_scene)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m agent.cli_batch``), the same as ``changeagent batch|scene``."""
-    from tools.raster import InputError
-
-    parser = argparse.ArgumentParser(prog="changeagent")
-    add_batch_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except InputError as exc:
-        print(f"changeagent: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

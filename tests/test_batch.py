@@ -17,7 +17,7 @@ import agent.batch as batch
 import agent.nodes
 from agent.answer import Answer
 from agent.batch import BatchOptions, read_catalog, read_questions, run_batch
-from agent.cli_batch import main as cli_main
+from agent.cli import main as cli_main
 from deltavlm.synthetic import write_example
 from tools.raster import InputError
 
@@ -398,7 +398,7 @@ def test_resume_after_sigkill_finishes_with_no_duplicate_and_no_loss(tmp_path):
     questions = tmp_path / "q.txt"
     questions.write_text(QUESTIONS)
     out, clean = tmp_path / "out", tmp_path / "clean"
-    command = [sys.executable, "-m", "agent.cli_batch", "batch", str(catalog), "--questions", str(questions)]
+    command = [sys.executable, "-m", "agent.cli", "batch", str(catalog), "--questions", str(questions)]
     command += ["--out", str(out), "--mask-kind", "levir-mci", "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

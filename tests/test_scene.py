@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from shapely.geometry import shape
 
-from agent.cli_batch import main as cli_main
+from agent.cli import main as cli_main
 from agent.scene import analyse_scene
 from deltavlm.rules import ChangeClass, RuleSettings, summarize
 from deltavlm.synthetic import generate_pair
