@@ -572,6 +572,40 @@ def _preview(image: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ layout
 
 
+class LatestThreads:
+    """Which conversation each browser tab shows now, so a slow answer cannot overwrite a newer pair.
+
+    Gradio hands an event the tab's state as it was when the event started; an answer that finishes after
+    the tab loaded another pair (or started a new conversation) would write the old session back. Loading
+    events record their thread here; an answer whose thread is no longer the tab's leaves the page alone.
+    Bounded, oldest tab forgotten first (a forgotten tab simply gets no such protection).
+    """
+
+    def __init__(self, max_tabs: int = 4096) -> None:
+        self._threads: OrderedDict[str, str] = OrderedDict()
+        self._max_tabs = max_tabs
+        self._lock = threading.Lock()
+
+    def record(self, tab: str | None, thread_id: str) -> None:
+        if tab is None:
+            return
+        with self._lock:
+            self._threads[tab] = thread_id
+            self._threads.move_to_end(tab)
+            while len(self._threads) > self._max_tabs:
+                self._threads.popitem(last=False)
+
+    def superseded(self, tab: str | None, thread_id: str) -> bool:
+        """True when ``tab`` has since moved to another thread."""
+        with self._lock:
+            current = self._threads.get(tab) if tab is not None else None
+        return current is not None and current != thread_id
+
+    def forget(self, tab: str | None) -> None:
+        with self._lock:
+            self._threads.pop(tab, None)  # type: ignore[arg-type]
+
+
 def build_blocks(page: ChangePage) -> gr.Blocks:
     """Lay out the page and wire its events to ``page``; ``app.py`` launches what this returns."""
 
@@ -594,29 +628,45 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         mask: str | None,
         kind: str,
         category: str,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio finds the tracker by this default)
     ) -> tuple[Any, ...]:
-        return view(page.load_files(session, t1, t2, mask, kind, category, progress=progress))
+        return view(shown(request, page.load_files(session, t1, t2, mask, kind, category, progress=progress)))
 
     def on_example(
         session: Session,
         label: str,
         use_mask: bool,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         loaded, t1, t2, mask, kind, category = page.load_example(session, label, use_mask, progress=progress)
-        return (*view(loaded), t1, t2, mask, kind, category)
+        return (*view(shown(request, loaded)), t1, t2, mask, kind, category)
 
     def on_ask(
         session: Session,
         question: str,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[tuple[Any, ...]]:
         for step in page.ask(session, question, progress=progress):
+            if latest.superseded(request.session_hash, session.thread_id):
+                log.info("dropping an answer for a pair or conversation the tab has left")
+                yield tuple(gr.skip() for _ in range(len(outputs) + 1))
+                return
             yield (*view(step), step.draft)
 
-    def on_new(session: Session) -> tuple[Any, ...]:
-        return view(page.new_conversation(session))
+    def on_new(session: Session, request: gr.Request) -> tuple[Any, ...]:
+        return view(shown(request, page.new_conversation(session)))
+
+    def shown(request: gr.Request, session: Session) -> Session:
+        latest.record(request.session_hash, session.thread_id)
+        return session
+
+    def on_close(request: gr.Request) -> None:
+        latest.forget(request.session_hash)
+
+    latest = LatestThreads()
 
     with gr.Blocks(title="changeagent: change analysis", delete_cache=(3600, 86400)) as blocks:
         gr.Markdown(
@@ -742,6 +792,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         question.submit(**ask_args, **hidden)
         new.click(on_new, [session], outputs, api_name="new_conversation")
         chat.clear(on_new, [session], outputs, **hidden)  # the chat's own bin icon also starts afresh
+        blocks.unload(on_close)
     blocks.queue(default_concurrency_limit=4)
     return blocks
 

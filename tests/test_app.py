@@ -354,6 +354,29 @@ def test_the_page_stays_responsive_while_the_model_answers(served):
         model.delay_s = 0.0
 
 
+def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(served, pngs):
+    from gradio_client import Client, handle_file
+
+    url, model, page = served
+    client = Client(url, verbose=False)
+    assert "Pair loaded" in client.predict(page.example_choices()[0], True, api_name="/load_example")[0]
+    model.delay_s = 2.0
+    try:
+        job = client.submit("Describe the changes.", api_name="/ask")
+        time.sleep(0.5)
+        status, *_ = client.predict(
+            handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", api_name="/load_pair"
+        )
+        assert "Pair loaded" in status and not job.done()
+        job.result(timeout=30)
+    finally:
+        model.delay_s = 0.0
+    # The tab still shows the uploaded pair, with none of the example's conversation.
+    status, chat, *_ = client.predict("Has anything changed?", api_name="/ask")
+    assert Path(pngs.t1).stem in status
+    assert [_text(m) for m in chat[:1]] == ["Has anything changed?"]
+
+
 class _FakeBlocks:
     """Stands in for the built page so ``app.main`` can be run without serving anything."""
 
