@@ -7,11 +7,14 @@ returns the state keys it changes. Heavy objects (pixels, masks, verdicts) live 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from agent.answer import Answer, Evidence
@@ -283,13 +286,21 @@ def wants_artefacts(state: ThreadState, runtime: Runtime[AgentContext]) -> bool:
     return route["intent"] in ("export", "show") or route["wants_overlay"] or route["wants_export"]
 
 
+def thread_folder_name(thread_id: str) -> str:
+    """A file-system-safe folder name for a thread id (ids are caller-chosen strings, e.g. "site 4/2026")."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", thread_id)[:48].strip("._") or "thread"
+    return safe if safe == thread_id else f"{safe}-{hashlib.sha256(thread_id.encode()).hexdigest()[:8]}"
+
+
 def export_node(state: ThreadState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Write the overlay and/or GeoJSON for this turn and attach their paths to the answer."""
     ctx = runtime.context
     route = Route(**state["route"])
     entry = ctx.store.get(state["pair_id"])
     mask, verification = ctx.store.verified(state["pair_id"], ctx.settings)
-    folder = Path(ctx.settings.artefact_dir) / state["pair_id"][:16]
+    thread_id = str(get_config()["configurable"]["thread_id"])
+    # One folder per pair and thread: two conversations about the same pair must not overwrite each other's files.
+    folder = Path(ctx.settings.artefact_dir) / state["pair_id"][:16] / thread_folder_name(thread_id)
     turn = state["turn"] + 1
     artefacts: dict[str, str] = {}
     if route.intent == "show" or route.wants_overlay:

@@ -76,6 +76,20 @@ def test_verifier_dialog_with_a_supplied_mask(example, tmp_path):
     assert agent.store.verifications == 1  # the mask was read and verified once for the whole dialog
 
 
+def test_two_conversations_on_one_pair_keep_their_own_exports(example, tmp_path):
+    paths, pair, _ = example
+    agent = _agent(tmp_path)
+    with_mask = agent.ask(
+        pair, "Export the changed cells", thread_id="analyst A", mask=paths.mask, mask_kind="levir-mci"
+    )
+    classical = agent.ask(pair, "Export the changed cells", thread_id="analyst/B")
+    a, b = Path(with_mask.artefacts["geojson"]), Path(classical.artefacts["geojson"])
+    assert a != b and a.parent.parent == b.parent.parent  # same pair folder, one sub-folder per thread
+    assert b.parent.name.startswith("analyst_B-") and a.parent.name.startswith("analyst_A-")
+    source = lambda path: json.loads(path.read_text())["features"][0]["properties"]["mask_provider"]  # noqa: E731
+    assert source(a) == "user" and source(b) != "user"  # the second export did not overwrite the first
+
+
 def test_classical_mask_never_states_category_counts_as_facts(example, tmp_path):
     _, pair, _ = example
     answer = _agent(tmp_path).ask(pair, "How many new buildings?")
