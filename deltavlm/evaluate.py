@@ -355,9 +355,10 @@ def _count_rows(m: CountMetrics) -> list[str]:
 
 
 def _grid_rows(m: GridMetrics) -> list[str]:
-    lines = ["| Category | Precision | Recall | F1 | Accuracy |", "|---|---:|---:|---:|---:|"]
+    lines = ["| Category | Precision | Recall | F1 | Jaccard | Accuracy |", "|---|---:|---:|---:|---:|---:|"]
     for category, s in m.per_category.items():
-        lines.append(f"| {category} | " + " | ".join(_fmt(v) for v in (s.precision, s.recall, s.f1, s.accuracy)) + " |")
+        values = (s.precision, s.recall, s.f1, s.jaccard, s.accuracy)
+        lines.append(f"| {category} | " + " | ".join(_fmt(v) for v in values) + " |")
     lines.append(f"\n{m.n} samples, {m.unparsed} answers unparsed (scored as no cells).")
     return lines
 

@@ -140,6 +140,9 @@ def test_grid_metrics_micro_average_and_subset_accuracy() -> None:
     assert (road.precision, road.recall, road.f1, road.accuracy) == pytest.approx((1.0, 0.5, 2 / 3, 0.5))
     assert (building.precision, building.recall, building.f1, building.accuracy) == (0.0, 0.0, 0.0, 0.0)
     assert (pooled.precision, pooled.recall, pooled.f1, pooled.accuracy) == pytest.approx((0.5, 1 / 3, 0.4, 0.0))
+    # Jaccard per sample: road {TL,TC} vs {TL} = 1/2, road {} vs {} = 0 (scikit-learn's zero_division);
+    # building {} vs {BR} = 0, {CC} vs {} = 0; pooled over the four (sample, category) sets = (1/2) / 4.
+    assert (road.jaccard, building.jaccard, pooled.jaccard) == pytest.approx((0.25, 0.0, 0.125))
     assert m.unparsed == 1
 
 
