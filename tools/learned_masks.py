@@ -568,34 +568,33 @@ class LearnedMaskProvider:
         )
 
 
-class OnnxMaskProvider(LearnedMaskProvider):
+class _FileMaskProvider(LearnedMaskProvider):
+    """A detector from one model file plus its spec (sidecar YAML/JSON or inline); subclasses name the runtime."""
+
+    runtime: type[_Runtime]
+
+    def __init__(
+        self,
+        path: str | Path,
+        sidecar: str | Path | None = None,
+        spec: DetectorSpec | dict[str, Any] | None = None,
+        device: Device = "auto",
+    ) -> None:
+        path = _existing_model(path)
+        resolved, sidecar_path = _resolve_spec(path, sidecar, spec)
+        super().__init__(self.runtime(path, device), resolved, path, sidecar_path)
+
+
+class OnnxMaskProvider(_FileMaskProvider):
     """An ONNX change detector run through onnxruntime."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        sidecar: str | Path | None = None,
-        spec: DetectorSpec | dict[str, Any] | None = None,
-        device: Device = "auto",
-    ) -> None:
-        path = _existing_model(path)
-        resolved, sidecar_path = _resolve_spec(path, sidecar, spec)
-        super().__init__(_OnnxRuntime(path, device), resolved, path, sidecar_path)
+    runtime = _OnnxRuntime
 
 
-class TorchExportMaskProvider(LearnedMaskProvider):
+class TorchExportMaskProvider(_FileMaskProvider):
     """A ``torch.export`` program (``torch.export.save``) run through PyTorch."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        sidecar: str | Path | None = None,
-        spec: DetectorSpec | dict[str, Any] | None = None,
-        device: Device = "auto",
-    ) -> None:
-        path = _existing_model(path)
-        resolved, sidecar_path = _resolve_spec(path, sidecar, spec)
-        super().__init__(_ExportRuntime(path, device), resolved, path, sidecar_path)
+    runtime = _ExportRuntime
 
 
 def _existing_model(path: str | Path) -> Path:
