@@ -8,7 +8,9 @@ Run: ``.venv/bin/python bench/train_proof.py [--minutes 4] [--train-pairs 400] [
    with the evaluator's parsers and metrics;
 3. trains with ``deltavlm.train`` (``deltavlm/configs/train_tiny.yaml``) for the time budget;
 4. scores the trained checkpoint the same way, and prints both next to a trivial baseline that always
-   answers "no" / zero objects / no cells.
+   answers "no" / zero objects / no cells;
+5. when the config trains the mask head, also scores the trained head's change maps passed through the
+   verifiers' rules (``deltavlm.rules.summarize``): what the agent gets from ``--mask-provider deltavlm:…``.
 
 The test pairs are generated from seeds the training pairs never use. ``--min-binary-f1`` makes the
 command fail when the trained model falls below it (the slow test uses a lower bar than the 0.9 target).
@@ -30,10 +32,14 @@ from deltavlm.data.builder import BuilderConfig, build_changechat
 from deltavlm.data.records import AnyRecord, read_records
 from deltavlm.evaluate import EvalReport, Prediction, evaluate_checkpoint, score_predictions
 from deltavlm.inference import DeltaVLMRunner
+from deltavlm.metrics.structured import binary_metrics, count_metrics, grid_metrics
 from deltavlm.modeling.model import DeltaVLM
+from deltavlm.rules import summarize
 from deltavlm.synthetic import write_levir_mci
 from deltavlm.tokenizers import load_tokenizers
 from deltavlm.train import load_train_config, model_config_for, train
+from tools.masks import load_change_mask
+from tools.pairs import load_pair
 
 CONFIG = Path(__file__).resolve().parents[1] / "deltavlm" / "configs" / "train_tiny.yaml"
 EVAL_TASKS = ("binary", "count", "localisation")
@@ -53,6 +59,20 @@ def _row(report: EvalReport) -> dict[str, float]:
         caps = report.captioning["all"]
         row |= {"caption BLEU-4": caps.bleu_4, "caption CIDEr": caps.cider}
     return row
+
+
+def _mask_head_report(runner: DeltaVLMRunner, split: Path) -> EvalReport:
+    """Binary, counts and grid from the trained mask head's maps through the rules, against the label maps."""
+    truths, predicted = [], []
+    for before in sorted((split / "A").glob("*.png")):
+        pair = load_pair(before, split / "B" / before.name)
+        truths.append(summarize(load_change_mask(split / "label" / before.name, kind="levir-mci").class_mask))
+        predicted.append(summarize(runner.predict_change_mask(pair.t1, pair.t2)))
+    return EvalReport(
+        binary=binary_metrics([t.changed for t in truths], [p.changed for p in predicted]),
+        count=count_metrics([t.counts for t in truths], [p.counts for p in predicted]),
+        localisation=grid_metrics([t.category_cells for t in truths], [p.category_cells for p in predicted]),
+    )
 
 
 def _trivial(predictions: list[Prediction]) -> EvalReport:
@@ -120,17 +140,20 @@ def main() -> int:
         trained = DeltaVLMRunner.from_checkpoint(result.checkpoint)
         after, _ = evaluate_checkpoint(trained, test_records, images, EVAL_TASKS, **generation)
         baseline = _trivial(before_preds)
-    rows = {"untrained": _row(before), "trivial": _row(baseline), "trained": _row(after)}
+        rows = {"untrained": _row(before), "trivial": _row(baseline), "trained": _row(after)}
+        if trained.mask_enabled:
+            rows["mask head+rules"] = _row(_mask_head_report(trained, images / "test"))
     names = list(rows["trained"])
     print(f"\nheld-out synthetic test pairs: {args.test_pairs}; train pairs: {args.train_pairs} ({args.size}px tiles)")
     print(
         f"training: {result.steps} steps, {result.seconds:.0f} s; "
         f"data build {data_s:.0f} s; one evaluation {eval_s:.0f} s"
     )
-    print(f"{'metric':<22}{'untrained':>12}{'trivial':>12}{'trained':>12}")
+    print("untrained/trained: the model's text answers; mask head+rules: the trained head's maps, counted by the rules")
+    print(f"{'metric':<22}" + "".join(f"{column:>17}" for column in rows))
     for name in names:
-        cells = [rows[k].get(name) for k in ("untrained", "trivial", "trained")]
-        print(f"{name:<22}" + "".join(f"{v:>12.3f}" if v is not None else f"{'–':>12}" for v in cells))
+        cells = [rows[k].get(name) for k in rows]
+        print(f"{name:<22}" + "".join(f"{v:>17.3f}" if v is not None else f"{'–':>17}" for v in cells))
     if args.json:
         args.json.write_text(
             json.dumps({"rows": rows, "steps": result.steps, "train_seconds": result.seconds}, indent=2)
