@@ -159,7 +159,7 @@ def test_learning_proof_beats_the_untrained_model(tmp_path: Path) -> None:
     """A shorter run of bench/train_proof.py with a lower bar than the 0.9 binary-F1 target."""
     numbers = tmp_path / "proof.json"
     command = [sys.executable, str(REPO / "bench" / "train_proof.py"), "--train-pairs", "600", "--test-pairs", "60"]
-    command += ["--minutes", "2.5", "--json", str(numbers), "--min-binary-f1", "0.75"]
+    command += ["--minutes", "2.5", "--json", str(numbers), "--min-binary-f1", "0.75", "--work", str(tmp_path)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=420)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads(numbers.read_text())["rows"]
@@ -167,3 +167,9 @@ def test_learning_proof_beats_the_untrained_model(tmp_path: Path) -> None:
     assert after["binary F1"] >= 0.75
     assert after["count MAE road"] < before["count MAE road"]
     assert after["grid F1 all"] > before["grid F1 all"]
+    assert "mask head+rules" in rows  # the proof config trains the head; its maps are scored through the rules
+    # The grid diagnosis runs on the kept run (a couple of probe epochs: this checks the command, not the numbers).
+    probe = [sys.executable, str(REPO / "bench" / "grid_probe.py"), str(tmp_path), "--epochs", "2"]
+    done = subprocess.run(probe, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "attention probe, CSRM tokens" in done.stdout and "+ learned position code" in done.stdout
