@@ -602,8 +602,10 @@ class LatestThreads:
         return current is not None and current != thread_id
 
     def forget(self, tab: str | None) -> None:
+        if tab is None:
+            return
         with self._lock:
-            self._threads.pop(tab, None)  # type: ignore[arg-type]
+            self._threads.pop(tab, None)
 
 
 def build_blocks(page: ChangePage) -> gr.Blocks:

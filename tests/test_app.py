@@ -20,7 +20,7 @@ from shapely.geometry import shape
 
 import app
 from agent.api import Agent
-from agent.page import MASK_KINDS, ChangePage, Session, build_blocks, make_page, model_settings
+from agent.page import MASK_KINDS, ChangePage, LatestThreads, Session, build_blocks, make_page, model_settings
 from agent.settings import AgentSettings
 from deltavlm.synthetic import write_example
 from tools.pairs import ImagePair
@@ -375,6 +375,19 @@ def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(se
     status, chat, *_ = client.predict("Has anything changed?", api_name="/ask")
     assert Path(pngs.t1).stem in status
     assert [_text(m) for m in chat[:1]] == ["Has anything changed?"]
+
+
+def test_latest_threads_are_per_tab_bounded_and_forgotten_on_close():
+    latest = LatestThreads(max_tabs=2)
+    latest.record("tab-a", "t1")
+    assert not latest.superseded("tab-a", "t1") and latest.superseded("tab-a", "t0")
+    assert not latest.superseded("tab-unknown", "anything") and not latest.superseded(None, "t1")
+    latest.record("tab-b", "t2")
+    latest.record("tab-c", "t3")  # over the bound: the oldest tab (a) loses its protection, nothing breaks
+    assert not latest.superseded("tab-a", "t0") and latest.superseded("tab-c", "t2")
+    latest.forget("tab-c")
+    latest.forget(None)
+    assert not latest.superseded("tab-c", "t2")
 
 
 class _FakeBlocks:
