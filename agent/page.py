@@ -587,6 +587,7 @@ class LatestThreads:
         self._lock = threading.Lock()
 
     def record(self, tab: str | None, thread_id: str) -> None:
+        """``tab`` now shows ``thread_id`` (called by every event that loads a pair or starts a conversation)."""
         if tab is None:
             return
         with self._lock:
@@ -602,6 +603,7 @@ class LatestThreads:
         return current is not None and current != thread_id
 
     def forget(self, tab: str | None) -> None:
+        """The tab was closed: its entry would only take room."""
         if tab is None:
             return
         with self._lock:
@@ -654,7 +656,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         for step in page.ask(session, question, progress=progress):
             if latest.superseded(request.session_hash, session.thread_id):
                 log.info("dropping an answer for a pair or conversation the tab has left")
-                yield tuple(gr.skip() for _ in range(len(outputs) + 1))
+                yield tuple(gr.skip() for _ in ask_outputs)
                 return
             yield (*view(step), step.draft)
 
@@ -782,10 +784,11 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             **loading,
         )
         # One answer at a time inside the agent; the queue shows other visitors their place meanwhile.
+        ask_outputs = [*outputs, question]
         ask_args: dict[str, Any] = {
             "fn": on_ask,
             "inputs": [session, question],
-            "outputs": [*outputs, question],
+            "outputs": ask_outputs,
             "concurrency_limit": 1,
             "concurrency_id": "agent",
             "show_progress_on": [chat, overlay],

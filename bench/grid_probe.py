@@ -31,6 +31,7 @@ from deltavlm.modeling.batch import collate_text
 from deltavlm.modeling.model import PairFeatures
 from deltavlm.rules import CATEGORIES, CELL_IDS, summarize
 from deltavlm.text import encode_turn
+from deltavlm.train import latest_checkpoint
 from tools.masks import load_change_mask
 from tools.pairs import load_pair
 
@@ -74,6 +75,8 @@ class AttentionProbe(nn.Module):
 
 
 class LinearProbe(nn.Module):
+    """All tokens flattened into one linear layer: what is decodable at all, wherever it sits."""
+
     def __init__(self, tokens: int, dim: int) -> None:
         super().__init__()
         self.out = nn.Linear(tokens * dim, 2 * len(CELL_IDS))
@@ -116,11 +119,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    checkpoints = sorted((args.work / "run" / "checkpoints").glob("step_*"))
-    if not checkpoints:
-        print(f"{args.work}: no checkpoint under run/checkpoints (run bench/train_proof.py --work first)")
+    checkpoint = latest_checkpoint(args.work / "run")
+    if checkpoint is None:
+        print(f"{args.work}: no checkpoint under run/ (run bench/train_proof.py --work {args.work} first)")
         return 2
-    runner = DeltaVLMRunner.from_checkpoint(checkpoints[-1])
+    runner = DeltaVLMRunner.from_checkpoint(checkpoint)
     record = json.loads((args.work / "changechat" / "changechat_test_loc.json").read_text())[0]
     instruction = record["conversations"][0]["value"].replace("<image>", "").strip()
     images = args.work / "source" / "images"
@@ -141,7 +144,7 @@ def main() -> int:
             args.epochs,
         ),
     }
-    print(f"checkpoint {checkpoints[-1]}; {len(train_labels)} training, {len(test_labels)} held-out pairs")
+    print(f"checkpoint {checkpoint}; {len(train_labels)} training, {len(test_labels)} held-out pairs")
     print(f"{'held-out grid F1':<32}{'road':>8}{'building':>10}{'all':>8}")
     for name, scores in rows.items():
         print(f"{name:<32}{scores['road']:>8.3f}{scores['building']:>10.3f}{scores['all']:>8.3f}")

@@ -378,7 +378,12 @@ def render_tables(report: EvalReport, title: str = "DeltaVLM evaluation") -> str
     if report.count:
         out += ["## Table 4 — change quantification", "", *_count_rows(report.count), ""]
     if report.localisation:
-        out += ["## Table 5 — change localisation (3×3 grid, micro-averaged)", "", *_grid_rows(report.localisation), ""]
+        out += [
+            "## Table 5 — change localisation (3×3 grid: micro P/R/F1, sample Jaccard, subset accuracy)",
+            "",
+            *_grid_rows(report.localisation),
+            "",
+        ]
     if report.open_qa or report.dialog:
         out += ["## Table 6 — open-ended QA and multi-turn dialogue", ""]
         if report.open_qa:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,8 +40,13 @@ class ScriptedModel:
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.gate: threading.Event | None = None  # when set: hold every answer until the gate opens
+        self.entered = threading.Event()
 
     def generate(self, pair: ImagePair, question: str, history: Sequence[tuple[str, str]]) -> str:
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         time.sleep(self.delay_s)
         if "yes or no" in question.lower():
             return "yes"
@@ -360,24 +366,26 @@ def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(se
     url, model, page = served
     client = Client(url, verbose=False)
     assert "Pair loaded" in client.predict(page.example_choices()[0], True, api_name="/load_example")[0]
-    model.delay_s = 2.0
+    model.gate, model.entered = threading.Event(), threading.Event()
     try:
         job = client.submit("Describe the changes.", api_name="/ask")
-        time.sleep(0.5)
+        assert model.entered.wait(timeout=30)  # the answer is under way, held at the gate
         status, *_ = client.predict(
             handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", api_name="/load_pair"
         )
         assert "Pair loaded" in status and not job.done()
+        model.gate.set()
         job.result(timeout=30)
     finally:
-        model.delay_s = 0.0
+        model.gate.set()
+        model.gate = None
     # The tab still shows the uploaded pair, with none of the example's conversation.
     status, chat, *_ = client.predict("Has anything changed?", api_name="/ask")
     assert Path(pngs.t1).stem in status
     assert [_text(m) for m in chat[:1]] == ["Has anything changed?"]
 
 
-def test_latest_threads_are_per_tab_bounded_and_forgotten_on_close():
+def test_latest_threads_are_per_tab_bounded_and_forget_closed_tabs():
     latest = LatestThreads(max_tabs=2)
     latest.record("tab-a", "t1")
     assert not latest.superseded("tab-a", "t1") and latest.superseded("tab-a", "t0")

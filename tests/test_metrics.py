@@ -141,8 +141,9 @@ def test_grid_metrics_micro_average_and_subset_accuracy() -> None:
     assert (building.precision, building.recall, building.f1, building.accuracy) == (0.0, 0.0, 0.0, 0.0)
     assert (pooled.precision, pooled.recall, pooled.f1, pooled.accuracy) == pytest.approx((0.5, 1 / 3, 0.4, 0.0))
     # Jaccard per sample: road {TL,TC} vs {TL} = 1/2, road {} vs {} = 0 (scikit-learn's zero_division);
-    # building {} vs {BR} = 0, {CC} vs {} = 0; pooled over the four (sample, category) sets = (1/2) / 4.
-    assert (road.jaccard, building.jaccard, pooled.jaccard) == pytest.approx((0.25, 0.0, 0.125))
+    # building {} vs {BR} = 0, {CC} vs {} = 0; over the 18 labels: sample 1 {rTL,rTC} vs {rTL,bBR} = 1/3,
+    # sample 2 {bCC} vs {} = 0, so (1/3) / 2.
+    assert (road.jaccard, building.jaccard, pooled.jaccard) == pytest.approx((0.25, 0.0, 1 / 6))
     assert m.unparsed == 1
 
 

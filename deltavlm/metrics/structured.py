@@ -144,8 +144,8 @@ def grid_metrics(
 ) -> GridMetrics:
     """Micro P/R/F1 over the 9 cell labels, sample Jaccard and subset accuracy, per category and over all.
 
-    ``all`` treats each (sample, category) as one 9-label set: micro scores and Jaccard pool every label of
-    both categories, and its accuracy needs both categories' sets right.
+    ``all``: micro scores pool every label of both categories; Jaccard and accuracy are per sample over its
+    18 (category, cell) labels, as scikit-learn would score the 18-label rows (accuracy needs both sets right).
     """
     if len(truth) != len(predicted):
         raise ValueError(f"{len(truth)} truths but {len(predicted)} predictions")
@@ -160,5 +160,8 @@ def grid_metrics(
     pooled_p = [p_sets[c][i] for c in categories for i in range(len(truth))]
     pooled = _grid_scores(pooled_t, pooled_p)
     exact = sum(all(t_sets[c][i] == p_sets[c][i] for c in categories) for i in range(len(truth)))
-    per_category["all"] = pooled.model_copy(update={"accuracy": exact / len(truth)})
+    labelled_t = [{(c, cell) for c in categories for cell in t_sets[c][i]} for i in range(len(truth))]
+    labelled_p = [{(c, cell) for c in categories for cell in p_sets[c][i]} for i in range(len(truth))]
+    jaccard = sum(_ratio(len(t & p), len(t | p)) for t, p in zip(labelled_t, labelled_p, strict=True)) / len(truth)
+    per_category["all"] = pooled.model_copy(update={"accuracy": exact / len(truth), "jaccard": jaccard})
     return GridMetrics(per_category=per_category, n=len(truth), unparsed=unparsed)
