@@ -286,10 +286,14 @@ def wants_artefacts(state: ThreadState, runtime: Runtime[AgentContext]) -> bool:
     return route["intent"] in ("export", "show") or route["wants_overlay"] or route["wants_export"]
 
 
-def thread_folder_name(thread_id: str) -> str:
-    """A file-system-safe folder name for a thread id (ids are caller-chosen strings, e.g. "site 4/2026")."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", thread_id)[:48].strip("._") or "thread"
-    return safe if safe == thread_id else f"{safe}-{hashlib.sha256(thread_id.encode()).hexdigest()[:8]}"
+def file_safe_name(text: str, fallback: str) -> str:
+    """``text`` as a file or folder name; names and thread ids are caller-chosen (e.g. "site 4/2026").
+
+    Unsafe characters become ``_``; when anything had to change, a hash of the original is appended so that
+    two different texts never share a name ("a/b" and "a_b" stay apart).
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:48].strip("._") or fallback
+    return safe if safe == text else f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def export_node(state: ThreadState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -300,7 +304,7 @@ def export_node(state: ThreadState, runtime: Runtime[AgentContext]) -> dict[str,
     mask, verification = ctx.store.verified(state["pair_id"], ctx.settings)
     thread_id = str(get_config()["configurable"]["thread_id"])
     # One folder per pair and thread: two conversations about the same pair must not overwrite each other's files.
-    folder = Path(ctx.settings.artefact_dir) / state["pair_id"][:16] / thread_folder_name(thread_id)
+    folder = Path(ctx.settings.artefact_dir) / state["pair_id"][:16] / file_safe_name(thread_id, "thread")
     turn = state["turn"] + 1
     artefacts: dict[str, str] = {}
     if route.intent == "show" or route.wants_overlay:

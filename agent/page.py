@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 
 from agent.answer import Answer
 from agent.api import Agent
+from agent.nodes import file_safe_name
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.rules import CELL_IDS
 from tools.geojson import changes_geojson, write_geojson
@@ -381,7 +382,9 @@ class ChangePage:
                     objects=True,
                     crs=self.agent.settings.geojson_crs,
                 )
-                geojson = str(write_geojson(collection, folder / f"{_safe(ref.name)}_turn{turn}_changes.geojson"))
+                geojson = str(
+                    write_geojson(collection, folder / f"{file_safe_name(ref.name, 'pair')}_turn{turn}_changes.geojson")
+                )
         except InputError as exc:
             message = _scrub(str(exc), [ref.t1, ref.t2, ref.mask])
             session.chat.append({"role": "assistant", "content": f"⚠️ {message}"})
@@ -425,10 +428,6 @@ class ChangePage:
 
 
 # ------------------------------------------------------------------------------------------- text
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "pair"
 
 
 def _scrub(message: str, paths: Any) -> str:
