@@ -10,6 +10,7 @@ coordinates (x = column, y = row, origin at the top-left corner of the image), a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from shapely.affinity import affine_transform
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from deltavlm.rules import CATEGORIES, CELL_NAMES, change_mask, find_objects, grid_bounds
+from deltavlm.rules import CATEGORIES, CELL_NAMES, ChangeSummary, change_mask, find_objects, grid_bounds
 from tools.masks import ChangeMask
 from tools.raster import Georef
 from tools.verify import Verification
@@ -64,6 +65,74 @@ def _object_polygons(class_mask: np.ndarray, category: str | None, min_pixels: i
     return polygons
 
 
+def cell_features(
+    summary: ChangeSummary,
+    height: int,
+    width: int,
+    centroids: Mapping[str, Sequence[tuple[float, float]]],
+    georef: Georef | None,
+    crs: CrsMode,
+    identity: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """One feature per changed 3×3 cell: fractions, whether each category changed, objects counted per layer.
+
+    ``centroids`` maps each counted layer (the categories, or ``change`` for a mask without categories) to
+    its objects' centroids; an object belongs to the cell that holds its centroid.
+    """
+    bounds = grid_bounds(height, width)
+    features = []
+    for cell in summary.cells:
+        r0, r1, c0, c1 = bounds[cell]
+        props: dict[str, Any] = {
+            **identity,
+            "feature": "cell",
+            "cell": cell,
+            "cell_name": CELL_NAMES[cell],
+            "changed_fraction": round(summary.cell_fractions[cell], 6),
+        }
+        for name, points in centroids.items():
+            props[f"{name}_count"] = sum(1 for x, y in points if c0 <= x < c1 and r0 <= y < r1)
+            if name in summary.category_cells:
+                props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
+                props[f"{name}_changed"] = cell in summary.category_cells[name]
+        props.update(provenance)
+        features.append({"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, crs), "properties": props})
+    return features
+
+
+def object_feature(
+    geometry: BaseGeometry,
+    label: str,
+    area_px: int,
+    georef: Georef | None,
+    crs: CrsMode,
+    identity: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One changed object, with its area in pixels and, in a metric CRS, in square metres."""
+    props: dict[str, Any] = {**identity, "feature": "object", "category": label, "area_px": area_px}
+    pixel_m2 = pixel_area_m2(georef)
+    if pixel_m2 is not None:
+        props["area_m2"] = round(area_px * pixel_m2, 2)
+    props.update(provenance)
+    return {"type": "Feature", "geometry": to_map(geometry, georef, crs), "properties": props}
+
+
+def feature_collection(
+    features: list[dict[str, Any]], georef: Georef | None, crs: CrsMode, pixel_note: str = PIXEL_COORDINATES
+) -> dict[str, Any]:
+    """The collection, saying which coordinates it is in: pixels, or a native CRS (legacy ``crs`` member)."""
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if georef is None:
+        collection["coordinate_system"] = pixel_note
+    elif crs == "native":
+        epsg = CRS.from_string(georef.crs).to_epsg()
+        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else georef.crs
+        collection["crs"] = {"type": "name", "properties": {"name": name}}
+    return collection
+
+
 def changes_geojson(
     verification: Verification,
     mask: ChangeMask,
@@ -78,6 +147,7 @@ def changes_geojson(
     height, width = class_mask.shape
     summary = verification.summary
     source = verification.source
+    identity = {"pair": pair_name}
     provenance = {
         "mask_provider": source.provider,
         "mask_kind": source.kind,
@@ -86,47 +156,18 @@ def changes_geojson(
         "mask_detail": source.detail,
         "mask_settings": json.dumps(source.settings, sort_keys=True, default=str),
     }
-    pixel_m2 = pixel_area_m2(georef)
-    features: list[dict[str, Any]] = []
-    bounds = grid_bounds(height, width)
     centroids = {
         name: [o.centroid for o in find_objects(change_mask(class_mask, name), name, summary.settings)]
         for name in CATEGORIES
         if summary.categorical
     }
-    for cell in summary.cells:
-        r0, r1, c0, c1 = bounds[cell]
-        props: dict[str, Any] = {
-            "pair": pair_name,
-            "feature": "cell",
-            "cell": cell,
-            "cell_name": CELL_NAMES[cell],
-            "changed_fraction": round(summary.cell_fractions[cell], 6),
-            **provenance,
-        }
-        if summary.categorical:
-            for name in CATEGORIES:
-                props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
-                props[f"{name}_count"] = sum(1 for x, y in centroids[name] if c0 <= x < c1 and r0 <= y < r1)
-                props[f"{name}_changed"] = cell in summary.category_cells[name]
-        features.append({"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, crs), "properties": props})
+    features = cell_features(summary, height, width, centroids, georef, crs, identity, provenance)
     if objects:
         layers = [(name, name) for name in CATEGORIES] if summary.categorical else [("change", None)]
         for label, category in layers:
             for polygon in _object_polygons(class_mask, category, summary.settings.min_object_pixels):
-                props = {"pair": pair_name, "feature": "object", "category": label, "area_px": int(polygon.area)}
-                if pixel_m2 is not None:
-                    props["area_m2"] = round(polygon.area * pixel_m2, 2)
-                props.update(provenance)
-                features.append({"type": "Feature", "geometry": to_map(polygon, georef, crs), "properties": props})
-    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if georef is None:
-        collection["coordinate_system"] = PIXEL_COORDINATES
-    elif crs == "native":
-        epsg = CRS.from_string(georef.crs).to_epsg()
-        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else georef.crs
-        collection["crs"] = {"type": "name", "properties": {"name": name}}
-    return collection
+                features.append(object_feature(polygon, label, int(polygon.area), georef, crs, identity, provenance))
+    return feature_collection(features, georef, crs)
 
 
 def write_geojson(collection: dict[str, Any], path: str | Path) -> Path:

@@ -60,7 +60,6 @@ from deltavlm.rules import (
     CATEGORIES,
     CATEGORY_CLASS,
     CELL_IDS,
-    CELL_NAMES,
     ChangeClass,
     ChangeSummary,
     RuleSettings,
@@ -68,7 +67,7 @@ from deltavlm.rules import (
     find_objects,
     grid_bounds,
 )
-from tools.geojson import pixel_area_m2, to_map
+from tools.geojson import cell_features, feature_collection, object_feature, to_map
 from tools.masks import MaskKind, MaskProvider, MaskSource, classes_from_mask_file
 from tools.pairs import STRETCH_PERCENTILES, pair_from_arrays
 from tools.raster import Georef, InputError, georef_of
@@ -79,6 +78,7 @@ STRIP_PIXELS = 8_000_000
 """Pixels per analysis strip (rows = this / width, at least 64): bounds the labelling's memory."""
 STRETCH_SAMPLE_SIDE = 2048
 N_CLASSES = int(max(ChangeClass)) + 1
+SCENE_PIXEL_COORDINATES = "pixel (x = column, y = row, origin at the scene's top-left corner)"
 LAYERS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("change", (int(ChangeClass.ROAD), int(ChangeClass.BUILDING), int(ChangeClass.CHANGE))),
     ("road", (int(ChangeClass.ROAD),)),
@@ -1008,58 +1008,23 @@ def scene_geojson(
 ) -> dict[str, Any]:
     """One FeatureCollection in the scene's own CRS: changed 3×3 cells, changed tiles, and every counted object."""
     summary = analysis.summary
-    features: list[dict[str, Any]] = []
-    bounds = grid_bounds(analysis.height, analysis.width)
-    counted = "change" if not summary.categorical else None
-    for cell in summary.cells:
-        r0, r1, c0, c1 = bounds[cell]
-        props: dict[str, Any] = {
-            "scene": scene_name,
-            "feature": "cell",
-            "cell": cell,
-            "cell_name": CELL_NAMES[cell],
-            "changed_fraction": round(summary.cell_fractions[cell], 6),
-        }
-        layers = [counted] if counted else list(CATEGORIES)
-        for name in layers:
-            inside = [o for o in analysis.objects[name] if c0 <= o.centroid[0] < c1 and r0 <= o.centroid[1] < r1]
-            props[f"{name}_count"] = len(inside)
-            if name in CATEGORIES:
-                props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
-                props[f"{name}_changed"] = cell in summary.category_cells[name]
-        props.update(provenance)
-        features.append(
-            {"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, "native"), "properties": props}
-        )
+    identity = {"scene": scene_name}
+    layers = list(CATEGORIES) if summary.categorical else ["change"]
+    centroids = {name: [o.centroid for o in analysis.objects[name]] for name in layers}
+    features = cell_features(
+        summary, analysis.height, analysis.width, centroids, georef, "native", identity, provenance
+    )
     for tile in tiles:
         r0, c0, h, w = tile["window"]
-        props = {"scene": scene_name, "feature": "tile", **{k: v for k, v in tile.items() if k != "window"}}
-        props.update(provenance)
+        props = {**identity, "feature": "tile", **{k: v for k, v in tile.items() if k != "window"}, **provenance}
         features.append(
             {"type": "Feature", "geometry": to_map(box(c0, r0, c0 + w, r0 + h), georef, "native"), "properties": props}
         )
-    pixel_m2 = pixel_area_m2(georef)
-    for name in [counted] if counted else list(CATEGORIES):
+    for name in layers:
         for obj in analysis.objects[name]:
-            if obj.geometry is None:
-                continue
-            props = {"scene": scene_name, "feature": "object", "category": name, "area_px": obj.pixels}
-            if pixel_m2 is not None:
-                props["area_m2"] = round(obj.pixels * pixel_m2, 2)
-            props.update(provenance)
-            features.append(
-                {"type": "Feature", "geometry": to_map(obj.geometry, georef, "native"), "properties": props}
-            )
-    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if georef is None:
-        collection["coordinate_system"] = "pixel (x = column, y = row, origin at the scene's top-left corner)"
-    else:
-        epsg = CRS.from_string(georef.crs).to_epsg()
-        collection["crs"] = {
-            "type": "name",
-            "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else georef.crs},
-        }
-    return collection
+            if obj.geometry is not None:
+                features.append(object_feature(obj.geometry, name, obj.pixels, georef, "native", identity, provenance))
+    return feature_collection(features, georef, "native", SCENE_PIXEL_COORDINATES)
 
 
 __all__ = [
