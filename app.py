@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.page import DEFAULT_MAX_FILE_MB, EXAMPLE_SEEDS, build_blocks, make_page, model_settings
-from agent.settings import AgentSettings
+from agent.page.blocks import build_blocks, make_page
+from agent.page.session import DEFAULT_MAX_FILE_MB, EXAMPLE_SEEDS
+from agent.settings import AgentSettings, ModelSettings
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
 log = logging.getLogger("changeagent.app")
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the page has no login. Use --host 127.0.0.1 (the default) unless that is what you want.",
             args.host,
         )
-    model = model_settings(args.model_config, args.checkpoint, args.endpoint, args.timeout)
+    model = ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint, args.timeout)
     settings = AgentSettings(model=model, checkpoint_db=args.db)
     if args.artefacts:
         settings = settings.model_copy(update={"artefact_dir": args.artefacts})

@@ -20,11 +20,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
 from agent.intents import MAX_QUESTION_CHARS
-from agent.nodes import AgentContext, PairStore
 from agent.planner import LLMPlanner
+from agent.policy import AgentPolicy
 from agent.settings import AgentSettings
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
+from graphs.context import GraphContext
+from graphs.pair_store import PairStore
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, UserMaskProvider
 from tools.pairs import ImagePair, as_pair
@@ -82,6 +84,7 @@ class Agent:
         )
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
+        self.policy = AgentPolicy(self.settings, self.planner)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
             Path(self.settings.checkpoint_db).parent.mkdir(parents=True, exist_ok=True)
@@ -98,13 +101,14 @@ class Agent:
             return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
         return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
 
-    def _context(self) -> AgentContext:
-        return AgentContext(
-            settings=self.settings,
+    def _context(self) -> GraphContext:
+        return GraphContext(
+            policy=self.policy,
             store=self.store,
+            rules=self.settings.rules,
+            artefact_dir=self.settings.artefact_dir,
+            geojson_crs=self.settings.geojson_crs,
             vlm=self.vlm,
-            default_provider=self.default_provider,
-            planner=self.planner,
         )
 
     def thread_state(self, thread_id: str) -> dict[str, Any]:

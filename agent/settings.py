@@ -6,6 +6,7 @@ types in a question can change them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,31 @@ class ModelSettings(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
     retries: int = Field(2, ge=0)
     max_new_tokens: int = Field(64, ge=1, le=512)
+
+    @classmethod
+    def choose(
+        cls,
+        model_config: str | None = None,
+        checkpoint: str | Path | None = None,
+        endpoint: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> ModelSettings:
+        """What a front-end's flags name: a server URL wins over an in-process config; neither means none.
+
+        The server's bearer token comes from ``$CHANGEAGENT_TOKEN`` so that it never sits in a shell history.
+        """
+        if endpoint:
+            return cls(
+                backend="http", endpoint=endpoint, token=os.environ.get("CHANGEAGENT_TOKEN"), timeout_s=timeout_s
+            )
+        if model_config:
+            return cls(
+                backend="in-process",
+                config=model_config,
+                checkpoint=Path(checkpoint) if checkpoint else None,
+                timeout_s=timeout_s,
+            )
+        return cls(timeout_s=timeout_s)
 
 
 class TrustSettings(BaseModel):

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.api import Agent  # noqa: E402
-from agent.batch import BatchOptions, run_batch  # noqa: E402
+from agent.batch.runner import BatchOptions, run_batch  # noqa: E402
 from agent.settings import AgentSettings, ModelSettings  # noqa: E402
 from deltavlm.synthetic import write_example  # noqa: E402
 

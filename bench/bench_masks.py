@@ -68,7 +68,8 @@ def _learned_providers(tmp: Path) -> list[tuple[str, MaskProvider]]:
     import torch
     from torch import nn
 
-    from tools.learned_masks import DeltaVLMMaskProvider, OnnxMaskProvider, TorchExportMaskProvider
+    from tools.learned_masks.deltavlm_head import DeltaVLMMaskProvider
+    from tools.learned_masks.provider import OnnxMaskProvider, TorchExportMaskProvider
 
     class Siamese(nn.Module):
         def __init__(self) -> None:

@@ -84,7 +84,7 @@ def peak_rss_mb() -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One measured run, in its own process: prints its wall time and peak RSS as JSON."""
-    from agent.scene import analyse_scene
+    from agent.scene.analysis import analyse_scene
 
     started = time.perf_counter()
     result = analyse_scene(

@@ -1,7 +1,7 @@
-"""The conversation graph: nodes and edges only (node logic lives in ``agent.nodes``).
+"""The conversation graph: nodes and edges.
 
-START → route ─┬─ explain ─────────────────────────────┐
-               └→ verify ─┬→ perceive (DeltaVLM) ─┐      │
+START → route ─┬─ (no facts needed) ─────────────────────┐
+               └→ verify ─┬→ perceive (DeltaVLM) ─┐        │
                           └───────────────────────┴→ reconcile → compose ─┬→ export → END
                                                                           └→ END
 """
@@ -11,28 +11,29 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 
-from agent import nodes
-from agent.nodes import AgentContext
-from agent.state import ThreadState
+from graphs import nodes
+from graphs.context import GraphContext
+from graphs.state import ThreadState
 
 
-def after_route(state: ThreadState) -> Literal["verify", "compose"]:
-    return "compose" if state["route"]["intent"] == "explain" else "verify"
+def after_route(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["verify", "compose"]:
+    return "verify" if nodes.needs_facts(state, runtime) else "compose"
 
 
-def after_verify(state: ThreadState, runtime: Runtime[AgentContext]) -> Literal["perceive", "reconcile"]:
+def after_verify(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["perceive", "reconcile"]:
     return "perceive" if nodes.needs_model(state, runtime) else "reconcile"
 
 
-def after_compose(state: ThreadState, runtime: Runtime[AgentContext]) -> Literal["export", "__end__"]:
+def after_compose(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["export", "__end__"]:
     return "export" if nodes.wants_artefacts(state, runtime) else END
 
 
 def build_graph() -> StateGraph:
-    graph = StateGraph(ThreadState, context_schema=AgentContext)
+    graph = StateGraph(ThreadState, context_schema=GraphContext)
     graph.add_node("route", nodes.route_node)
     graph.add_node("verify", nodes.verify_node)
     graph.add_node("perceive", nodes.perceive_node)
@@ -49,6 +50,6 @@ def build_graph() -> StateGraph:
     return graph
 
 
-def compile_graph(checkpointer: Checkpointer = None):
+def compile_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
     """The compiled graph; pass a fresh checkpointer per Agent (in memory or SQLite)."""
     return build_graph().compile(checkpointer=checkpointer)

@@ -21,8 +21,10 @@ from shapely.geometry import shape
 
 import app
 from agent.api import Agent
-from agent.page import MASK_KINDS, ChangePage, LatestThreads, Session, build_blocks, make_page, model_settings
-from agent.settings import AgentSettings
+from agent.mask_options import MASK_KINDS
+from agent.page.blocks import LatestThreads, build_blocks, make_page
+from agent.page.session import ChangePage, Session
+from agent.settings import AgentSettings, ModelSettings
 from deltavlm.synthetic import write_example
 from tools.pairs import ImagePair
 
@@ -260,10 +262,10 @@ def test_verifier_only_perception_is_stated(page):
 
 def test_model_flags_map_to_settings(monkeypatch):
     monkeypatch.setenv("CHANGEAGENT_TOKEN", "secret")
-    assert model_settings().backend == "none"
-    tiny = model_settings("tiny", "/w/ckpt.pt")
+    assert ModelSettings.choose().backend == "none"
+    tiny = ModelSettings.choose("tiny", "/w/ckpt.pt")
     assert (tiny.backend, tiny.config, str(tiny.checkpoint)) == ("in-process", "tiny", "/w/ckpt.pt")
-    http = model_settings("tiny", endpoint="http://gpu:8000", timeout_s=5)
+    http = ModelSettings.choose("tiny", endpoint="http://gpu:8000", timeout_s=5)
     assert (http.backend, http.endpoint, http.token, http.timeout_s) == ("http", "http://gpu:8000", "secret", 5)
     args = app.build_parser().parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 7860)

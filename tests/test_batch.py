@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-import agent.batch as batch
-import agent.nodes
+import agent.batch.outputs
+import agent.batch.pair_work
+import graphs.pair_store
 from agent.answer import Answer
-from agent.batch import BatchOptions, read_catalog, read_questions, run_batch
-from agent.cli import main as cli_main
+from agent.batch.catalog import read_catalog, read_questions
+from agent.batch.runner import BatchOptions, run_batch
+from agent.cli.main import main as cli_main
 from deltavlm.synthetic import write_example
 from tools.raster import InputError
 
@@ -271,9 +273,9 @@ def test_questions_from_text_and_yaml(tmp_path):
 def test_batch_writes_every_answer_one_layer_a_summary_and_the_errors(job, tmp_path, monkeypatch):
     catalog, questions = job
     loads, verifications = [], []
-    real_load, real_verify = batch.load_pair, agent.nodes.verify
-    monkeypatch.setattr(batch, "load_pair", lambda *a, **k: loads.append(a) or real_load(*a, **k))
-    monkeypatch.setattr(agent.nodes, "verify", lambda *a, **k: verifications.append(a) or real_verify(*a, **k))
+    real_load, real_verify = agent.batch.pair_work.load_pair, graphs.pair_store.verify
+    monkeypatch.setattr(agent.batch.pair_work, "load_pair", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(graphs.pair_store, "verify", lambda *a, **k: verifications.append(a) or real_verify(*a, **k))
     out = tmp_path / "out"
     report = run_batch(_options(catalog, questions, out))
     assert (report.pairs, report.answered, report.failed, report.done_before) == (6, 4, 2, 0)
@@ -382,7 +384,7 @@ def test_torn_lines_and_partial_pairs_are_redone_without_duplicates(job, tmp_pat
     lines = data.splitlines(keepends=True)
     # pair p03 lost its last record and a half (a write torn by a crash); p01's part file is gone
     answers.write_bytes(b"".join(lines[:-2]) + lines[-2][: len(lines[-2]) // 2])
-    batch.part_path(out, "p01").unlink()
+    agent.batch.outputs.part_path(out, "p01").unlink()
     (out / "summary.csv").unlink()
     report = run_batch(_options(catalog, questions, out))
     assert report.repaired == 4 + 3  # p01's four records and p03's two whole records plus the torn half

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from agent.batch import BatchOptions, run_batch
+from agent.batch.runner import BatchOptions, run_batch
 from tests.test_batch import QUESTIONS, _pairs, _write_csv
 
 pytest.importorskip("ray.data")

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 
-from agent.cli import main
+from agent.cli.main import main
 
 
 def test_verify_real_levircd_pair_with_its_label(shared_data, tmp_path, capsys):

@@ -21,19 +21,10 @@ pytest.importorskip("onnxscript")
 from torch import nn  # noqa: E402
 
 from deltavlm.rules import ChangeClass  # noqa: E402
-from tools.learned_masks import (  # noqa: E402
-    DeltaVLMMaskProvider,
-    DeltaVLMMaskSettings,
-    DetectorSpec,
-    OnnxMaskProvider,
-    TorchExportMaskProvider,
-    blend_window,
-    class_mask_from_probabilities,
-    find_sidecar,
-    load_detector,
-    load_sidecar,
-    tile_starts,
-)
+from tools.learned_masks.deltavlm_head import DeltaVLMMaskProvider, DeltaVLMMaskSettings  # noqa: E402
+from tools.learned_masks.probabilities import blend_window, class_mask_from_probabilities, tile_starts  # noqa: E402
+from tools.learned_masks.provider import OnnxMaskProvider, TorchExportMaskProvider, load_detector  # noqa: E402
+from tools.learned_masks.sidecar import DetectorSpec, find_sidecar, load_sidecar  # noqa: E402
 from tools.masks import MaskProvider  # noqa: E402
 from tools.pairs import pair_from_arrays  # noqa: E402
 from tools.raster import InputError  # noqa: E402

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.cli_masks import add_eval_masks_parser
+from agent.cli.masks import add_eval_masks_parser
 from deltavlm.rules import ChangeClass
 from tools.mask_eval import (
     Confusion,

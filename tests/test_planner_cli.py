@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage
 from pydantic import Field
 
 from agent import Agent
-from agent.cli import main
+from agent.cli.main import main
 from agent.settings import AgentSettings
 from deltavlm.synthetic import generate_pair, write_example
 

@@ -10,13 +10,14 @@ import pytest
 import rasterio
 from shapely.geometry import shape
 
-from agent.cli import main as cli_main
-from agent.scene import analyse_scene
+from agent.cli.main import main as cli_main
+from agent.scene.analysis import analyse_scene
 from deltavlm.rules import ChangeClass, RuleSettings, summarize
 from deltavlm.synthetic import generate_pair
 from tests.geodata import ORIGIN, PIXEL, UTM14N, write_tif
 from tools.raster import InputError
-from tools.scene import plan_tiles, summary_of_array
+from tools.scene.merge import summary_of_array
+from tools.scene.tiling import plan_tiles
 
 TILE, OVERLAP = 128, 16
 

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent import Agent
-from agent.cli_serve import add_serve_parser, cmd_serve
+from agent.cli.serve import add_serve_parser, cmd_serve
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.feature_cache import PairFeatureCache
 from deltavlm.inference import DeltaVLMRunner

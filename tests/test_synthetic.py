@@ -15,15 +15,8 @@ from rasterio.transform import from_origin
 
 from deltavlm import rules
 from deltavlm.rules import CELL_NAMES, LEVIR_MCI_LABEL_VALUES
-from deltavlm.synthetic import (
-    EXAMPLE_ORIGIN,
-    GSD_M,
-    SyntheticPair,
-    generate_pair,
-    pair_seed,
-    write_example,
-    write_levir_mci,
-)
+from deltavlm.synthetic import SyntheticPair, generate_pair, pair_seed, write_example, write_levir_mci
+from deltavlm.synthetic.pairs import EXAMPLE_ORIGIN, GSD_M
 from deltavlm.text import NO_CHANGE_CAPTIONS
 
 BUILDING_NOUN = re.compile(r"\b(building|house|villa)s?\b")

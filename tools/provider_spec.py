@@ -50,7 +50,7 @@ def build_provider(spec: str) -> MaskProvider:
         raise InputError(f"provider {spec!r} needs a path or config after '{kind}:' ({PROVIDER_HELP})")
     options = _options(tail, spec)
     if kind in ("onnx", "export", "torch-export", "detector"):
-        from tools.learned_masks import OnnxMaskProvider, TorchExportMaskProvider, load_detector
+        from tools.learned_masks.provider import OnnxMaskProvider, TorchExportMaskProvider, load_detector
 
         unknown = set(options) - {"sidecar", "device"}
         if unknown:
@@ -62,7 +62,7 @@ def build_provider(spec: str) -> MaskProvider:
         build = factory.get(kind, load_detector)
         return build(Path(first), options.get("sidecar"), None, device)  # type: ignore[arg-type]
     if kind == "deltavlm":
-        from tools.learned_masks import DeltaVLMMaskProvider, DeltaVLMMaskSettings
+        from tools.learned_masks.deltavlm_head import DeltaVLMMaskProvider, DeltaVLMMaskSettings
 
         checkpoint = options.pop("checkpoint", None)
         device = options.pop("device", None)

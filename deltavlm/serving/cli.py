@@ -1,6 +1,6 @@
 """``changeagent serve`` (also ``python -m deltavlm.serving``): start the DeltaVLM server.
 
-The options are defined here, next to the server, and ``agent/cli_serve.py`` mounts them under the
+The options are defined here, next to the server, and ``agent/cli/serve.py`` mounts them under the
 ``changeagent`` command, so the two entry points cannot disagree. Heavy imports (torch, Ray, uvicorn)
 wait until a server actually starts, so ``changeagent --help`` stays fast.
 """

@@ -22,7 +22,7 @@ class ThreadState(TypedDict, total=False):
     """The current question, as typed (data only)."""
     turn: int
     route: dict[str, Any]
-    """The router's decision for the current question (agent.intents.Route as a dict)."""
+    """The router's decision for the current question (the policy's typed request as a dict)."""
     verification: dict[str, Any] | None
     """Verifier facts for the current turn, with the mask's source."""
     model_reply: dict[str, Any] | None
@@ -32,6 +32,6 @@ class ThreadState(TypedDict, total=False):
     ledger: dict[str, dict[str, Any]]
     """Established facts (changed, counts, cells, caption) with source, confidence and turn."""
     answer: dict[str, Any] | None
-    """The composed answer of the current turn (agent.api.Answer as a dict)."""
+    """The composed answer of the current turn (the agent's Answer as a dict)."""
     turns: Annotated[list[dict[str, Any]], operator.add]
     """Every finished turn: question, route, answer text, model exchange."""

@@ -1,6 +1,6 @@
 """``changeagent eval-masks``: score change-mask providers on a LEVIR-style folder.
 
-Registered by ``agent.cli`` through :func:`add_eval_masks_parser`, so the command lives beside the others
+Registered by ``agent.cli.main`` through :func:`add_eval_masks_parser`, so the command lives beside the others
 while its code stays here. It prints the summary table (and, with ``--pairs``, the per-pair rows), and writes
 the full report as JSON and/or CSV.
 """

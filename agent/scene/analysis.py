@@ -28,17 +28,11 @@ from deltavlm.rules import CATEGORIES, ChangeSummary, cell_is_changed
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
 from tools.raster import Georef, InputError
-from tools.scene import (
-    N_CLASSES,
-    MaskAnalysis,
-    SceneSpec,
-    TileMaskStats,
-    analyse_mask,
-    build_scene_mask,
-    check_tiling,
-    scene_geojson,
-    write_mask_geotiff,
-)
+from tools.scene.disk_mask import N_CLASSES
+from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
+from tools.scene.merge import MaskAnalysis, analyse_mask
+from tools.scene.outputs import scene_geojson, write_mask_geotiff
+from tools.scene.tiling import check_tiling
 
 
 class SceneTileChange(BaseModel):

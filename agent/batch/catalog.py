@@ -1,0 +1,378 @@
+"""Catalogs of pairs (CSV/JSONL, a LEVIR folder, a STAC ItemCollection) and question files.
+
+Relative paths resolve against the catalog's folder and nothing may resolve outside the allowed root, so a catalog
+from elsewhere cannot make the run read arbitrary files. A bad row does not stop the run: it becomes an error record.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.intents import MAX_QUESTION_CHARS
+from tools.raster import InputError
+
+FORMAT = "changeagent-batch/1"
+CatalogKind = Literal["csv", "jsonl", "levir", "stac"]
+Engine = Literal["local", "ray"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+STAC_IMAGE_ASSETS = ("image", "visual", "data", "rgb")
+STAC_MASK_ASSETS = ("mask", "label", "change_mask")
+STAC_PLACE_PROPERTY = "changeagent:place"
+"""An item property naming its place explicitly; items sharing a value form a pair."""
+
+
+class CatalogEntry(BaseModel):
+    """One pair of the catalog, its paths resolved (absolute, inside the allowed root)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    t1: Path
+    t2: Path
+    mask: Path | None = None
+
+
+class CatalogProblem(BaseModel):
+    """A catalog row that cannot become a pair, and why; it is reported in ``errors.jsonl``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    where: str = Field(description="Where in the catalog, e.g. 'pairs.csv line 7'.")
+    id: str | None = None
+    error: str
+
+
+class CatalogItem(BaseModel):
+    """An entry or a problem, at its place in catalog order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    entry: CatalogEntry | None = None
+    problem: CatalogProblem | None = None
+
+    @property
+    def key(self) -> str:
+        """Unique within a catalog: the pair id, or ``<where>`` for a row that has no usable id."""
+        if self.entry is not None:
+            return self.entry.id
+        assert self.problem is not None
+        return f"<{self.problem.where}>"
+
+    def digest(self, base: Path) -> str:
+        """What the manifest remembers of this item, to name what changed on a rerun."""
+        if self.entry is None:
+            assert self.problem is not None
+            payload = ["problem", self.problem.error]
+        else:
+            payload = [display_path(self.entry.t1, base), display_path(self.entry.t2, base)]
+            payload.append(display_path(self.entry.mask, base) if self.entry.mask else "")
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+class Catalog(BaseModel):
+    path: Path
+    kind: CatalogKind
+    folder: Path = Field(description="Relative paths resolve against this folder.")
+    root: Path = Field(description="Nothing may resolve outside this folder (the catalog's folder by default).")
+    items: list[CatalogItem]
+
+    @property
+    def entries(self) -> list[CatalogEntry]:
+        return [item.entry for item in self.items if item.entry is not None]
+
+
+class _RowError(Exception):
+    """A problem with one catalog row (internal; becomes a CatalogProblem)."""
+
+
+def display_path(path: Path | None, base: Path) -> str:
+    """A path as outputs show it: relative to the catalog folder when inside it (portable), else absolute."""
+    if path is None:
+        return ""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _resolve(value: Any, folder: Path, root: Path, what: str) -> Path:
+    """Resolve a catalog path against ``folder``; refuse URLs and anything that ends up outside ``root``."""
+    if not isinstance(value, str) or not value.strip():
+        raise _RowError(f"{what} is empty")
+    text = value.strip()
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        raise _RowError(f"{what} {text!r} is a URL; batch reads local files only (download the asset first)")
+    candidate = Path(text)
+    resolved = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise _RowError(
+            f"{what} {text!r} resolves to {resolved}, outside the catalog folder {root}; catalog paths must stay "
+            "inside it (pass --root to allow a wider folder)"
+        )
+    return resolved
+
+
+def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
+    raw_id = row.get("id")
+    if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+        raise _RowError("id is empty")
+    if not isinstance(raw_id, str | int):
+        raise _RowError(f"id must be text, not {type(raw_id).__name__}")
+    pair_id = str(raw_id).strip()
+    mask = row.get("mask")
+    return CatalogEntry(
+        id=pair_id,
+        t1=_resolve(row.get("t1"), folder, root, "t1"),
+        t2=_resolve(row.get("t2"), folder, root, "t2"),
+        mask=_resolve(mask, folder, root, "mask") if isinstance(mask, str) and mask.strip() else None,
+    )
+
+
+def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Path, root: Path) -> list[CatalogItem]:
+    """Turn (where, row or error text) into items: bad rows and repeated ids become problems."""
+    items: list[CatalogItem] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        index = len(items)
+        if isinstance(row, str):
+            items.append(CatalogItem(index=index, problem=CatalogProblem(where=where, error=row)))
+            continue
+        row_id = str(row.get("id")).strip() if row.get("id") not in (None, "") else None
+        try:
+            entry = _entry(row, folder, root)
+            if entry.id in seen:
+                raise _RowError(f"id {entry.id!r} repeats {seen[entry.id]}; ids must be unique")
+        except _RowError as exc:
+            problem = CatalogProblem(where=where, id=row_id, error=f"{where}: {exc}")
+            items.append(CatalogItem(index=index, problem=problem))
+            continue
+        seen[entry.id] = where
+        items.append(CatalogItem(index=index, entry=entry))
+    return items
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    missing = [c for c in ("id", "t1", "t2") if c not in fields]
+    if missing:
+        raise InputError(
+            f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
+            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask"
+        )
+    reader.fieldnames = fields
+    for row in reader:
+        where = f"{path.name} line {reader.line_num}"
+        if None in row:
+            yield where, f"{where}: {len(fields) + len(row[None])} values for {len(fields)} columns"
+            continue
+        if all(not (v or "").strip() for v in row.values()):
+            continue
+        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask")}
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            where = f"{path.name} line {number}"
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield where, f"{where}: not JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(row, dict):
+                yield where, f"{where}: expected an object with id, t1, t2, got {type(row).__name__}"
+                continue
+            yield where, row
+
+
+def _levir_rows(folder: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    a_dir, b_dir, label_dir = folder / "A", folder / "B", folder / "label"
+    if not a_dir.is_dir() or not b_dir.is_dir():
+        hint = (
+            " (LEVIR-MCI keeps them under images/<split>/; pass that split folder)"
+            if (folder / "images").is_dir()
+            else ""
+        )
+        raise InputError(f"catalog folder {folder} has no A/ and B/ subfolders{hint}")
+
+    def images(directory: Path) -> dict[str, Path]:
+        return {p.name: p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+    a_files, b_files = images(a_dir), images(b_dir)
+    labels = images(label_dir) if label_dir.is_dir() else {}
+    for name in sorted(set(a_files) | set(b_files)):
+        where = f"{folder.name}/{name}"
+        if name not in b_files:
+            yield where, f"{where}: A/{name} has no B/{name}"
+            continue
+        if name not in a_files:
+            yield where, f"{where}: B/{name} has no A/{name}"
+            continue
+        row: dict[str, Any] = {"id": Path(name).stem, "t1": f"A/{name}", "t2": f"B/{name}"}
+        if name in labels:
+            row["mask"] = f"label/{name}"
+        yield where, row
+
+
+def _stac_asset_href(item: Any, keys: Iterable[str], role: str, explicit: bool) -> str | None:
+    for key in keys:
+        if key in item.assets:
+            return str(item.assets[key].href)
+    if explicit:
+        raise _RowError(f"item {item.id} has no asset {', '.join(keys)} (it has {', '.join(sorted(item.assets))})")
+    if role == "mask":
+        return None
+    candidates = [
+        k
+        for k, a in item.assets.items()
+        if k not in STAC_MASK_ASSETS and ("data" in (a.roles or []) or (a.media_type or "").startswith("image/tiff"))
+    ]
+    if len(candidates) == 1:
+        return str(item.assets[candidates[0]].href)
+    raise _RowError(
+        f"item {item.id}: cannot tell which asset is the image (assets {', '.join(sorted(item.assets))}); "
+        "name it with --stac-asset"
+    )
+
+
+def _stac_rows(path: Path, asset: str | None) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    try:
+        import pystac
+    except ImportError as exc:  # an optional extra
+        raise InputError(f"reading the STAC catalog {path} needs pystac: pip install 'changeagent[batch]'") from exc
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        collection = pystac.ItemCollection.from_dict(data, preserve_dict=False)
+    except (json.JSONDecodeError, pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"catalog {path} is not a STAC ItemCollection: {exc}") from exc
+    groups: dict[str, list[Any]] = {}
+    for item in collection.items:
+        groups.setdefault(_stac_place(item), []).append(item)
+    for place, items in groups.items():
+        where = f"{path.name} place {place}"
+        if len(items) != 2:
+            ids = ", ".join(i.id for i in items)
+            yield (
+                where,
+                (
+                    f"{where}: {len(items)} item(s) ({ids}); a pair needs exactly two items of one place "
+                    f"(set the {STAC_PLACE_PROPERTY} property to group them)"
+                ),
+            )
+            continue
+        try:
+            first, second = sorted(items, key=_stac_time)
+            if _stac_time(first) == _stac_time(second):
+                raise _RowError(f"items {first.id} and {second.id} have the same date; cannot tell before from after")
+            keys = (asset,) if asset else STAC_IMAGE_ASSETS
+            row = {
+                "id": f"{first.id}__{second.id}",
+                "t1": _stac_asset_href(first, keys, "image", asset is not None),
+                "t2": _stac_asset_href(second, keys, "image", asset is not None),
+                "mask": _stac_asset_href(second, STAC_MASK_ASSETS, "mask", False),
+            }
+        except _RowError as exc:
+            yield where, f"{where}: {exc}"
+            continue
+        yield where, row
+
+
+def _stac_place(item: Any) -> str:
+    """Explicit place property, else the STAC grid code, else the footprint's bbox (6 decimals)."""
+    props = item.properties
+    if props.get(STAC_PLACE_PROPERTY):
+        return str(props[STAC_PLACE_PROPERTY])
+    if props.get("grid:code"):
+        return str(props["grid:code"])
+    if item.bbox:
+        return "bbox(" + ",".join(f"{v:.6f}" for v in item.bbox) + ")"
+    return f"item {item.id}"
+
+
+def _stac_time(item: Any) -> str:
+    moment = item.datetime or item.common_metadata.start_datetime
+    return moment.isoformat() if moment else ""
+
+
+def read_catalog(path: str | Path, *, root: str | Path | None = None, stac_asset: str | None = None) -> Catalog:
+    """Read a catalog of pairs: CSV (``.csv``), JSONL (``.jsonl``/``.ndjson``), a LEVIR folder, or STAC (``.json``).
+
+    STAC pairs: items are grouped by place (the ``changeagent:place`` property when present, else the STAC
+    grid extension's ``grid:code``, else the item's bbox to 6 decimals); each place must have exactly two
+    items, the earlier is t1 and the later t2; the image is the asset named ``--stac-asset`` (by default
+    ``image``, ``visual``, ``data`` or ``rgb``, or the one data/GeoTIFF asset), the pair's change mask is the
+    later item's ``mask``/``label`` asset when there is one, and the pair id is ``<t1 id>__<t2 id>``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"catalog not found: {path}")
+    folder = (path if path.is_dir() else path.parent).resolve()
+    allowed = Path(root).resolve() if root is not None else folder
+    if not folder.is_relative_to(allowed):
+        raise InputError(f"catalog {path} lies outside the allowed root {allowed}")
+    rows: Iterable[tuple[str, dict[str, Any] | str]]
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        kind: CatalogKind = "levir"
+        rows = list(_levir_rows(path))
+    elif suffix == ".csv":
+        kind, rows = "csv", list(_csv_rows(path))
+    elif suffix in (".jsonl", ".ndjson"):
+        kind, rows = "jsonl", list(_jsonl_rows(path))
+    elif suffix == ".json":
+        kind, rows = "stac", list(_stac_rows(path, stac_asset))
+    else:
+        raise InputError(
+            f"catalog {path}: unknown kind {suffix or '(no suffix)'}; use .csv, .jsonl, a STAC ItemCollection "
+            ".json, or a folder with A/ and B/"
+        )
+    items = _rows_to_items(rows, folder, allowed)
+    if not items:
+        raise InputError(f"catalog {path} lists no pairs")
+    return Catalog(path=path.resolve(), kind=kind, folder=folder, root=allowed, items=items)
+
+
+def read_questions(path: str | Path) -> list[str]:
+    """Questions from a text file (one per line, blank lines and ``#`` comment lines skipped) or a YAML list."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"questions file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"questions file {path} is not valid YAML: {exc}") from exc
+        if isinstance(data, dict) and "questions" in data:
+            data = data["questions"]
+        if not isinstance(data, list) or not all(isinstance(q, str) for q in data):
+            raise InputError(f"questions file {path} must hold a YAML list of questions (strings)")
+        questions = [q.strip() for q in data if q.strip()]
+    else:
+        questions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not questions:
+        raise InputError(f"questions file {path} holds no questions")
+    for number, question in enumerate(questions, start=1):
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(
+                f"questions file {path}: question {number} has {len(question)} characters; the limit is "
+                f"{MAX_QUESTION_CHARS}"
+            )
+    return questions

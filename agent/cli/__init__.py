@@ -1,0 +1,1 @@
+"""The command-line front-end: ``changeagent verify | ask | chat | demo | eval-masks | serve`` (+ plug-ins)."""

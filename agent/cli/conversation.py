@@ -1,0 +1,112 @@
+"""``changeagent ask`` and ``chat``: questions to the agent, with conversations kept in SQLite across calls."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from pathlib import Path
+
+from agent.mask_options import mask_option_specs
+from tools.pairs import load_pair
+from tools.raster import DEFAULT_MAX_PIXELS, InputError
+
+
+def _state_db() -> Path:
+    """Conversations of the CLI persist here, so ``--thread`` continues across invocations."""
+    root = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return root / "changeagent" / "threads.sqlite"
+
+
+def _agent_from_args(args: argparse.Namespace):
+    from agent.api import Agent
+    from agent.settings import AgentSettings, ModelSettings
+
+    model = ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint)
+    return Agent(AgentSettings(model=model, checkpoint_db=args.db, artefact_dir=args.artefacts))
+
+
+def print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(answer.model_dump_json(indent=1))
+        return
+    print(answer.text)
+    source = answer.evidence.mask
+    tools = ", ".join(answer.evidence.tools)
+    mask = f"{source.provider} mask, confidence {source.confidence:.2f}" if source else "no mask"
+    print(f"  [{answer.intent}; {tools}; {mask}; answer confidence {answer.confidence:.2f}]")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    agent = _agent_from_args(args)
+    try:
+        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        answer = agent.ask(
+            pair,
+            args.question,
+            thread_id=args.thread,
+            mask=args.mask,
+            mask_kind=args.mask_kind,
+            mask_category=args.mask_category,
+        )
+        print_answer(answer, args.json)
+        if not args.json:
+            print(f"  thread: {answer.thread_id} (continue with --thread {answer.thread_id})")
+    finally:
+        agent.close()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    agent = _agent_from_args(args)
+    try:
+        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        thread = args.thread or uuid.uuid4().hex[:12]
+        print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
+        mask = args.mask
+        while True:
+            try:
+                question = input("you> ").strip()
+            except EOFError:
+                break
+            if question.lower() in ("quit", "exit", "q"):
+                break
+            if not question:
+                continue
+            try:
+                answer = agent.ask(
+                    pair,
+                    question,
+                    thread_id=thread,
+                    mask=mask,
+                    mask_kind=args.mask_kind,
+                    mask_category=args.mask_category,
+                )
+            except InputError as exc:
+                print(f"error: {exc}")
+                continue
+            mask = None  # the thread keeps it
+            print_answer(answer, args.json)
+    finally:
+        agent.close()
+    return 0
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("t1", type=Path, help="before image (PNG/JPEG/TIFF/GeoTIFF)")
+    parser.add_argument("t2", type=Path, help="after image, co-registered with t1")
+    add_mask_options(parser)
+    parser.add_argument("--thread", help="conversation id; reuse it to continue a conversation")
+    parser.add_argument("--db", type=Path, default=_state_db(), help="SQLite file that keeps conversations")
+    parser.add_argument("--artefacts", type=Path, default=Path("out/artefacts"), help="folder for overlays/GeoJSON")
+    parser.add_argument("--model-config", help="run DeltaVLM in process with this config (tiny, full, or YAML)")
+    parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
+    parser.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    parser.add_argument("--json", action="store_true", help="print answers as JSON")
+
+
+def add_mask_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mask", type=Path, help="change mask file; without it the classical detector runs")
+    for flag, options in mask_option_specs("--mask"):
+        parser.add_argument(flag, **options)

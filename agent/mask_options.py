@@ -1,0 +1,25 @@
+"""How a user names the meaning of a change-mask file: one vocabulary for the CLI, batch, scene and the page.
+
+A 0/255 file cannot say whether 255 means "building" (LEVIR-MCI, LEVIR-CD) or "any change" (DSIFN), so every
+front-end asks the same two questions in the same words. The specs are plain data: each front-end turns them
+into its own controls, and the core imports no front-end library.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from deltavlm.rules import CATEGORIES
+from tools.masks import MaskKind
+
+MASK_KINDS: tuple[str, ...] = get_args(MaskKind)
+MASK_KIND_HELP = "how to read {what}: LEVIR-MCI values (0/128 road/255 building), class indices, or binary"
+MASK_CATEGORY_HELP = "with binary masks: the category their change belongs to (LEVIR-CD labels are buildings)"
+
+
+def mask_option_specs(what: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(flag, keyword arguments)`` of the two mask options, ready for ``parser.add_argument(flag, **kwargs)``."""
+    return [
+        ("--mask-kind", {"choices": list(MASK_KINDS), "default": "auto", "help": MASK_KIND_HELP.format(what=what)}),
+        ("--mask-category", {"choices": list(CATEGORIES), "help": MASK_CATEGORY_HELP}),
+    ]

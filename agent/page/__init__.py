@@ -1,0 +1,1 @@
+"""The Gradio chat page (``app.py`` is its thin entry point)."""

@@ -1,0 +1,153 @@
+"""What the page shows beside an answer: the evidence in Markdown, the grid table, and image previews."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from agent.answer import Answer
+from deltavlm.rules import CELL_IDS
+
+PREVIEW_MAX_SIDE = 2048
+
+
+def scrub(message: str, paths: Any) -> str:
+    """Show uploaded files by name: server paths mean nothing to a visitor and should not leak."""
+    for path in paths:
+        if path:
+            message = message.replace(str(Path(path)), Path(path).name)
+    return message
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them."""
+    text = answer.text
+    for kind, path in answer.artefacts.items():
+        where = "the download panel" if kind == "geojson" else "the overlay panel"
+        text = text.replace(path, f"{Path(path).name} (see {where})")
+    return text
+
+
+def _mask_line(answer: Answer) -> str:
+    source = answer.evidence.mask
+    if source is None:
+        return "no mask"
+    categories = "road/building per pixel" if source.categorical else "changed / unchanged only"
+    return f"{source.provider} ({source.kind}; {categories}), confidence {source.confidence:.2f}"
+
+
+def evidence_summary(answer: Answer) -> str:
+    """A few lines under each answer in the chat: tools, mask, model, conflicts."""
+    lines = [f"**Tools:** {' → '.join(answer.evidence.tools)}", f"**Mask:** {_mask_line(answer)}"]
+    model = answer.evidence.model
+    if model is not None:
+        said = f"said “{_clip(model.text, 160)}”" if model.ok else f"did not answer ({_clip(model.error, 160)})"
+        lines.append(f"**DeltaVLM:** {said}, {model.latency_s:.2f} s")
+    if answer.conflicts:
+        lines.append(f"**Conflicts:** {len(answer.conflicts)} (see the evidence panel)")
+    return "  \n".join(lines)
+
+
+def _clip(text: str | None, limit: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
+    """The full evidence of the latest answer, for a person to check: route, numbers, grid, model, conflicts."""
+    ev = answer.evidence
+    out = [
+        f"**Question (turn {answer.turn + 1}):** {answer.question}",
+        f"**Intent:** {answer.intent} — {ev.route.reason}"
+        + (" (follow-up)" if ev.route.follow_up else "")
+        + f" · **answer confidence** {answer.confidence:.2f} · **model used:** {'yes' if answer.model_used else 'no'}",
+        f"**Tools:** {' → '.join(ev.tools)}",
+        f"**Change mask:** {_mask_line(answer)}" + (f"  \n_{ev.mask.detail}_" if ev.mask and ev.mask.detail else ""),
+    ]
+    numbers = ev.verifier or {}
+    if numbers:
+        out.append("#### Verifier numbers (OpenCV rules on the mask)")
+        rows = ["| measure | value |", "|---|---|"]
+        if "changed" in numbers:
+            rows.append(f"| changed | {_value(numbers['changed'])} |")
+        if "changed_pixels" in numbers:
+            fraction = numbers.get("changed_fraction", 0.0)
+            rows.append(f"| changed pixels | {numbers['changed_pixels']:,} ({fraction:.1%} of the image) |")
+        if numbers.get("counts") is not None:
+            rows.append(f"| objects per category | {_value(numbers['counts'])} |")
+        if numbers.get("changed_regions") is not None:
+            rows.append(f"| changed regions | {numbers['changed_regions']} |")
+        rows.append(f"| changed cells | {_value(numbers.get('cells') or [])} |")
+        out.append("\n".join(rows))
+        fractions = numbers.get("cell_fractions") or {}
+        if fractions:
+            out.append(_grid_table(fractions, set(numbers.get("cells") or [])))
+        for name, rule in (numbers.get("rules") or {}).items():
+            out.append(f"- _{name} rule:_ {rule}")
+    if ev.model is not None:
+        model = ev.model
+        out.append("#### DeltaVLM")
+        out.append(f"- backend: {model.backend}; latency {model.latency_s:.2f} s")
+        out.append(f"- instruction: “{_clip(model.instruction, 300)}”")
+        out.append(f"- reply: “{_clip(model.text, 500)}”" if model.ok else f"- no answer: {_clip(model.error, 500)}")
+        if ev.model_parsed:
+            out.append(f"- read from the reply: {_value(ev.model_parsed)}")
+    if answer.conflicts:
+        out.append("#### Conflicts and how they were resolved")
+        for c in answer.conflicts:
+            out.append(
+                f"- **{c.fact}:** kept {_value(c.kept)} from {c.kept_source} over {_value(c.rejected)} from "
+                f"{c.rejected_source} — {c.resolution}"
+            )
+    else:
+        out.append("**Conflicts:** none")
+    if ev.facts:
+        out.append("#### Facts stated in this answer")
+        for fact in ev.facts.values():
+            out.append(
+                f"- {fact['key']} = {_value(fact['value'])} ({fact['source']}, confidence {fact['confidence']:.2f})"
+            )
+    if answer.cells is not None and sorted(answer.cells) != sorted(overlay_cells):
+        out.append(
+            f"_Note: the answer names cells {_value(answer.cells)}; the overlay outlines the mask's cells "
+            f"{_value(list(overlay_cells))}._"
+        )
+    return "\n\n".join(out)
+
+
+def _grid_table(fractions: dict[str, float], changed: set[str]) -> str:
+    """The 3×3 grid as a table of changed fractions; changed cells (over the threshold) in bold."""
+    rows = ["| | left | centre | right |", "|---|---|---|---|"]
+    for r, label in enumerate(("top", "centre", "bottom")):
+        cells = []
+        for cell in CELL_IDS[r * 3 : r * 3 + 3]:
+            text = f"{cell} {fractions.get(cell, 0.0):.1%}"
+            cells.append(f"**{text} ✔**" if cell in changed else text)
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def preview(image: np.ndarray) -> np.ndarray:
+    """Shrink a picture for the browser (area interpolation keeps small changes visible as tints)."""
+    longest = max(image.shape[:2])
+    if longest <= PREVIEW_MAX_SIDE:
+        return image
+    factor = PREVIEW_MAX_SIDE / longest
+    size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,123 @@
+"""The house matches the map (shared/DESIGN.md): imports point down, front-ends stay apart, files stay small.
+
+Read from the code's own imports with ``ast`` (every import, also those inside functions and ``TYPE_CHECKING``
+blocks), so anyone can run it: ``pytest tests/test_layout.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {"deltavlm": 0, "tools": 1, "graphs": 2, "agent": 3, "app": 4}
+"""deltavlm < tools < graphs < agent < app.py: a module may import its own layer and the ones below."""
+FRONT_ENDS = ("agent.cli", "agent.page", "agent.batch", "agent.scene")
+FRONT_END_LIBRARIES = ("gradio", "argparse", "ray", "uvicorn")
+MAX_LINES = 700
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources() -> list[Path]:
+    files = [ROOT / "app.py"]
+    for package in ("deltavlm", "tools", "graphs", "agent"):
+        files += sorted((ROOT / package).rglob("*.py"))
+    return files
+
+
+def _imports(path: Path, module: str) -> list[str]:
+    """Absolute names of every module this file imports (relative imports resolved against its package)."""
+    package = module.split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                names.append(".".join([*base, node.module] if node.module else base))
+            else:
+                names.append(node.module or "")
+    return names
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+SOURCES = _sources()
+IMPORTS = {_module_name(path): _imports(path, _module_name(path)) for path in SOURCES}
+
+
+def test_the_checker_sees_the_whole_project():
+    assert len(IMPORTS) > 80
+    assert "graphs.change_graph" in IMPORTS and "agent.api" in IMPORTS and "app" in IMPORTS
+
+
+def _upward(module: str, names: list[str]) -> list[str]:
+    own = LAYERS[module.split(".")[0]]
+    return [n for n in names if n.split(".")[0] in LAYERS and LAYERS[n.split(".")[0]] > own]
+
+
+@pytest.mark.parametrize("module", sorted(IMPORTS))
+def test_imports_point_down(module):
+    upward = _upward(module, IMPORTS[module])
+    assert not upward, f"{module} imports a layer above its own: {upward}"
+
+
+def test_graphs_imports_nothing_of_agent():
+    offenders = {m: [n for n in names if _within(n, "agent")] for m, names in IMPORTS.items() if _within(m, "graphs")}
+    assert not {m: n for m, n in offenders.items() if n}
+
+
+def _core(module: str) -> bool:
+    return _within(module, "agent") and not any(_within(module, f) for f in FRONT_ENDS)
+
+
+def test_the_agent_core_imports_no_front_end():
+    core = [m for m in IMPORTS if _core(m)]
+    assert "agent.api" in core and "agent.policy" in core
+    offenders = {
+        m: [
+            n
+            for n in IMPORTS[m]
+            if any(_within(n, lib) for lib in FRONT_END_LIBRARIES) or any(_within(n, f) for f in FRONT_ENDS)
+        ]
+        for m in core
+    }
+    assert not {m: n for m, n in offenders.items() if n}
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_front_ends_never_import_each_other(front_end):
+    others = [f for f in FRONT_ENDS if f != front_end]
+    offenders = {
+        m: [n for n in names if any(_within(n, o) for o in others)]
+        for m, names in IMPORTS.items()
+        if _within(m, front_end)
+    }
+    assert any(_within(m, front_end) for m in IMPORTS), f"no module found for {front_end}"
+    assert not {m: n for m, n in offenders.items() if n}
+
+
+def test_no_source_file_passes_the_size_limit():
+    long = {str(p.relative_to(ROOT)): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split these by job (limit {MAX_LINES} lines): {long}"
+
+
+def test_the_checker_catches_an_upward_import(tmp_path):
+    """The rules are not vacuous: a tools module importing the agent, even lazily or relatively, is flagged."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from agent.api import Agent\n    from ..graphs import nodes\n")
+    names = _imports(probe, "tools.probe")
+    assert _upward("tools.probe", names) == ["agent.api", "graphs"]
