@@ -156,11 +156,15 @@ def test_two_process_ddp_run_on_cpu(data: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_learning_proof_beats_the_untrained_model(tmp_path: Path) -> None:
-    """A shorter run of bench/train_proof.py with a lower bar than the 0.9 binary-F1 target."""
+    """A shorter run of bench/train_proof.py with a lower bar than the 0.9 binary-F1 target.
+
+    The run is bounded by the proof config's epochs (300 steps on 600 pairs, about 2.5 min on an idle 2-core CPU),
+    not by wall time: a time cap made the test fail on a busy machine after 93 steps.
+    """
     numbers = tmp_path / "proof.json"
     command = [sys.executable, str(REPO / "bench" / "train_proof.py"), "--train-pairs", "600", "--test-pairs", "60"]
-    command += ["--minutes", "2.5", "--json", str(numbers), "--min-binary-f1", "0.75", "--work", str(tmp_path)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=420)
+    command += ["--minutes", "20", "--json", str(numbers), "--min-binary-f1", "0.75", "--work", str(tmp_path)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads(numbers.read_text())["rows"]
     before, after = rows["untrained"], rows["trained"]
