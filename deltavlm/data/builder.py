@@ -69,7 +69,6 @@ TEST_FILE_SUFFIX: dict[str, str] = {
 """Test files per type, as the release names them (``changechat_105k_test_binary.json`` …)."""
 
 REPORT_TASKS: tuple[str, ...] = (*templates.TASKS, "open_dialog")
-MAP_TASKS: frozenset[str] = frozenset({"binary", "count", "localisation", "dialog", "open_qa", "open_dialog"})
 
 
 class BuilderConfig(BaseModel):

@@ -166,9 +166,6 @@ class ChangeChatDataset(Dataset[TrainingExample]):
         """Augmentation draws depend on the epoch, so each epoch sees new crops and angles."""
         self.epoch = epoch
 
-    def task_of(self, index: int) -> str:
-        return self.records[self.samples[index].record].task
-
     def _paths(self, record: AnyRecord) -> tuple[str, str, str | None]:
         if isinstance(record, CaptionTestRecord):
             return record.image_A, record.image_B, record.label

@@ -54,19 +54,6 @@ class CaptionScores(BaseModel):
     n: int
     tokenizer: str
 
-    def as_row(self, scale: float = 100.0) -> dict[str, float | None]:
-        """Scores ×100 as papers print them (CIDEr too: 1.36 → 136)."""
-        row = {
-            "BLEU-1": self.bleu_1,
-            "BLEU-2": self.bleu_2,
-            "BLEU-3": self.bleu_3,
-            "BLEU-4": self.bleu_4,
-            "METEOR": self.meteor,
-            "ROUGE-L": self.rouge_l,
-            "CIDEr": self.cider,
-        }
-        return {k: None if v is None else v * scale for k, v in row.items()}
-
 
 def java_available() -> bool:
     return shutil.which("java") is not None
