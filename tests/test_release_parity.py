@@ -27,6 +27,7 @@ from PIL import Image
 
 from deltavlm import checkpoints
 from deltavlm.inference import AnswerRequest, DeltaVLMRunner, decode_answers
+from deltavlm.modeling import generation
 from tests.conftest import SHARED_DATA
 
 FIXTURE = Path(os.environ.get("CHANGEAGENT_RELEASE_FIXTURE", SHARED_DATA.parent / "fixtures" / "deltavlm_release_tiny"))
@@ -62,6 +63,8 @@ FLOAT_STAGES = {
         )
     },
     "first_logits": LOGIT_TOLERANCE,
+    "generate_scores": LOGIT_TOLERANCE,
+    "generate_top2_margin": 2 * LOGIT_TOLERANCE,
 }
 EXACT_STAGES = (
     "qformer_input_ids",
@@ -70,6 +73,7 @@ EXACT_STAGES = (
     "llm_attention_mask",
     "llm_position_ids",
     "new_token_ids",
+    "generate_sequences",
 )
 
 
@@ -143,6 +147,7 @@ class StageRecorder:
         self.runner = runner
         self.stages: dict[str, torch.Tensor] = {}
         self._fused: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._scores: list[torch.Tensor] = []
         self._handles: list[torch.utils.hooks.RemovableHandle | _Restore] = []
 
     def __enter__(self) -> StageRecorder:
@@ -166,11 +171,25 @@ class StageRecorder:
 
         language_model.generate = recording_generate
         self._handles.append(_Restore(language_model, "generate"))
+        penalty = generation.StartedRepetitionPenalty.__call__
+
+        def recording_penalty(processor: Any, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            processed = penalty(processor, input_ids, scores)  # the only processor of a greedy release call
+            self._scores.append(processed.detach().clone())
+            return processed
+
+        generation.StartedRepetitionPenalty.__call__ = recording_penalty
+        self._handles.append(_Restore(generation.StartedRepetitionPenalty, "__call__", penalty))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
+        if self._scores:
+            scores = torch.stack(self._scores, dim=1)
+            self.stages["generate_scores"] = scores
+            top2 = scores[..., :ADDED_PAD_ID].topk(2, dim=-1).values
+            self.stages["generate_top2_margin"] = top2[..., 0] - top2[..., 1]
 
     def _pre(self, module: torch.nn.Module, hook: Callable[[torch.Tensor], None]) -> None:
         self._handles.append(module.register_forward_pre_hook(lambda _m, args: hook(args[0])))
@@ -225,13 +244,16 @@ class StageRecorder:
 
 
 class _Restore:
-    """Undoes an instance attribute set over a method, like a hook handle's ``remove``."""
+    """Undoes an attribute set over a method, like a hook handle's ``remove``."""
 
-    def __init__(self, owner: object, name: str) -> None:
-        self.owner, self.name = owner, name
+    def __init__(self, owner: object, name: str, original: Any = None) -> None:
+        self.owner, self.name, self.original = owner, name, original
 
     def remove(self) -> None:
-        delattr(self.owner, self.name)
+        if self.original is None:
+            delattr(self.owner, self.name)  # an instance attribute over the class's method
+        else:
+            setattr(self.owner, self.name, self.original)
 
 
 def run_case(runner: DeltaVLMRunner, case: Case) -> tuple[dict[str, torch.Tensor], str]:
@@ -244,6 +266,8 @@ def run_case(runner: DeltaVLMRunner, case: Case) -> tuple[dict[str, torch.Tensor
     eos = runner.tokenizers.llm.eos_token_id
     ids = tokens[0].tolist()
     stages["new_token_ids"] = torch.tensor([ids[: ids.index(eos) + 1] if eos in ids else ids])
+    start = runner.config.generation.history_start_id
+    stages["generate_sequences"] = torch.tensor([[start, *stages["new_token_ids"][0].tolist()]])
     stages["llm_input_ids"] = torch.tensor([[i for i in runner.prompt_turns([request])[0].input_ids if i >= 0]])
     return stages, decode_answers(runner.tokenizers.llm, tokens)[0]
 
@@ -253,7 +277,7 @@ def compare(stages: dict[str, torch.Tensor], text: str, case: Case) -> dict[str,
     failures: dict[str, str] = {}
     for name, tolerance in FLOAT_STAGES.items():
         ours, theirs = stages[name].float(), torch.from_numpy(case.expected[name]).float()
-        if name == "first_logits":
+        if name in ("first_logits", "generate_scores"):
             ours, theirs = ours[..., :ADDED_PAD_ID], theirs[..., :ADDED_PAD_ID]
         if ours.shape != theirs.shape:
             failures[name] = f"shape {tuple(ours.shape)} vs {tuple(theirs.shape)}"
