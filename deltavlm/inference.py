@@ -40,6 +40,15 @@ class AnswerRequest:
     history: Sequence[tuple[str, str]] = ()
 
 
+LOAD_ERRORS = (OSError, ValueError, KeyError, ImportError, pickle.UnpicklingError)
+"""What reading a config, tokenizer or weight file raises (``CheckpointError`` and pydantic's are ValueErrors)."""
+
+
+def _load_error(source: str, error: BaseException) -> ModelLoadError:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return ModelLoadError(f"cannot load DeltaVLM ({source}): {reason}")
+
+
 class DeltaVLMRunner:
     """A built model plus what it needs to answer; thread-compatible for one caller at a time."""
 
@@ -75,16 +84,18 @@ class DeltaVLMRunner:
                 runner.load(checkpoint)
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError, ImportError, pickle.UnpicklingError) as error:
-            name = config.name if isinstance(config, DeltaVLMConfig) else str(config)
-            reason = " ".join(str(error).split()) or type(error).__name__
-            raise ModelLoadError(f"cannot load DeltaVLM ({name}): {reason}") from error
+        except LOAD_ERRORS as error:
+            raise _load_error(config.name if isinstance(config, DeltaVLMConfig) else str(config), error) from error
         return runner
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None, **overrides: Any):
-        """Rebuild the exact model one of our checkpoints was saved from, and load it."""
-        return cls.from_config(checkpoint_config(directory), checkpoint=directory, device=device, **overrides)
+        """Rebuild the exact model one of our checkpoints was saved from, and load it (or :class:`ModelLoadError`)."""
+        try:
+            config = checkpoint_config(directory)
+        except LOAD_ERRORS as error:
+            raise _load_error(str(directory), error) from error
+        return cls.from_config(config, checkpoint=directory, device=device, **overrides)
 
     @property
     def config(self) -> DeltaVLMConfig:

@@ -148,3 +148,12 @@ def test_missing_weight_file_is_a_load_error(fixture_dir: Path, tmp_path: Path) 
     config.write_text(text)
     with pytest.raises(ModelLoadError, match=r"checkpoint_gone\.pth"):
         DeltaVLMRunner.from_config(config)
+
+
+def test_load_errors_are_os_errors_naming_the_source(tmp_path: Path) -> None:
+    """Callers that turn file errors into input errors (mask provider specs) keep doing so."""
+    with pytest.raises(ModelLoadError, match=r"no config\.json in .*missing_checkpoint") as error:
+        DeltaVLMRunner.from_checkpoint(tmp_path / "missing_checkpoint")
+    assert isinstance(error.value, OSError) and "\n" not in str(error.value)
+    with pytest.raises(ModelLoadError, match="known names"):
+        DeltaVLMRunner.from_config(tmp_path / "none.yaml")
