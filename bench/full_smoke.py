@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ def phase(report: dict[str, Any], name: str) -> Iterator[None]:
         "rss_gib": round(rss_gib(), 2),
         "peak_rss_gib": round(peak_rss_gib(), 2),
     }
+    print(f"{name}: {report['phases'][name]}", file=sys.stderr, flush=True)  # progress of a long run
 
 
 def parameter_counts(model: DeltaVLM) -> dict[str, Any]:
