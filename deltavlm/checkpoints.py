@@ -6,8 +6,10 @@
 (b) ``hf-llama``: a Vicuna/LLaMA directory; ``model.*``/``lm_head.*`` → ``language_model.*``. When its
     vocabulary lacks the release's added ``[PAD]`` row, the missing rows start as the mean embedding.
 (c) ``lavis-eva-vit``: LAVIS ``eva_vit_g.pth`` (no ``visual_encoder.`` prefix), see :data:`EVA_BLOCK_MAP`.
-    q and v biases become one qkv bias with a zero k bias. Blocks past the configured depth (EVA-CLIP-g's
-    40th), and EVA-CLIP's ``norm``/``head``/``fc_norm`` are dropped, as LAVIS's non-strict load does.
+    q and v biases become one qkv bias with a zero k bias. Linear/Conv tensors pass through fp16
+    (:data:`EVA_FP16_ROUNDED`), as the release's ``vit_precision: fp16`` does; a fp16 file is unchanged.
+    Blocks past the configured depth (EVA-CLIP-g's 40th), and EVA-CLIP's ``norm``/``head``/``fc_norm`` are
+    dropped, as LAVIS's non-strict load does.
 (d) ``release``: the authors' ``checkpoint_best.pth`` ({model, optimizer, config, scaler, epoch}); its
     ``model`` holds the trainable weights under LAVIS names, mapped as in :func:`release_to_ours`:
     ``visual_encoder.*`` as in (c), ``ln_vision`` → ``vision_model.post_layernorm``, ``Qformer.bert.*`` →
@@ -73,6 +75,13 @@ EVA_TOP_MAP: dict[str, str] = {
     "patch_embed.proj.bias": "embeddings.patch_embedding.bias",
 }
 EVA_DROP = re.compile(r"^(norm|fc_norm|head)\.")
+EVA_FP16_ROUNDED = re.compile(
+    r"^vision_model\.(embeddings\.patch_embedding\.(weight|bias)"
+    r"|encoder\.layers\.\d+\.(self_attn\.qkv\.weight|self_attn\.projection\.|mlp\.fc[12]\.))"
+)
+"""Our names of the EVA Linear/Conv weights and biases that LAVIS's ``create_eva_vit_g(precision="fp16")`` rounds
+to fp16 before the release checkpoint's trained blocks are loaded over them (q/v biases, norms, CLS token and
+positions keep their precision)."""
 
 QFORMER_SUBS: tuple[tuple[str, str], ...] = (
     (".attention.self.", ".attention.attention."),
@@ -380,7 +389,12 @@ def load_eva_vit(model: DeltaVLM, path: str | Path) -> LoadReport:
         incomplete,
         hint="expected LAVIS EVA-ViT names without the 'visual_encoder.' prefix",
     )
-    notes: list[str] = []
+    rounded = [key for key in converted if EVA_FP16_ROUNDED.search(key) and converted[key].dtype != torch.float16]
+    for key in rounded:
+        converted[key] = converted[key].to(torch.float16)
+    notes = (
+        [f"{len(rounded)} Linear/Conv tensors rounded to fp16, as the release's vit_precision: fp16"] if rounded else []
+    )
     return _report(path, "lavis-eva-vit", _write(model, converted, notes), dropped, notes)
 
 

@@ -19,6 +19,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 CSRMMode = Literal["release", "paper", "none"]
 TextConvention = Literal["release", "paper"]
+PromptForm = Literal["eval", "raw"]
+TrainingText = Literal["release", "prompt"]
 
 
 class _Frozen(BaseModel):
@@ -100,6 +102,18 @@ class TextConfig(_Frozen):
     """How questions, answers and dialog history become token sequences."""
 
     convention: TextConvention = "release"
+    prompt_form: PromptForm = Field(
+        "eval",
+        description="Release convention, inference prompts: 'eval' normalises the question as the authors' "
+        "evaluation does (lowercase, punctuation to spaces; the paper's numbers come from it), 'raw' passes "
+        "it as written, as their infer_subtasks.py does.",
+    )
+    training_text: TrainingText = Field(
+        "release",
+        description="Release convention, samples with an answer: 'release' writes the authors' training "
+        "text ('q ' before the question, the history's colons stripped, the first max_words words kept); "
+        "'prompt' trains on the inference prompt of prompt_form (see docs/TRAINING.md).",
+    )
     max_words: int = Field(50, description="Release normalisation keeps the first 50 words.")
     max_prompt_tokens: int = Field(128, description="LLM instruction tokens kept (left-truncated).")
     max_answer_tokens: int = 256
@@ -107,12 +121,23 @@ class TextConfig(_Frozen):
 
 
 class GenerationDefaults(_Frozen):
-    """Decoding settings as evaluated by the release (5 beams, repetition penalty 1.5, no sampling)."""
+    """Decoding settings as evaluated by the release (5 beams, repetition penalty 1.5, no sampling).
+
+    The release calls transformers 4.33's ``generate(inputs_embeds=...)``, whose history starts at the
+    LLM's BOS id (1): its ``max_length=256, min_length=1`` are 255 new tokens and no EOS block, and its
+    repetition penalty always covers id 1. ``history_start_id`` reproduces that start.
+    """
 
     num_beams: int = 5
-    max_new_tokens: int = 256
-    min_new_tokens: int = 1
+    max_new_tokens: int = Field(255, description="The release's max_length=256 less its [bos] start.")
+    min_new_tokens: int = Field(0, description="The release's min_length=1 is met by its [bos] start.")
     repetition_penalty: float = 1.5
+    history_start_id: int | None = Field(
+        1,
+        description="Id the generation history starts with, as transformers 4.33 starts it at the LLM's "
+        "generation_config bos_token_id (1 in Vicuna): the repetition penalty covers it at every step. "
+        "null penalises the generated ids only.",
+    )
     length_penalty: float = 1.0
     do_sample: bool = False
     temperature: float = 1.0

@@ -8,6 +8,7 @@ decoded in one ``generate`` call, which is also what a serving layer needs.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +16,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from deltavlm.checkpoints import LoadReport, checkpoint_config, load_any, load_weights
 from deltavlm.config import DeltaVLMConfig, load_config
+from deltavlm.errors import ModelLoadError
 from deltavlm.feature_cache import CacheStats, PairFeatureCache, pair_key
 from deltavlm.modeling.batch import collate_text
 from deltavlm.modeling.generation import GenerationOptions
 from deltavlm.modeling.model import DeltaVLM, PairFeatures
 from deltavlm.preprocess import as_rgb_uint8, preprocess_images
-from deltavlm.text import encode_turn
+from deltavlm.text import EncodedTurn, encode_turn
 from deltavlm.tokenizers import Tokenizers, load_tokenizers
 
 
@@ -35,6 +38,15 @@ class AnswerRequest:
     t2: np.ndarray
     question: str
     history: Sequence[tuple[str, str]] = ()
+
+
+LOAD_ERRORS = (OSError, ValueError, KeyError, ImportError, pickle.UnpicklingError)
+"""What reading a config, tokenizer or weight file raises (``CheckpointError`` and pydantic's are ValueErrors)."""
+
+
+def _load_error(source: str, error: BaseException) -> ModelLoadError:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return ModelLoadError(f"cannot load DeltaVLM ({source}): {reason}")
 
 
 class DeltaVLMRunner:
@@ -57,19 +69,33 @@ class DeltaVLMRunner:
         device: str | torch.device | None = None,
         **overrides: Any,
     ) -> DeltaVLMRunner:
-        """Build from a config (name, file or object), load its configured weights, then ``checkpoint``."""
-        cfg = load_config(config, **overrides)
-        model = DeltaVLM.from_config(cfg, device=device)
-        runner = cls(model, load_tokenizers(cfg))
-        runner.load_reports = load_weights(model, cfg.weights)
-        if checkpoint is not None:
-            runner.load(checkpoint)
+        """Build from a config (name, file or object), load its configured weights, then ``checkpoint``.
+
+        Raises :class:`ModelLoadError` (one line naming the file and the problem) when the config, a
+        tokenizer folder or a weight file is missing, unreadable or does not fit.
+        """
+        try:
+            cfg = load_config(config, **overrides)
+            tokenizers = load_tokenizers(cfg)
+            model = DeltaVLM.from_config(cfg, device=device)
+            runner = cls(model, tokenizers)
+            runner.load_reports = load_weights(model, cfg.weights)
+            if checkpoint is not None:
+                runner.load(checkpoint)
+        except ModelLoadError:
+            raise
+        except LOAD_ERRORS as error:
+            raise _load_error(config.name if isinstance(config, DeltaVLMConfig) else str(config), error) from error
         return runner
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None, **overrides: Any):
-        """Rebuild the exact model one of our checkpoints was saved from, and load it."""
-        return cls.from_config(checkpoint_config(directory), checkpoint=directory, device=device, **overrides)
+        """Rebuild the exact model one of our checkpoints was saved from, and load it (or :class:`ModelLoadError`)."""
+        try:
+            config = checkpoint_config(directory)
+        except LOAD_ERRORS as error:
+            raise _load_error(str(directory), error) from error
+        return cls.from_config(config, checkpoint=directory, device=device, **overrides)
 
     @property
     def config(self) -> DeltaVLMConfig:
@@ -146,16 +172,25 @@ class DeltaVLMRunner:
         """Answers for several (pair, question) rows, decoded together."""
         if not requests:
             return []
-        options = GenerationOptions.resolve(self.config.generation, **gen_opts)
-        features = PairFeatures.concat(self.encode_pairs([(r.t1, r.t2) for r in requests]))
+        return decode_answers(self.tokenizers.llm, self.generate_ids(requests, **gen_opts))
+
+    def prompt_turns(self, requests: Sequence[AnswerRequest]) -> list[EncodedTurn]:
+        """The encoded prompt of each row, as the config's text convention and prompt form write it."""
         config = self.config
-        turns = [
+        return [
             encode_turn(self.tokenizers.llm, config.text, config.qformer.num_query_tokens, r.question, r.history)
             for r in requests
         ]
-        text = collate_text(turns, self.tokenizers, config.qformer.max_text_tokens, padding_side="left")
+
+    def generate_ids(self, requests: Sequence[AnswerRequest], **gen_opts: Any) -> torch.Tensor:
+        """New token ids per row, B×T, rows that stopped early padded with the pad id after their EOS."""
+        options = GenerationOptions.resolve(self.config.generation, **gen_opts)
+        features = PairFeatures.concat(self.encode_pairs([(r.t1, r.t2) for r in requests]))
+        text = collate_text(
+            self.prompt_turns(requests), self.tokenizers, self.config.qformer.max_text_tokens, padding_side="left"
+        )
         llm_tokenizer = self.tokenizers.llm
-        tokens = self.model.generate(
+        return self.model.generate(
             features,
             text,
             options,
@@ -163,7 +198,6 @@ class DeltaVLMRunner:
             pad_id=_token_id(llm_tokenizer.pad_token_id, "pad"),
             bos_id=llm_tokenizer.bos_token_id,
         )
-        return [answer.strip() for answer in llm_tokenizer.batch_decode(tokens, skip_special_tokens=True)]
 
     # --- masks ------------------------------------------------------------------------------------
 
@@ -178,6 +212,13 @@ class DeltaVLMRunner:
         height, width = as_rgb_uint8(t1).shape[:2]
         classes = self.model.predict_mask(features, (height, width))[0]
         return classes.to(torch.uint8).cpu().numpy()
+
+
+def decode_answers(tokenizer: PreTrainedTokenizerBase, tokens: torch.Tensor) -> list[str]:
+    """Answer text as the release decodes it: id 0 (LLaMA's ``<unk>``) becomes EOS, specials are skipped."""
+    eos = _token_id(tokenizer.eos_token_id, "EOS")
+    tokens = torch.where(tokens == 0, torch.full_like(tokens, eos), tokens)
+    return [answer.strip() for answer in tokenizer.batch_decode(tokens, skip_special_tokens=True)]
 
 
 def _token_id(value: int | None, what: str) -> int:

@@ -1,10 +1,10 @@
 """Image preprocessing as released: bicubic resize to the model's size, then CLIP mean/std.
 
-The release resizes PIL images with torchvision's bicubic ``Resize`` and converts them with ``ToTensor``.
-PIL filters with an antialiased bicubic kernel (a = -0.5), horizontally first, rounding and clipping to
-8 bit after each pass. ``torch``'s antialiased bicubic uses the same kernel; running it in the same two
-passes with the same rounding matches PIL to within one or two grey levels on a fraction of a percent of
-pixels (PIL's fixed-point weights), without a PIL dependency. Any input size works.
+The release resizes PIL images with torchvision's bicubic ``Resize`` (which calls PIL's ``Image.resize``
+with ``BICUBIC``), converts them with ``ToTensor`` (÷255) and normalises with the CLIP mean/std. We call
+PIL's resize itself: PIL's fixed-point, 8-bit-rounded two-pass filter is what the release's weights saw,
+and a re-implementation in torch differs by a grey level on a fraction of a percent of the values. The
+arithmetic after the resize is the release's, in float32. Any input size works.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from PIL import Image
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -37,16 +37,11 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def preprocess_image(image: np.ndarray, image_size: int) -> torch.Tensor:
     """One H×W×3 uint8 image → a normalised 3×S×S float tensor."""
     rgb = as_rgb_uint8(image)
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
-    height = pixels.shape[-2]
-    for size in ((height, image_size), (image_size, image_size)):  # width pass, then height pass
-        if pixels.shape[-2:] != size:
-            pixels = F.interpolate(pixels, size=size, mode="bicubic", align_corners=False, antialias=True)
-            pixels = pixels.round().clamp(0, 255)
-    pixels = pixels / 255.0
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return ((pixels - mean) / std)[0]
+    resized = Image.fromarray(np.ascontiguousarray(rgb)).resize((image_size, image_size), Image.Resampling.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float().div(255.0)
+    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(3, 1, 1)
+    return (pixels - mean) / std
 
 
 def preprocess_images(images: Sequence[np.ndarray], image_size: int) -> torch.Tensor:

@@ -3,10 +3,22 @@
 Two conventions share one encoder (:func:`encode_turn`):
 
 ``release`` (compatibility with the authors' weights)
-    Question and answer are lowercased, ``. ! " ( ) * # : ; ~`` become spaces, whitespace collapses, and
-    only the first 50 words stay. Dialog history is written ``q: Q1 a: A1 q: Q2 a: A2`` and followed by
-    the current question. The LLM sees ``[visual][</s>][instruction][answer][</s>]`` (BOS = EOS = ``</s>``)
-    and the Q-former reads the same instruction.
+    The LLM sees ``[visual][</s>][instruction][answer][</s>]`` (BOS = EOS = ``</s>``) and the Q-former
+    reads the same instruction. The authors write the instruction three ways, and so do we:
+
+    * evaluation prompt (``TextConfig.prompt_form: eval``, the default, where the paper's numbers come
+      from): their ``BlipCaptionProcessor`` normalisation of the question: lowercased,
+      ``. ! " ( ) * # : ; ~`` to spaces, whitespace collapsed, the first 50 words kept;
+    * raw prompt (``prompt_form: raw``): the question as written, ``<image>`` tags removed and stripped, as
+      their ``infer_subtasks.py`` passes it;
+    * training text (``TextConfig.training_text: release``, used for samples with an answer): their
+      dataset writes ``q: Q`` (first turn) or ``q: Q1 a: A1  q: Q2`` and normalises the whole string, so
+      the text reads ``q please … `` with the history's colons gone and only its first 50 words kept.
+      ``training_text: prompt`` trains on the inference prompt instead (docs/TRAINING.md says when).
+
+    Their evaluation has no dialog; a prompt with history is written in the training layout, normalised
+    (``eval``) or as written (``raw``), without the 50-word cut so the current question stays. Answers
+    are normalised in every form.
 
 ``paper`` (the paper's Eq. layout)
     ``Human: <t1><t2> Q <STOP> Assistant: A <STOP>``, chained turn after turn with the images only in the
@@ -24,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from deltavlm.config import TextConfig
+from deltavlm.config import PromptForm, TextConfig
 
 IGNORE_INDEX = -100
 IMAGE_SLOT = -200
@@ -73,23 +85,40 @@ class TextTokenizer(Protocol):
     def convert_tokens_to_ids(self, tokens: str) -> int: ...
 
 
-def normalize_release_text(text: str, max_words: int = 50) -> str:
-    """Normalise as the release's text processor does, so inputs look like its training text."""
+def normalize_release_text(text: str, max_words: int | None = 50) -> str:
+    """Normalise as the release's text processor does; ``max_words=None`` keeps every word."""
     text = _RELEASE_PUNCT.sub(" ", text.lower())
     text = _SPACES.sub(" ", text).rstrip("\n").strip(" ")
     words = text.split(" ")
-    return " ".join(words[:max_words]) if len(words) > max_words else text
+    return " ".join(words[:max_words]) if max_words is not None and len(words) > max_words else text
 
 
-def release_instruction(question: str, history: Sequence[tuple[str, str]], max_words: int = 50) -> str:
-    """The release's instruction: normalised ``q: … a: …`` history, then the normalised current question.
+def _without_image_tags(text: str) -> str:
+    return text.replace("<image>", "").strip()
 
-    Each piece is normalised on its own before the ``q:``/``a:`` markers are added, because the
-    normalisation would otherwise erase the markers' colons.
-    """
-    parts = [f"q: {normalize_release_text(q, max_words)} a: {normalize_release_text(a, max_words)}" for q, a in history]
-    parts.append(normalize_release_text(question, max_words))
-    return " ".join(p for p in parts if p)
+
+def release_dialog_text(question: str, history: Sequence[tuple[str, str]]) -> str:
+    """The release's dialog string before normalisation: ``q: Q`` or `` q: Q1 a: A1 … q: Q`` (tags removed)."""
+    if not history:
+        return _without_image_tags(f"q: {question}")
+    context = " ".join(f" q: {q} a: {a}" for q, a in history).strip()
+    return _without_image_tags(f"{context}  q: {question}")
+
+
+def release_prompt(
+    question: str, history: Sequence[tuple[str, str]] = (), form: PromptForm = "eval", max_words: int = 50
+) -> str:
+    """The instruction the release's inference feeds the model, in the evaluation or the raw form."""
+    if not history:
+        raw = _without_image_tags(question)
+        return raw if form == "raw" else normalize_release_text(raw, max_words)
+    dialog = release_dialog_text(question, history)
+    return dialog if form == "raw" else normalize_release_text(dialog, None)
+
+
+def release_training_text(question: str, history: Sequence[tuple[str, str]] = (), max_words: int = 50) -> str:
+    """The instruction of the release's training samples: the normalised ``q …`` dialog, first words kept."""
+    return normalize_release_text(release_dialog_text(question, history), max_words)
 
 
 @dataclass
@@ -157,7 +186,10 @@ def _encode_release(
     history: Sequence[tuple[str, str]],
     answer: str | None,
 ) -> EncodedTurn:
-    instruction = release_instruction(question, history, text_config.max_words)
+    if answer is not None and text_config.training_text == "release":
+        instruction = release_training_text(question, history, text_config.max_words)
+    else:
+        instruction = release_prompt(question, history, text_config.prompt_form, text_config.max_words)
     bos = _require(tokenizer.bos_token_id, "BOS")
     eos = _require(tokenizer.eos_token_id, "EOS")
     text_ids = _ids(tokenizer, instruction)

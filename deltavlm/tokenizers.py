@@ -11,6 +11,7 @@ files.
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from deltavlm.config import DeltaVLMConfig
+from deltavlm.errors import ModelLoadError
 from deltavlm.text import NO_CHANGE_CAPTIONS, PAPER_INSTRUCTIONS, RELEASE_INSTRUCTIONS
 
 LLM_SPECIALS = ("<unk>", "<s>", "</s>")
@@ -211,10 +213,54 @@ class Tokenizers:
         self.qformer.save_pretrained(directory / "qformer_tokenizer")
 
 
+SENTENCEPIECE_PACKAGES = {"sentencepiece": "sentencepiece", "google.protobuf": "protobuf"}
+"""Modules (→ pip names) transformers needs to read a ``tokenizer.model``-only folder such as Vicuna's."""
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json", "spiece.model")
+
+
 def _local(path: str | Path) -> PreTrainedTokenizerBase:
-    if not Path(path).is_dir():
-        raise FileNotFoundError(f"tokenizer directory not found: {path}")
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    """A tokenizer from a local folder; every failure is a :class:`ModelLoadError` naming the folder.
+
+    transformers 5 reads a sentencepiece ``tokenizer.model`` without ``tokenizer.json`` only with the
+    sentencepiece and protobuf packages; without them it fails with a misleading message about tiktoken,
+    so their absence is checked first.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelLoadError(f"tokenizer folder not found: {folder}")
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelLoadError(f"no tokenizer file ({', '.join(_TOKENIZER_FILES)}) in {folder}")
+    if (folder / "tokenizer.model").is_file() and not (folder / "tokenizer.json").is_file():
+        missing = [pip for module, pip in SENTENCEPIECE_PACKAGES.items() if not _importable(module)]
+        if missing:
+            raise ModelLoadError(
+                f"{folder / 'tokenizer.model'} needs the {' and '.join(missing)} package(s), which are not "
+                f"installed: pip install {' '.join(missing)} (both are dependencies of changeagent)"
+            )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        probe = tokenizer.encode(_PROBE, add_special_tokens=False)
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, ImportError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ModelLoadError(f"cannot read the tokenizer in {folder}: {reason}") from error
+    if not probe or all(token == tokenizer.unk_token_id for token in probe):
+        # a truncated tokenizer.model loads without an error in transformers 5 and encodes every text to []
+        raise ModelLoadError(
+            f"the tokenizer in {folder} is broken: it has {len(tokenizer)} tokens and encodes {_PROBE!r} to "
+            f"{probe}; replace its tokenizer files with the model's originals"
+        )
+    return tokenizer
+
+
+_PROBE = "Please briefly describe the changes in these two images."
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def load_tokenizers(config: DeltaVLMConfig) -> Tokenizers:

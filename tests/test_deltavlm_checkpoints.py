@@ -256,11 +256,20 @@ def _lavis_eva_forward(state: dict[str, torch.Tensor], pixels: torch.Tensor, cfg
     return x
 
 
+def _release_fp16(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What LAVIS's create_eva_vit_g(precision="fp16") makes of a float32 file: nn.Linear/Conv2d weights and
+    biases through fp16 (the patch embedding, qkv weight, attention projection, MLP), all else as stored."""
+    linear_or_conv = re.compile(r"^(patch_embed\.proj\.|blocks\.\d+\.(attn\.qkv\.weight|attn\.proj\.|mlp\.fc[12]\.))")
+    return {k: v.half().float() if linear_or_conv.match(k) else v for k, v in state.items()}
+
+
 def test_lavis_eva_vit_loads_and_matches_reference_computation(cfg: DeltaVLMConfig, tmp_path: Path) -> None:
     depth = cfg.vision.num_layers
-    state = _lavis_eva_state(cfg, blocks=depth + 1)  # EVA-CLIP-g's extra last block is dropped
-    state["norm.weight"] = torch.ones(cfg.vision.hidden_size)
-    torch.save(state, tmp_path / "eva_vit_g.pth")
+    stored = _lavis_eva_state(cfg, blocks=depth + 1)  # EVA-CLIP-g's extra last block is dropped
+    stored["norm.weight"] = torch.ones(cfg.vision.hidden_size)
+    torch.save(stored, tmp_path / "eva_vit_g.pth")
+    state = _release_fp16(stored)
+    assert not torch.equal(state["blocks.1.attn.qkv.weight"], stored["blocks.1.attn.qkv.weight"])
     assert detect_format(tmp_path / "eva_vit_g.pth") == "lavis-eva-vit"
     model = DeltaVLM.from_config(cfg).eval()
     report = load_eva_vit(model, tmp_path / "eva_vit_g.pth")

@@ -19,7 +19,8 @@ from deltavlm.text import (
     RELEASE_INSTRUCTIONS,
     encode_turn,
     normalize_release_text,
-    release_instruction,
+    release_prompt,
+    release_training_text,
 )
 from deltavlm.tokenizers import Tokenizers, load_tokenizers
 
@@ -52,11 +53,38 @@ def test_release_normalisation_keeps_fifty_words() -> None:
     assert normalize_release_text(" ".join(f"w{i}" for i in range(80))).split() == [f"w{i}" for i in range(50)]
 
 
-def test_release_history_layout() -> None:
-    history = [("Has it changed?", "Yes."), ("How many roads?", "3 new roads")]
-    assert release_instruction("Describe it.", history) == (
-        "q: has it changed? a: yes q: how many roads? a: 3 new roads describe it"
+def test_release_prompt_forms() -> None:
+    """eval = the authors' evaluation text (BlipCaptionProcessor), raw = their infer_subtasks.py text."""
+    question = "<image> <image> Please judge whether these two images have changed. Please answer yes or no."
+    assert release_prompt(question) == "please judge whether these two images have changed please answer yes or no"
+    assert release_prompt(question, form="raw") == (
+        "Please judge whether these two images have changed. Please answer yes or no."
     )
+
+
+def test_release_training_text_is_the_authors() -> None:
+    """Their dataset writes 'q: Q' / ' q: Q1 a: A1  q: Q2' and normalises it: colons go, 'q' stays."""
+    first = "<image> <image> Please briefly describe the changes in these two images."
+    assert release_training_text(first) == "q please briefly describe the changes in these two images"
+    history = [("Has it changed?", "Yes."), ("How many roads?", "3 new roads")]
+    assert release_training_text("Describe it.", history) == (
+        "q has it changed? a yes q how many roads? a 3 new roads q describe it"
+    )
+    long_history = [(f"question {i} about the roads", f"answer {i}") for i in range(20)]
+    kept = release_training_text("where did the buildings change", long_history)
+    assert len(kept.split()) == 50 and "buildings change" not in kept  # the release keeps the first 50 words
+
+
+def test_release_history_prompt_keeps_the_question() -> None:
+    history = [("Has it changed?", "Yes."), ("How many roads?", "3 new roads")]
+    assert release_prompt("Describe it.", history) == (
+        "q has it changed? a yes q how many roads? a 3 new roads q describe it"
+    )
+    assert release_prompt("Describe it.", history, form="raw") == (
+        "q: Has it changed? a: Yes.  q: How many roads? a: 3 new roads  q: Describe it."
+    )
+    long_history = [(f"question {i} about the roads", f"answer {i}") for i in range(20)]
+    assert release_prompt("where did the buildings change", long_history).endswith("q where did the buildings change")
 
 
 def test_release_turn_layout_and_labels(tokenizers: Tokenizers) -> None:
@@ -64,15 +92,20 @@ def test_release_turn_layout_and_labels(tokenizers: Tokenizers) -> None:
     turn = encode_turn(tok, TextConfig(), q, RELEASE_INSTRUCTIONS["binary"], answer="Yes")
     bos, eos = tok.bos_token_id, tok.eos_token_id
     assert bos == eos == tok.convert_tokens_to_ids("</s>")
-    instruction = tok.encode(normalize_release_text(RELEASE_INSTRUCTIONS["binary"]), add_special_tokens=False)
+    training_text = release_training_text(RELEASE_INSTRUCTIONS["binary"])
+    instruction = tok.encode(training_text, add_special_tokens=False)
     answer = tok.encode("yes", add_special_tokens=False)
     assert turn.input_ids == [IMAGE_SLOT] * q + [bos, *instruction, *answer, eos]
     assert turn.labels == [IGNORE_INDEX] * (q + 1 + len(instruction)) + [*answer, eos]
     assert turn.answer_start == q + 1 + len(instruction)
-    assert turn.qformer_text == normalize_release_text(RELEASE_INSTRUCTIONS["binary"])
+    assert turn.qformer_text == training_text
     prompt = encode_turn(tok, TextConfig(), q, RELEASE_INSTRUCTIONS["binary"])
-    assert prompt.input_ids == turn.input_ids[: turn.answer_start]
+    assert prompt.qformer_text == normalize_release_text(RELEASE_INSTRUCTIONS["binary"])
     assert set(prompt.labels) == {IGNORE_INDEX}
+    same_as_prompt = encode_turn(
+        tok, TextConfig(training_text="prompt"), q, RELEASE_INSTRUCTIONS["binary"], answer="Yes"
+    )
+    assert prompt.input_ids == same_as_prompt.input_ids[: same_as_prompt.answer_start]
 
 
 def test_paper_turn_layout_and_labels(tokenizers: Tokenizers) -> None:
@@ -198,16 +231,18 @@ def test_preprocess_any_size_to_clip_normalised() -> None:
     assert t1.shape == t2.shape == (1, 3, 56, 56)
 
 
-def test_preprocess_matches_pil_bicubic() -> None:
-    image_module = pytest.importorskip("PIL.Image")
+@pytest.mark.parametrize("shape", [(256, 256), (70, 90), (30, 20), (224, 224)])
+def test_preprocess_matches_pil_bicubic(shape: tuple[int, int]) -> None:
+    """The release's torchvision Resize(BICUBIC) on a PIL image, ToTensor and Normalize, within 1e-5."""
+    from PIL import Image
+
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    pil = np.asarray(image_module.fromarray(image).resize((224, 224), image_module.BICUBIC)).astype(np.float32)
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    pil = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.BICUBIC)).astype(np.float32)
     reference = (torch.from_numpy(pil).permute(2, 0, 1) / 255 - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(
         CLIP_STD
     )[:, None, None]
-    difference = (preprocess_image(image, 224) - reference).abs() * torch.tensor(CLIP_STD)[:, None, None] * 255
-    assert difference.max() <= 2.01 and (difference > 0.5).float().mean() < 0.005
+    assert (preprocess_image(image, 224) - reference).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,17 @@ transformers' ``generate`` gives greedy, beam and sampling search, the repetitio
 the KV cache; we only build ``inputs_embeds`` and translate our options. Prompts are left-padded, so the
 output holds only new tokens, one row per prompt.
 
-The repetition penalty is passed as our own processor rather than through ``GenerationConfig``: the prompt
-is given as embeddings, so the penalty covers generated tokens only (as in the release, which also
-generates from ``inputs_embeds``), and transformers' built-in wiring would skip each row's first
-``padding length`` generated tokens, making a batched answer differ from the same answer alone.
+The release generates with transformers 4.33, whose ``generate(inputs_embeds=...)`` starts its history at
+``[bos]`` (the LLM's generation-config BOS, id 1): the returned sequence begins with it, ``max_length`` and
+``min_length`` count it, and the repetition penalty covers it at every step. transformers 5 starts from an
+empty history. :class:`StartedRepetitionPenalty` puts the start id back in front of the history the penalty
+sees (``history_start_id``, 1 by default, ``None`` for generated ids only), and the config's lengths are new
+tokens (the release's ``max_length=256, min_length=1`` are ``max_new_tokens=255, min_new_tokens=0``).
+
+The penalty is passed as our own processor rather than through ``GenerationConfig`` for that reason, and
+because transformers' built-in wiring would skip each row's first ``padding length`` generated tokens,
+making a batched answer differ from the same answer alone. Beam search keeps the release's
+``early_stopping=False``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     GenerationConfig,
     LlamaForCausalLM,
+    LogitsProcessor,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
 )
@@ -33,9 +41,10 @@ class GenerationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     num_beams: int = Field(5, ge=1)
-    max_new_tokens: int = Field(256, ge=1)
-    min_new_tokens: int = Field(1, ge=0)
+    max_new_tokens: int = Field(255, ge=1)
+    min_new_tokens: int = Field(0, ge=0)
     repetition_penalty: float = Field(1.5, gt=0)
+    history_start_id: int | None = Field(1, ge=0, description="See GenerationDefaults.history_start_id.")
     length_penalty: float = 1.0
     do_sample: bool = False
     temperature: float = Field(1.0, gt=0)
@@ -76,10 +85,24 @@ def hf_generation_config(options: GenerationOptions, eos_id: int, pad_id: int, b
     }
     if options.num_beams > 1:
         settings["length_penalty"] = options.length_penalty
-        settings["early_stopping"] = True
+        settings["early_stopping"] = False
     if options.do_sample:
         settings.update(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k)
     return GenerationConfig(**settings)
+
+
+class StartedRepetitionPenalty(LogitsProcessor):
+    """transformers' repetition penalty over ``[start_id] + generated ids``, as 4.33 applied it from embeddings."""
+
+    def __init__(self, penalty: float, start_id: int | None) -> None:
+        self.inner = RepetitionPenaltyLogitsProcessor(penalty)
+        self.start_id = start_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.start_id is not None:
+            start = torch.full((input_ids.shape[0], 1), self.start_id, dtype=input_ids.dtype, device=input_ids.device)
+            input_ids = torch.cat([start, input_ids], dim=1)
+        return self.inner(input_ids, scores)
 
 
 def generate_tokens(
@@ -94,7 +117,7 @@ def generate_tokens(
     """New token ids, B×T (rows padded with ``pad_id`` after their EOS)."""
     processors = LogitsProcessorList()
     if options.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(float(options.repetition_penalty)))
+        processors.append(StartedRepetitionPenalty(float(options.repetition_penalty), options.history_start_id))
     kwargs = {
         "inputs_embeds": inputs_embeds,
         "attention_mask": attention_mask,
