@@ -23,6 +23,7 @@ from agent.intents import MAX_QUESTION_CHARS
 from agent.planner import LLMPlanner
 from agent.policy import AgentPolicy
 from agent.settings import AgentSettings
+from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.context import GraphContext
@@ -75,7 +76,11 @@ class Agent:
         planner_model: BaseChatModel | None = None,
     ) -> None:
         self.settings = settings or AgentSettings()
-        backend = vlm_backend if vlm_backend is not None else _backend_from_settings(self.settings)
+        self.model_problem: str | None = None
+        try:
+            backend = vlm_backend if vlm_backend is not None else _backend_from_settings(self.settings)
+        except ModelLoadError as exc:  # a broken or incomplete model folder: answer from the verifiers, say why
+            backend, self.model_problem = None, f"DeltaVLM could not be loaded ({exc})"
         self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
         self.default_provider = mask_provider or (
             ClassicalMaskProvider(self.settings.classical)
@@ -84,7 +89,7 @@ class Agent:
         )
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
-        self.policy = AgentPolicy(self.settings, self.planner)
+        self.policy = AgentPolicy(self.settings, self.planner, model_problem=self.model_problem)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
             Path(self.settings.checkpoint_db).parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +102,8 @@ class Agent:
     @property
     def perception(self) -> str:
         """Which perception is active, in words (shown by the CLI and the page)."""
+        if self.model_problem:
+            return f"verifier-only: {self.model_problem}"
         if self.vlm is None:
             return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
         return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"

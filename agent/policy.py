@@ -25,9 +25,13 @@ MODEL_INTENTS = {"binary", "count", "locate", "caption", "open_qa"}
 class AgentPolicy:
     """The default policy: the router (or an LLM planner), the ledger and the answer composer."""
 
-    def __init__(self, settings: AgentSettings, planner: LLMPlanner | None = None) -> None:
+    def __init__(
+        self, settings: AgentSettings, planner: LLMPlanner | None = None, *, model_problem: str | None = None
+    ) -> None:
         self.settings = settings
         self.planner = planner
+        self.model_problem = model_problem
+        """Why the configured DeltaVLM is absent (it failed to load); every answer says so."""
 
     def read(self, question: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
         previous = Route(**turns[-1]["route"]) if turns else None
@@ -75,7 +79,10 @@ class AgentPolicy:
         reply = state.get("model_reply")
         model_text = reply.get("text") if reply else None
         relevant = _relevant(route, facts)
-        text = compose_text(route, facts, verification, conflicts, _model_note(reply), has_model, model_text, relevant)
+        note = _model_note(reply)
+        if note is None and self.model_problem:
+            note = f"{self.model_problem}, so this answer comes from the verifiers alone."
+        text = compose_text(route, facts, verification, conflicts, note, has_model, model_text, relevant)
         tools = ["router", f"mask:{verification['source']['provider']}", "verifiers"]
         if reply:
             tools.insert(1, "deltavlm")

@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     generate.add_argument("--max-new-tokens", type=int, help="default: the config's generation.max_new_tokens")
     generate.add_argument("--num-beams", type=int, help="default: the config's generation.num_beams")
     generate.add_argument("--json", action="store_true", help="print one JSON object instead of text lines")
-    generate.set_defaults(handler=run_generate)
+    generate.set_defaults(func=run_generate)
     return model
 
 
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deltavlm.generate_cli", description=__doc__)
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    return int(args.func(args))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -419,3 +420,34 @@ def test_generating_without_the_bos_history_fails(cases: list[Case], runners: di
     changed = runner.generate_ids([request], history_start_id=None)[0].tolist()
     assert parity == case.expected["new_token_ids"][0].tolist()
     assert changed[:8] == parity[:8] and changed[8] != parity[8]
+
+
+def test_changeagent_ask_answers_through_the_release_files(fixture_dir: Path, yaml_dir: Path, tmp_path: Path, capsys):
+    """The user's path: the fixture YAML given to ``changeagent ask`` answers through DeltaVLM."""
+    from agent.cli.main import main
+
+    config = write_fixture_yaml(fixture_dir, yaml_dir, "eval")
+    pair = [str(fixture_dir / "pairs" / "pair0_A.png"), str(fixture_dir / "pairs" / "pair0_B.png")]
+    common = ["--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path / "a"), "--json"]
+    assert main(["ask", *pair, "Describe the changes", "--model-config", str(config), *common]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["model_used"] is True
+    assert "deltavlm" in answer["evidence"]["tools"]
+
+
+def test_a_broken_release_folder_falls_back_to_the_verifiers(fixture_dir: Path, tmp_path: Path, capsys):
+    """A tokenizer folder without its model file: the agent answers from the verifiers and says why."""
+    from agent.cli.main import main
+
+    broken = tmp_path / "vicuna"
+    shutil.copytree(fixture_dir / "weights" / "vicuna-7b-v1.5", broken)
+    (broken / "tokenizer.model").write_bytes(b"not a sentencepiece model")
+    config = write_fixture_yaml(fixture_dir, tmp_path, "eval")
+    config.write_text(config.read_text().replace(str(fixture_dir / "weights" / "vicuna-7b-v1.5"), str(broken)))
+    pair = [str(fixture_dir / "pairs" / "pair0_A.png"), str(fixture_dir / "pairs" / "pair0_B.png")]
+    common = ["--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path / "a")]
+    assert main(["ask", *pair, "Has anything changed?", "--model-config", str(config), *common]) == 0
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert "DeltaVLM could not be loaded" in out.out and "tokenizer" in out.out
+    assert "comes from the verifiers alone" in out.out

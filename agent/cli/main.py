@@ -16,6 +16,7 @@ from agent.cli.conversation import add_agent_options, add_mask_options, cmd_ask,
 from agent.cli.masks import add_eval_masks_parser
 from agent.cli.serve import add_serve_parser
 from agent.cli.verify import cmd_demo, cmd_verify
+from deltavlm.generate_cli import add_parser as add_model_parser
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
 COMMAND_GROUP = "changeagent.commands"
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_masks_parser(sub)
     add_serve_parser(sub)
+    add_model_parser(sub)
     for command in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         command.load()(sub)
 

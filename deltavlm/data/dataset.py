@@ -1,7 +1,7 @@
 """A torch Dataset over ChangeChat records, with the paper's augmentation.
 
 Each record becomes one sample per answer: a dialog's third turn is trained with the first two exchanges as
-history, as the release does (its ``q: … a: …`` history is written by :func:`deltavlm.text.encode_turn`).
+history, as the release does (its ``q … a …`` history is written by :func:`deltavlm.text.encode_turn`).
 Caption-test records (five references) yield one sample per caption.
 
 Augmentation (paper §4: random crop removing 0–5 %, rotation within ±15°, resize to 224): one geometric
