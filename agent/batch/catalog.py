@@ -136,7 +136,11 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         raise _RowError(f"id must be text, not {type(raw_id).__name__}")
     pair_id = str(raw_id).strip()
     mask = row.get("mask")
-    place = {key: str(row[key]).strip() for key in ("bounds", "crs") if row.get(key) not in (None, "")}
+    place = {  # JSONL may give bounds as a list of four numbers
+        key: ",".join(map(str, row[key])) if isinstance(row[key], list) else str(row[key]).strip()
+        for key in ("bounds", "crs")
+        if row.get(key) not in (None, "")
+    }
     try:
         if "bounds" in place:
             parse_bounds(place["bounds"])
@@ -184,7 +188,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     if missing:
         raise InputError(
             f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
-            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask"
+            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask, bounds, crs"
         )
     reader.fieldnames = fields
     for row in reader:
@@ -194,7 +198,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
             continue
         if all(not (v or "").strip() for v in row.values()):
             continue
-        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask")}
+        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs")}
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
