@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ def scrub(message: str, labels: Mapping[str | None, str]) -> str:
     """
     for path, label in sorted(labels.items(), key=lambda item: -len(str(item[0] or ""))):
         if path:
-            message = message.replace(str(Path(path)), label)
+            said = re.escape(str(Path(path)))
+            message = re.sub(rf"\b(?:t1|t2|mask|image) (?:file|path) {said}", lambda _, shown=label: shown, message)
+            message = re.sub(said, lambda _, shown=label: shown, message)
     return message
 
 
@@ -34,12 +37,15 @@ def confidence_label(answer: Answer) -> str:
     return f"confidence {answer.confidence:.2f}"
 
 
-def answer_text(answer: Answer) -> str:
-    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them."""
+def answer_text(answer: Answer, shown: Mapping[str, str] | None = None) -> str:
+    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them.
+
+    ``shown`` maps an artefact kind to the file the page offers instead (named after the page's pair).
+    """
     text = answer.text
     for kind, path in answer.artefacts.items():
-        where = "the download panel" if kind == "geojson" else "the overlay panel"
-        text = text.replace(path, f"{Path(path).name} (see {where})")
+        where = "the download panel" if kind == "geojson" else "the pictures"
+        text = text.replace(path, f"{Path((shown or {}).get(kind, path)).name} (see {where})")
     return text
 
 

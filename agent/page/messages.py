@@ -80,5 +80,6 @@ def status_line(chat_reply: str) -> str:
 
 def _sentence(text: str) -> str:
     text = text.strip()
-    text = text[0].upper() + text[1:] if text else text
+    if text and not any(ch.isdigit() for ch in text.split(" ", 1)[0]):  # "t1 and t2 …" keeps its case
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import inspect
-import json
 import logging
 import shutil
 import tempfile
@@ -513,19 +512,19 @@ class ChangePage:
             turn = session.turns + 1
             session.turns = turn
             self._draw(session, pair, mask, verification)
-            geojson = answer.artefacts.get("geojson")
-            if not geojson:
-                collection = changes_geojson(
-                    verification,
-                    mask,
-                    pair.georef,
-                    pair_name=ref.name,
-                    objects=True,
-                    crs=self.agent.settings.geojson_crs,
-                    turn=turn,
-                )
-                name = geojson_file_name(ref.name, turn, pair.georef)
-                geojson = str(write_geojson(collection, self._session_dir(session) / name))
+            # The page writes each turn's GeoJSON itself, named after the pair as the page knows it (an upload's
+            # or example's name), whether or not the answer exported one under the agent's name.
+            collection = changes_geojson(
+                verification,
+                mask,
+                pair.georef,
+                pair_name=ref.name,
+                objects=True,
+                crs=self.agent.settings.geojson_crs,
+                turn=turn,
+            )
+            name = geojson_file_name(ref.name, turn, pair.georef)
+            geojson = str(write_geojson(collection, self._session_dir(session) / name))
         except InputError as exc:
             session.reply(f"⚠️ {scrub(str(exc), self._labels(ref))}")
             yield session
@@ -536,7 +535,7 @@ class ChangePage:
             yield session
             return
         session.geojson = geojson
-        text = answer_text(answer)
+        text = answer_text(answer, {"geojson": geojson})
         if answer.intent == "count" and answer.counts is None and ref.mask and not verification.source.categorical:
             text += f"\n\nTo count buildings: {category_hint()}; the mask is re-read and the conversation goes on."
         session.chat.append({"role": "assistant", "content": text})
@@ -551,8 +550,9 @@ class ChangePage:
             }
         )
         session.evidence = evidence_markdown(answer, list(verification.grid.cells))
-        export = describe_export(json_of(geojson))
-        session.status = f"Answered turn {turn}. The pictures and the GeoJSON below are updated. {export}"
+        session.status = (
+            f"Answered turn {turn}. The pictures and the GeoJSON below are updated. {describe_export(collection)}"
+        )
         yield session
 
     def _perception_short(self) -> str:
@@ -581,8 +581,3 @@ def _mask_facts(verification: Verification) -> str:
         counts = ", ".join(f"{n} {name}{'s' * (n != 1)}" for name, n in summary.counts.items())
         return f"{share}; changed objects: {counts}"
     return f"{share} in about {summary.changed_regions} regions, with no category"
-
-
-def json_of(path: str) -> dict[str, Any]:
-    """A GeoJSON file the page wrote, read back to describe it."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
