@@ -26,7 +26,6 @@ TINTS: dict[ChangeClass, RGB] = {
 CELL_OUTLINE = (0, 235, 255)
 GRID_LINE = (255, 255, 255)
 FINE_GRID_LINE = (150, 220, 150)
-LEGEND_HEIGHT = 44
 
 
 def _scale(shape: tuple[int, int]) -> float:
@@ -144,27 +143,23 @@ def legend_entries(mask: ChangeMask, verification: Verification, fine_grid: int 
 def _legend(width: int, mask: ChangeMask, verification: Verification, fine_grid: int = 0) -> np.ndarray:
     """A strip under the picture; text grows with the picture so it stays readable when shown scaled down."""
     k = _text_factor(width)
-    line = round(22 * k)
-    strip = np.full((round(LEGEND_HEIGHT * k) + (line if fine_grid > 3 else 0), width, 3), 32, dtype=np.uint8)
-    x, y = round(8 * k), round(19 * k)
-    box = round(14 * k)
+    line, box, margin = round(22 * k), round(14 * k), round(8 * k)
+    placed = []  # entries laid out left to right, wrapping onto a new row when the picture is too narrow
+    x, y = margin, round(19 * k)
     for kind, label, colour in legend_entries(mask, verification, fine_grid):
-        if x + box + 12 * k * len(label) > width:
-            x, y = round(8 * k), y + line
-        if kind == "fill":
-            cv2.rectangle(strip, (x, y - box + 1), (x + box, y + 1), colour, -1)
-        else:
-            cv2.rectangle(strip, (x, y - box + 1), (x + box, y + 1), colour, max(1, round(2 * k)))
+        advance = box + round((16 + 9 * len(label)) * k)
+        if x > margin and x + advance > width:
+            x, y = margin, y + line
+        placed.append((x, y, kind, label, colour))
+        x += advance
+    strip = np.full((y + line + margin, width, 3), 32, dtype=np.uint8)
+    for x, y, kind, label, colour in placed:
+        thickness = -1 if kind == "fill" else max(1, round(2 * k))
+        cv2.rectangle(strip, (x, y - box + 1), (x + box, y + 1), colour, thickness)
         _text(strip, label, (x + box + round(6 * k), y), 0.45 * k, outline=False)
-        x += box + round((16 + 9 * len(label)) * k)
     source = mask.source
-    _text(
-        strip,
-        f"mask: {source.provider} ({source.kind}), confidence {source.confidence:.2f}",
-        (round(8 * k), strip.shape[0] - round(8 * k)),
-        0.42 * k,
-        outline=False,
-    )
+    note = f"mask: {source.provider} ({source.kind}), confidence {source.confidence:.2f}"
+    _text(strip, note, (margin, strip.shape[0] - margin), 0.42 * k, outline=False)
     return strip
 
 
