@@ -538,18 +538,19 @@ def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
     loaded = client.predict(page.example_choices()[0], True, api_name="/load_example")
     assert "Pair loaded" in loaded[0] and loaded[-2] == "levir-mci"
     example_mask = page.examples[page.example_choices()[0]].mask
-    *_, mask, kind, category = client.predict(
+    *_, mask, kind, category, bounds, crs, gsd = client.predict(
         handle_file(str(pngs.t1)),
         handle_file(str(pngs.t2)),
         handle_file(str(example_mask)),
         "binary",
         "building",
-        "",
-        "",
-        None,
+        "35.50,33.88,35.52,33.90",
+        "EPSG:4326",
+        0.5,
         api_name="/load_pair",
     )
-    assert (mask, kind, category) == (None, "auto", "none")  # the old pair's mask and reading do not carry over
+    # the old pair's mask, its reading and its placing do not carry over to the new pair
+    assert (mask, kind, category, bounds, crs, gsd) == (None, "auto", "none", "", "", None)
 
 
 def test_latest_threads_are_per_tab_bounded_and_forget_closed_tabs():

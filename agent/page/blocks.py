@@ -101,13 +101,13 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio finds the tracker by this default)
     ) -> tuple[Any, ...]:
-        """A new before or after image: the mask and its reading belonged to the old pair, so they reset."""
+        """A new before or after image: the mask, its reading and the placing belonged to the old pair: they reset."""
         if session.pair is not None and (t1, t2) != (session.pair.t1, session.pair.t2):
-            mask, kind, category = None, "auto", NO_CATEGORY
+            mask, kind, category, bounds, crs, gsd = None, "auto", NO_CATEGORY, "", "", None
         loaded = page.load_files(
             session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
         )
-        return (*view(shown(request, loaded)), mask, kind, category)
+        return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd)
 
     def on_mask_file(
         session: Session,
@@ -295,7 +295,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             "concurrency_limit": 1,
             "concurrency_id": "pair-files",
         }
-        pair_outputs = [*outputs, mask, kind, category]
+        pair_outputs = [*outputs, mask, kind, category, bounds, crs, gsd]
         # One public endpoint for loading files (for scripts and the gradio_client tests); the rest are private.
         t1.upload(on_pair_files, file_inputs, pair_outputs, api_name="load_pair", **loading)
         t2.upload(on_pair_files, file_inputs, pair_outputs, **hidden, **loading)
