@@ -1,16 +1,20 @@
 """``python app.py``: the changeagent chat page (Gradio) on http://127.0.0.1:7860.
 
 A thin shell: flags become ``AgentSettings``, :mod:`agent.page` builds the page, this file launches it.
-It binds to localhost unless told otherwise, because the page has no login and accepts uploads.
+It binds to localhost unless told otherwise, because the page accepts uploads and runs the agent. Beyond
+localhost it asks for a login: the password is ``$CHANGEAGENT_TOKEN`` (any user name); without a token it
+refuses to start unless ``--force-public`` says that an open page is really wanted.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import ipaddress
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agent.page.blocks import build_blocks, make_page
@@ -25,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the changeagent chat page (Gradio).")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument(
+        "--force-public",
+        action="store_true",
+        help="serve beyond localhost with no login (without it, a non-local --host needs $CHANGEAGENT_TOKEN)",
+    )
     parser.add_argument("--model-config", help="run DeltaVLM in this process with this config (tiny, full, or YAML)")
     parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
     parser.add_argument("--endpoint", help="URL of a DeltaVLM server (bearer token from $CHANGEAGENT_TOKEN)")
@@ -49,15 +58,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def token_login(token: str) -> Callable[[str, str], bool]:
+    """Gradio's login check: any user name, the token as the password (compared in constant time)."""
+
+    def check(_user: str, password: str) -> bool:
+        return hmac.compare_digest(password.encode(), token.encode())
+
+    return check
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    token = os.environ.get("CHANGEAGENT_TOKEN", "")
+    auth = None
     if not is_loopback(args.host):
-        log.warning(
-            "binding to %s: anyone who can reach this address can upload files and use the model; "
-            "the page has no login. Use --host 127.0.0.1 (the default) unless that is what you want.",
-            args.host,
-        )
+        if token:
+            auth = token_login(token)
+            log.info("binding to %s: visitors log in with the password in $CHANGEAGENT_TOKEN", args.host)
+        elif args.force_public:
+            log.warning(
+                "binding to %s with no login (--force-public): anyone who can reach this address can upload "
+                "files and use the model",
+                args.host,
+            )
+        else:
+            print(
+                f"app.py: error: --host {args.host} reaches beyond this machine and the page has no login; set "
+                "$CHANGEAGENT_TOKEN (visitors log in with it), or pass --force-public if an open page is really "
+                "wanted",
+                file=sys.stderr,
+            )
+            return 2
     model = ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint, args.timeout)
     settings = AgentSettings(model=model, checkpoint_db=args.db)
     if args.artefacts:
@@ -77,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_file_size=int(args.max_file_mb * 1024 * 1024),
         allowed_paths=[str(settings.artefact_dir.resolve())] if args.artefacts else None,
         show_error=False,
+        auth=auth,
     )
     return 0
 

@@ -13,13 +13,31 @@ from deltavlm.rules import CATEGORIES
 from tools.masks import MaskKind
 
 MASK_KINDS: tuple[str, ...] = get_args(MaskKind)
+MASK_KIND_LABEL = "Mask kind"
+MASK_CATEGORY_LABEL = "Mask category"
+NO_CATEGORY = "none"
+MASK_CATEGORY_CHOICES: tuple[str, ...] = (NO_CATEGORY, *CATEGORIES)
 MASK_KIND_HELP = "how to read {what}: LEVIR-MCI values (0/128 road/255 building), class indices, or binary"
 MASK_CATEGORY_HELP = "with binary masks: the category their change belongs to (LEVIR-CD labels are buildings)"
+
+
+def category_hint(category: str = "building") -> str:
+    """How to name a binary mask's category, in the words of both front-ends (the page's label, the CLI's flag)."""
+    return (
+        f"set **{MASK_CATEGORY_LABEL} → {category}** on the page, or `--mask-category {category}` on the command line"
+    )
 
 
 def mask_option_specs(what: str) -> list[tuple[str, dict[str, Any]]]:
     """``(flag, keyword arguments)`` of the two mask options, ready for ``parser.add_argument(flag, **kwargs)``."""
     return [
-        ("--mask-kind", {"choices": list(MASK_KINDS), "default": "auto", "help": MASK_KIND_HELP.format(what=what)}),
-        ("--mask-category", {"choices": list(CATEGORIES), "help": MASK_CATEGORY_HELP}),
+        (
+            "--mask-kind",
+            {
+                "choices": list(MASK_KINDS),
+                "default": "auto",
+                "help": f"{MASK_KIND_LABEL}: {MASK_KIND_HELP.format(what=what)}",
+            },
+        ),
+        ("--mask-category", {"choices": list(CATEGORIES), "help": f"{MASK_CATEGORY_LABEL}: {MASK_CATEGORY_HELP}"}),
     ]

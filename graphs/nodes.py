@@ -14,7 +14,8 @@ from langgraph.runtime import Runtime
 
 from graphs.context import GraphContext
 from graphs.state import ThreadState
-from tools.geojson import changes_geojson, write_geojson
+from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
+from tools.georef import unplaced_hint
 from tools.naming import file_safe_name
 from tools.overlay import render_overlay, save_png
 from tools.verify import Verification
@@ -103,12 +104,19 @@ def export_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str,
         artefacts["overlay"] = str(
             save_png(render_overlay(entry.pair, mask, verification), folder / f"turn{turn}_overlay.png")
         )
+    notes = []
     if "geojson" in wanted:
+        georef = entry.pair.georef
         collection = changes_geojson(
-            verification, mask, entry.pair.georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs
+            verification, mask, georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs, turn=turn
         )
-        artefacts["geojson"] = str(write_geojson(collection, folder / f"turn{turn}_changes.geojson"))
+        name = geojson_file_name(entry.pair.name, turn, georef)
+        artefacts["geojson"] = str(write_geojson(collection, folder / name))
+        notes.append(describe_export(collection))
+        if georef is None:
+            notes.append(unplaced_hint(entry.pair))
     answer = dict(state["answer"])
     answer["artefacts"] = artefacts
+    answer["text"] += "".join(f" {note}" for note in notes)
     answer["text"] += "".join(f" {kind.capitalize()}: {path}." for kind, path in artefacts.items())
     return {"answer": answer}

@@ -34,6 +34,8 @@ class PairStore:
         if entry is None or _provider_key(entry.provider) != _provider_key(provider):
             entry = PairEntry(pair=pair, provider=provider)
             self._entries[pair.pair_id] = entry
+        elif entry.pair.georef != pair.georef:  # same pixels placed anew (tools.georef): exports follow the new place
+            entry.pair = pair
         self._entries.move_to_end(pair.pair_id)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)

@@ -86,7 +86,7 @@ def test_two_conversations_on_one_pair_keep_their_own_exports(example, tmp_path)
     a, b = Path(with_mask.artefacts["geojson"]), Path(classical.artefacts["geojson"])
     assert a != b and a.parent.parent == b.parent.parent  # same pair folder, one sub-folder per thread
     assert b.parent.name.startswith("analyst_B-") and a.parent.name.startswith("analyst_A-")
-    source = lambda path: json.loads(path.read_text())["features"][0]["properties"]["mask_provider"]  # noqa: E731
+    source = lambda path: json.loads(path.read_text())["changeagent"]["mask"]["provider"]  # noqa: E731
     assert source(a) == "user" and source(b) != "user"  # the second export did not overwrite the first
 
 

@@ -26,7 +26,9 @@ from agent.page.blocks import LatestThreads, build_blocks, make_page
 from agent.page.session import ChangePage, Session
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.synthetic import write_example
-from tools.pairs import ImagePair
+from tests.geojson_check import validate_geojson
+from tools.georef import load_placed_pair
+from tools.pairs import ImagePair, load_pair
 
 SEED = 7
 pytestmark = [  # pandas 3 deprecations inside gradio's queue bookkeeping, not ours
@@ -69,17 +71,20 @@ def _last(steps: Iterator[Session]) -> Session:
     return list(steps)[-1]
 
 
-def check_geojson(path: str | Path, cells: Sequence[str]) -> dict:
-    """A FeatureCollection in WGS84 whose cell features are exactly ``cells``, each a valid polygon."""
+def check_geojson(path: str | Path, cells: Sequence[str], georef=None, width: int = 256, height: int = 256) -> dict:
+    """A valid export (``tests.geojson_check``) whose cell features are exactly ``cells``.
+
+    ``georef`` None reads the file as it says: WGS84 unless it is marked as pixel coordinates.
+    """
     collection = json.loads(Path(path).read_text(encoding="utf-8"))
-    assert collection["type"] == "FeatureCollection"
     found = sorted(f["properties"]["cell"] for f in collection["features"] if f["properties"]["feature"] == "cell")
     assert found == sorted(cells)
-    for feature in collection["features"]:
-        geometry = shape(feature["geometry"])
-        assert geometry.is_valid and geometry.area > 0
-        lon0, lat0, lon1, lat1 = geometry.bounds
-        assert -180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90
+    if georef is not None or "coordinate_system" in collection:
+        validate_geojson(path, georef, width, height)
+    else:  # georeferenced, georeference unknown to the caller: WGS84 ranges and the GDAL read
+        for feature in collection["features"]:
+            lon0, lat0, lon1, lat1 = shape(feature["geometry"]).bounds
+            assert -180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90
     return collection
 
 
@@ -108,7 +113,8 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
         "none",
     )
     assert "EPSG:32614" in session.pair_summary and "your mask" in session.pair_summary
-    assert Path(session.comparison).is_file() and session.overlay is None
+    assert session.compare_view() == (session.before, session.after) and session.overlay is None
+    assert cv2.imread(session.before).shape == cv2.imread(session.after).shape == (512, 512, 3)
 
     first = _last(page.ask(session, "Has anything changed?"))
     assert [m["role"] for m in first.chat] == ["user", "assistant", "assistant"]
@@ -118,8 +124,15 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     assert Path(first.overlay).is_file()
     overlay = cv2.imread(first.overlay)
     assert overlay.shape[0] > 512 and overlay.shape[1] >= 512  # enlarged tile plus the legend strip
+    marked = first.compare_view()
+    assert marked == (first.before_changes, first.after_changes)  # the swipe shows the changes on both dates
+    assert cv2.imread(marked[0]).shape == cv2.imread(marked[1]).shape == (512, 512, 3)
+    assert "building change" in first.legend and "changed 3×3 cell" in first.legend
+    assert page.toggle_changes(first, False).compare_view() == (first.before, first.after)
     assert "Verifier numbers" in first.evidence and "**TL 11.2% ✔**" in first.evidence
-    check_geojson(first.geojson, ["TL", "CC", "BC"])
+    example_pair = load_pair(example.t1, example.t2)
+    check_geojson(first.geojson, ["TL", "CC", "BC"], example_pair.georef)
+    assert Path(first.geojson).name == f"synthetic-seed{SEED}_turn1_changes.geojson"
 
     second = _last(page.ask(first, "How many new buildings?"))
     assert len(second.chat) == 6 and "three changed buildings" in second.chat[4]["content"]
@@ -133,7 +146,9 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     export = _last(page.ask(follow_up, "Export the changed cells as GeoJSON"))
     assert export.geojson and "/tmp" not in export.chat[-2]["content"]  # server paths stay on the server
     assert "see the download panel" in export.chat[-2]["content"]
-    check_geojson(export.geojson, ["TL", "CC", "BC"])
+    assert "The GeoJSON holds 3 changed cells" in export.chat[-2]["content"]
+    check_geojson(export.geojson, ["TL", "CC", "BC"], example_pair.georef)
+    assert Path(export.geojson).name == f"synthetic-seed{SEED}_turn4_changes.geojson"  # the pair's name and turn
 
 
 def test_the_question_appears_before_the_answer(page):
@@ -149,8 +164,9 @@ def test_uploaded_pngs_and_the_classical_mask(page, pngs):
     assert session.pair and session.pair.crs is None and "classical detector" in session.pair_summary
     answered = _last(page.ask(session, "Where did things change?"))
     assert "classical" in answered.evidence and Path(answered.overlay).is_file()
-    collection = json.loads(Path(answered.geojson).read_text())
-    assert collection["type"] == "FeatureCollection"  # pixel coordinates: no WGS84 range to check
+    assert Path(answered.geojson).name.endswith("_turn1_changes_pixel.geojson")
+    validate_geojson(answered.geojson, None, 256, 256)  # marked as pixels, drawn upright
+    assert "pixel coordinates" in answered.status and "cannot be placed" in session.pair.unplaced
 
 
 def test_a_new_pair_or_mask_starts_a_new_conversation(page, pngs):
@@ -166,7 +182,7 @@ def test_new_conversation_keeps_the_pair_and_forgets_the_turns(page):
     session = page.load_example(Session(), page.example_choices()[0])[0]
     answered = _last(page.ask(session, "How many new buildings?"))
     fresh = page.new_conversation(answered)
-    assert fresh.pair == answered.pair and fresh.comparison == answered.comparison
+    assert fresh.pair == answered.pair and fresh.compare_view() == (answered.before, answered.after)
     assert fresh.chat == [] and fresh.overlay is None and fresh.geojson is None
     assert fresh.thread_id != answered.thread_id and page.agent.history(fresh.thread_id) == []
     assert "New conversation" in fresh.status
@@ -177,14 +193,43 @@ def _write_png(path: Path, height: int, width: int) -> str:
     return str(path)
 
 
-def test_mismatched_sizes_are_a_message_not_a_traceback(page, tmp_path):
+def test_mismatched_sizes_are_said_in_the_chat_naming_each_file(page, tmp_path):
     t1 = _write_png(tmp_path / "before.png", 64, 64)
     t2 = _write_png(tmp_path / "after.png", 64, 80)
     session = page.load_files(Session(), t1, t2)
-    assert session.pair is None and session.status.startswith("⚠️")
-    assert "differ in size" in session.status and "64×64" in session.status and "80×64" in session.status
-    assert str(tmp_path) not in session.status and "before.png" in session.status  # names, not server paths
-    assert "Traceback" not in session.status
+    assert session.pair is None and session.chat[-1]["role"] == "assistant"
+    reply = session.chat[-1]["content"]
+    assert reply.startswith("⚠️ **Could not load the pair.**") and "**What to do:**" in reply
+    assert "the before (t1) file before.png is 64×64" in reply and "the after (t2) file after.png is 80×64" in reply
+    assert str(tmp_path) not in reply and "Traceback" not in reply
+    assert "differ in size" in session.status and "What to do" in session.status  # the status line repeats it
+
+
+def test_dates_with_one_file_name_are_told_apart(page, tmp_path):
+    """LEVIR-CD keeps A/x.png and B/x.png: the message must not give both files the same name."""
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    t1 = _write_png(tmp_path / "A" / "x.png", 64, 64)
+    t2 = _write_png(tmp_path / "B" / "x.png", 64, 80)
+    reply = page.load_files(Session(), t1, t2).chat[-1]["content"]
+    assert "the before (t1) file x.png is 64×64" in reply and "the after (t2) file x.png is 80×64" in reply
+
+
+def test_a_failed_load_keeps_what_was_loaded_and_asking_repeats_the_error(page, pngs, tmp_path):
+    loaded = page.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    answered = _last(page.ask(loaded, "Has anything changed?"))
+    odd = _write_png(tmp_path / "odd.png", 64, 80)
+    failed = page.load_files(answered, str(pngs.t1), odd)
+    assert failed.pair == answered.pair and failed.thread_id == answered.thread_id
+    assert failed.chat[:-1] == answered.chat and "is still loaded" in failed.chat[-1]["content"]
+    assert failed.before == answered.before and failed.geojson == answered.geojson
+    again = _last(page.ask(failed, "Has anything changed?"))
+    assert again.turns == answered.turns + 1 and again.thread_id == answered.thread_id
+    nothing = page.load_files(Session(), odd, str(pngs.t2))
+    asked = _last(page.ask(nothing, "Has anything changed?"))
+    assert asked.chat[-2] == {"role": "user", "content": "Has anything changed?"}
+    assert "No pair is loaded" in asked.chat[-1]["content"] and "differ in size" in asked.chat[-1]["content"]
+    assert "load a pair first" not in asked.status and "differ in size" in asked.status
 
 
 def test_a_file_that_is_not_an_image(page, tmp_path, pngs):
@@ -192,6 +237,7 @@ def test_a_file_that_is_not_an_image(page, tmp_path, pngs):
     fake.write_text("these are not pixels")
     session = page.load_files(Session(), str(fake), str(pngs.t2))
     assert session.pair is None and "not a readable image" in session.status and "notes.png" in session.status
+    assert "upload a PNG, JPEG or (Geo)TIFF" in session.chat[-1]["content"]
 
 
 def test_files_over_the_limits(tmp_path, pngs):
@@ -219,11 +265,13 @@ def test_one_file_or_none(page, pngs):
 
 def test_asking_without_a_pair_or_question(page):
     refused = _last(page.ask(Session(), "Has anything changed?"))
-    assert "load a pair first" in refused.status and refused.draft == "Has anything changed?" and refused.chat == []
+    assert refused.draft == "Has anything changed?" and [m["role"] for m in refused.chat] == ["user", "assistant"]
+    assert "No pair is loaded yet" in refused.chat[-1]["content"] and "No pair is loaded" in refused.status
     session = page.load_example(Session(), page.example_choices()[0])[0]
     empty = _last(page.ask(session, "   "))
     assert empty.chat == [] and "Type a question" in empty.status
-    assert page.load_example(Session(), "no such example")[0].status.startswith("⚠️")
+    unknown = page.load_example(Session(), "no such example")[0]
+    assert unknown.status.startswith("⚠️") and "no example called" in unknown.chat[-1]["content"]
 
 
 def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypatch):
@@ -272,6 +320,92 @@ def test_model_flags_map_to_settings(monkeypatch):
     assert app.is_loopback("127.0.0.1") and app.is_loopback("localhost") and app.is_loopback("::1")
     assert not app.is_loopback("0.0.0.0") and not app.is_loopback("example.org")
     assert set(MASK_KINDS) == {"auto", "levir-mci", "index", "binary"}
+
+
+def test_the_mask_controls_reread_the_mask_and_keep_the_conversation(page, shared_data):
+    name = "train_36_0512_0512"
+    files = [str(shared_data / folder / f"{name}.png") for folder in ("levircd/A", "levircd/B", "levircd/label")]
+    session = page.load_files(Session(), *files)  # auto: 0/255 is change with no category
+    refused = _last(page.ask(session, "How many new buildings?"))
+    assert "Mask category → building" in refused.chat[-2]["content"]  # the hint names the page's control
+    assert "--mask-category building" in refused.chat[-2]["content"]
+    title = refused.chat[-1]["metadata"]["title"]
+    assert "confidence 1.00" not in title and "no count given" in title
+    assert "confidence 1.00" not in refused.evidence.split("\n")[1]
+    reread = page.reread_mask(refused, "auto", "building")
+    assert reread.thread_id == refused.thread_id and reread.chat[:-1] == refused.chat  # nothing wiped
+    assert (
+        reread.chat[-1]["content"].startswith("🔁 **Mask re-read:**")
+        and "changed objects" in reread.chat[-1]["content"]
+    )
+    assert reread.pair.mask_category == "building" and "as building change" in reread.pair_summary
+    assert reread.after_changes != refused.after_changes  # the pictures follow the new reading
+    counted = _last(page.ask(reread, "How many new buildings?"))
+    assert "objects per category | road 0, building" in counted.evidence and counted.turns == 2
+    assert "confidence 1.00" in counted.chat[-1]["metadata"]["title"]
+    unchanged = page.reread_mask(counted, "auto", "building")
+    assert unchanged.chat == counted.chat
+    wrong = page.reread_mask(counted, "index", "none")  # 255 is no class index: refused, the reading stays
+    assert wrong.chat[-1]["content"].startswith("⚠️ **The mask cannot be read that way.** the mask file")
+    assert wrong.pair == counted.pair and wrong.thread_id == counted.thread_id
+
+
+def test_a_plain_pair_is_placed_from_the_page_and_the_conversation_goes_on(page, pngs):
+    session = page.load_files(Session(), str(pngs.t1), str(pngs.t2), str(pngs.mask), "levir-mci", "none")
+    answered = _last(page.ask(session, "Export the changed cells as GeoJSON"))
+    validate_geojson(answered.geojson, None, 256, 256)
+    bounds, crs = "35.50,33.88,35.52,33.90", "EPSG:4326"
+    placed = page.place(answered, bounds, crs, None)
+    assert placed.thread_id == answered.thread_id and placed.chat[:-1] == answered.chat
+    assert placed.chat[-1]["content"].startswith("📍") and "EPSG:4326" in placed.pair_summary
+    exported = _last(page.ask(placed, "Export the changed cells as GeoJSON"))
+    georef = load_placed_pair(pngs.t1, pngs.t2, bounds=bounds, crs=crs).georef
+    collection = validate_geojson(exported.geojson, georef, 256, 256)
+    assert collection["features"] and Path(exported.geojson).name == "t1_turn2_changes.geojson"
+    bad = page.place(exported, "1,2,3", crs, None)
+    assert bad.chat[-1]["content"].startswith("⚠️ **Could not place the pair.**") and bad.pair == exported.pair
+
+
+def test_the_ground_sampling_distance_reaches_the_agent_when_it_takes_one(page, pngs, monkeypatch):
+    session = page.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    with_gsd = page.place(session, "", "", 0.5)
+    assert with_gsd.pair.gsd_m == 0.5 and "0.5 m per pixel" in with_gsd.pair_summary
+    assert _last(page.ask(with_gsd, "Has anything changed?")).turns == 1  # works with or without the parameter
+    seen = {}
+    real_ask = page.agent.ask
+
+    def ask_with_gsd(*args, gsd_m=None, **kwargs):
+        seen["gsd_m"] = gsd_m
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(page.agent, "ask", ask_with_gsd)
+    monkeypatch.setattr(page, "takes_gsd", True)
+    _last(page.ask(with_gsd, "Has anything changed?"))
+    assert seen["gsd_m"] == 0.5
+
+
+def test_the_agent_itself_takes_the_ground_sampling_distance(page, pngs):
+    import inspect
+
+    if "gsd_m" not in inspect.signature(Agent.ask).parameters:
+        pytest.skip("Agent.ask has no gsd_m parameter on this branch (it arrives with the scale work)")
+    session = page.place(page.load_files(Session(), str(pngs.t1), str(pngs.t2)), "", "", 0.5)
+    assert page.takes_gsd and _last(page.ask(session, "How large is the changed area?")).turns == 1
+
+
+def test_a_finer_grid_on_the_beirut_scene(page, shared_data):
+    city = shared_data / "oscd" / "beirut"
+    session = page.load_files(
+        Session(), str(city / "t1.tif"), str(city / "t2.tif"), str(city / "label.tif"), "binary", "building"
+    )
+    assert session.pair is not None, session.status
+    early = page.set_grid(session, 9)
+    assert early.fine_grid == 9 and "after the first answer" in early.status
+    answered = _last(page.ask(early, "Where are the new buildings?"))
+    assert "9×9 grid" in answered.legend
+    coarse = page.set_grid(answered, 0)
+    assert coarse.after_changes != answered.after_changes and "9×9" not in coarse.legend
+    assert cv2.imread(answered.after_changes).shape[:2] == (1180, 1070)  # full resolution: the swipe zooms into it
 
 
 def test_real_levir_cd_pair_with_its_label_and_the_odd_pair(page, shared_data):
@@ -327,14 +461,15 @@ def test_the_served_page_answers_through_gradio_client(served, pngs):
     label = client.view_api(return_format="dict", print_info=False)
     assert {"/load_pair", "/load_example", "/ask", "/new_conversation"} <= set(label["named_endpoints"])
     status, *_ = client.predict(
-        handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", api_name="/load_pair"
+        handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", "", "", None, api_name="/load_pair"
     )
     assert "Pair loaded" in status
-    status, chat, comparison, overlay, evidence, geojson, draft = client.predict(
+    status, chat, compare, legend, full_size, evidence, geojson, draft = client.predict(
         "Has anything changed?", api_name="/ask"
     )
     assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith("Yes")
-    assert Path(overlay).is_file() and Path(comparison).is_file() and draft == ""
+    assert all(Path(picture).is_file() for picture in compare) and draft == ""
+    assert "change" in legend and Path(full_size[0]).name.endswith("_overlay.png")
     assert "#### DeltaVLM" in evidence
     assert json.loads(Path(geojson).read_text())["type"] == "FeatureCollection"
     status, chat, *_ = client.predict("How many buildings?", api_name="/ask")
@@ -357,7 +492,7 @@ def test_the_page_stays_responsive_while_the_model_answers(served):
         assert not job.done() and waited < 2.0, f"the page was blocked for {waited:.1f} s"
         assert status  # the welcome text for a session without a pair
         result = job.result(timeout=30)
-        assert "#### DeltaVLM" in result[4]
+        assert "#### DeltaVLM" in result[5]
     finally:
         model.delay_s = 0.0
 
@@ -373,7 +508,15 @@ def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(se
         job = client.submit("Describe the changes.", api_name="/ask")
         assert model.entered.wait(timeout=30)  # the answer is under way, held at the gate
         status, *_ = client.predict(
-            handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", api_name="/load_pair"
+            handle_file(str(pngs.t1)),
+            handle_file(str(pngs.t2)),
+            None,
+            "auto",
+            "none",
+            "",
+            "",
+            None,
+            api_name="/load_pair",
         )
         assert "Pair loaded" in status and not job.done()
         model.gate.set()
@@ -385,6 +528,29 @@ def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(se
     status, chat, *_ = client.predict("Has anything changed?", api_name="/ask")
     assert Path(pngs.t1).stem in status
     assert [_text(m) for m in chat[:1]] == ["Has anything changed?"]
+
+
+def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
+    from gradio_client import Client, handle_file
+
+    url, _, page = served
+    client = Client(url, verbose=False)
+    loaded = client.predict(page.example_choices()[0], True, api_name="/load_example")
+    assert "Pair loaded" in loaded[0] and loaded[-2] == "levir-mci"
+    example_mask = page.examples[page.example_choices()[0]].mask
+    *_, mask, kind, category, bounds, crs, gsd = client.predict(
+        handle_file(str(pngs.t1)),
+        handle_file(str(pngs.t2)),
+        handle_file(str(example_mask)),
+        "binary",
+        "building",
+        "35.50,33.88,35.52,33.90",
+        "EPSG:4326",
+        0.5,
+        api_name="/load_pair",
+    )
+    # the old pair's mask, its reading and its placing do not carry over to the new pair
+    assert (mask, kind, category, bounds, crs, gsd) == (None, "auto", "none", "", "", None)
 
 
 def test_latest_threads_are_per_tab_bounded_and_forget_closed_tabs():
@@ -410,17 +576,38 @@ class _FakeBlocks:
         self.launched = kwargs
 
 
-@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
-def test_app_main_launches_with_the_flags_and_warns_beyond_localhost(monkeypatch, caplog, tmp_path, host, warned):
+@pytest.mark.parametrize(
+    ("host", "flags", "token", "warned", "login"),
+    [
+        ("127.0.0.1", [], "", False, False),
+        ("0.0.0.0", ["--force-public"], "", True, False),
+        ("0.0.0.0", [], "s3cret", False, True),
+    ],
+)
+def test_app_main_launches_with_the_flags_and_guards_beyond_localhost(
+    monkeypatch, caplog, tmp_path, host, flags, token, warned, login
+):
     blocks = _FakeBlocks()
     monkeypatch.setattr(app, "build_blocks", lambda page: blocks)
+    monkeypatch.setenv("CHANGEAGENT_TOKEN", token)
     argv = ["--host", host, "--port", "7999", "--examples", "3", "--max-file-mb", "5", "--artefacts", str(tmp_path)]
     with caplog.at_level("WARNING", logger="changeagent.app"):
-        assert app.main(argv) == 0
+        assert app.main([*argv, *flags]) == 0
     assert blocks.launched["server_name"] == host and blocks.launched["server_port"] == 7999
     assert blocks.launched["max_file_size"] == 5 * 1024 * 1024
     assert blocks.launched["allowed_paths"] == [str(tmp_path.resolve())]
-    assert ("has no login" in caplog.text) is warned
+    assert ("with no login" in caplog.text) is warned
+    check = blocks.launched["auth"]
+    assert (check is not None) is login
+    if login:
+        assert check("anyone", "s3cret") and not check("anyone", "guess")
+
+
+def test_app_main_refuses_an_open_page_beyond_localhost(monkeypatch, capsys):
+    monkeypatch.setattr(app, "build_blocks", lambda page: pytest.fail("must not build a page"))
+    monkeypatch.delenv("CHANGEAGENT_TOKEN", raising=False)
+    assert app.main(["--host", "0.0.0.0", "--examples"]) == 2
+    assert "CHANGEAGENT_TOKEN" in capsys.readouterr().err
 
 
 def test_app_main_reports_a_bad_model_configuration(monkeypatch, capsys):

@@ -2,7 +2,10 @@
 
 Uses the system Chromium (Debian ``chromium``) through Playwright's Python package; Playwright's own
 browser download is never used. Without either, the test is skipped and says what to install.
-The screenshot lands in ``out/test-artefacts/app_browser.png`` (and in the test's tmp folder).
+Covered: an error said in the chat; a shared/data LEVIR-CD pair uploaded and asked about, its mask re-read from
+the mask control in the same conversation; the swipe (drag, zoom) and the changes toggle; a GeoTIFF pair whose
+GeoJSON download validates and lands inside the raster's bounds. Screenshots of each step land in
+``out/test-artefacts/`` (git-ignored; CI keeps the folder as artefacts).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from deltavlm.synthetic import generate_pair, write_example
-from tests.test_app import check_geojson
+from tests.geojson_check import validate_geojson
+from tools.pairs import load_pair
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -118,38 +122,69 @@ def _status(page) -> str:
     return page.locator("#status").inner_text()
 
 
-def _wait_status(page, text: str, timeout_ms: int = 30_000) -> None:
+def _wait_text(page, elem_id: str, text: str, timeout_ms: int = 30_000) -> None:
     page.wait_for_function(
-        "text => document.querySelector('#status').innerText.includes(text)", arg=text, timeout=timeout_ms
+        "([id, text]) => document.querySelector('#' + id).innerText.includes(text)",
+        arg=[elem_id, text],
+        timeout=timeout_ms,
     )
+
+
+def _wait_status(page, text: str, timeout_ms: int = 30_000) -> None:
+    _wait_text(page, "status", text, timeout_ms)
 
 
 def _ask(page, question: str, expected: str) -> None:
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
-    page.wait_for_function(
-        "text => document.querySelector('#chat').innerText.includes(text)", arg=expected, timeout=60_000
-    )
+    _wait_text(page, "chat", expected, 60_000)
 
 
-def test_upload_chat_overlay_and_geojson_in_a_browser(server, browser_page, tmp_path):
+def _choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def _swipe_images(page) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('#compare img')].map(img => img.getAttribute('src'))")
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTEFACTS / name)
+
+
+def _fresh(page, server: str) -> None:
+    page.goto(server)
+    page.wait_for_selector("#t1 input[type=file]", state="attached")
+
+
+def test_errors_are_said_in_the_chat(server, browser_page, tmp_path):
     page = browser_page
     pair = write_example(tmp_path / "pair", seed=SEED)
     odd = tmp_path / "small.png"
     write_example(tmp_path / "small", seed=3, size=128, georeferenced=False).t1.rename(odd)
     big = tmp_path / "huge.tif"
     big.write_bytes(os.urandom((MAX_FILE_MB + 1) * 1024 * 1024))
-
-    page.goto(server)
-    page.wait_for_selector("#t1 input[type=file]", state="attached")
+    _fresh(page, server)
     assert "verifier-only" in page.locator("#perception").inner_text()
 
-    # Bad uploads become messages in the page, and the page keeps working.
     _upload(page, "t1", pair.t1)
     _wait_status(page, "Now upload the after (t2) image")
     _upload(page, "t2", odd)
-    _wait_status(page, "differ in size")
-    assert "Traceback" not in _status(page)
+    _wait_text(page, "chat", "Could not load the pair")
+    chat = page.locator("#chat").inner_text()
+    assert "the before (t1) file t1.tif is 256×256" in chat and "the after (t2) file small.png is 128×128" in chat
+    assert "What to do" in chat and "differ in size" in _status(page) and "Traceback" not in chat
+    page.locator("#question textarea").fill("Has anything changed?")
+    page.locator("#ask").click()
+    _wait_text(page, "chat", "so I cannot answer yet")  # the error is repeated, not replaced
+    assert "differ in size" in page.locator("#chat").inner_text().split("so I cannot answer yet")[-1]
+    assert "load a pair first" not in _status(page) and "differ in size" in _status(page)
+    _shot(page, tmp_path, "error_in_chat.png")
+
     page.locator("#t2 button[aria-label='Clear']").first.click()
     _upload(page, "t2", big)
     page.wait_for_function(
@@ -157,41 +192,88 @@ def test_upload_chat_overlay_and_geojson_in_a_browser(server, browser_page, tmp_
         timeout=15_000,
     )
 
-    # A good pair and its labelled mask, read as LEVIR-MCI values.
-    page.reload()
-    page.wait_for_selector("#t1 input[type=file]", state="attached")
+
+def test_a_shared_levir_cd_pair_the_mask_control_and_the_swipe(server, browser_page, tmp_path, shared_data):
+    page = browser_page
+    name = "train_36_0512_0512"
+    _fresh(page, server)
+    _upload(page, "t1", shared_data / "levircd/A" / f"{name}.png")
+    _upload(page, "t2", shared_data / "levircd/B" / f"{name}.png")
+    _wait_status(page, "Pair loaded")
+    _upload(page, "mask", shared_data / "levircd/label" / f"{name}.png")
+    _wait_status(page, "your mask")
+    page.wait_for_function("() => document.querySelectorAll('#compare img').length == 2")
+    dates = _swipe_images(page)
+    assert dates[0].endswith("before.png") and dates[1].endswith("after.png")
+
+    _ask(page, "How many new buildings?", "Mask category → building")  # the hint names the control
+    chat = page.locator("#chat").inner_text()  # a refusal rates nothing: no "confidence 1.00" on it
+    assert "Evidence · count · no count given" in chat and "count · confidence" not in chat
+    _choose(page, "mask-category", "building")
+    _wait_text(page, "chat", "Mask re-read")
+    assert "How many new buildings?" in page.locator("#chat").inner_text()  # the conversation was not wiped
+    _ask(page, "How many new buildings?", "changed building")
+    _wait_text(page, "evidence", "road 0, building")
+
+    page.wait_for_function("() => document.querySelector('#compare img')?.getAttribute('src').includes('changes')")
+    marked = _swipe_images(page)
+    assert all("_changes" in src for src in marked)
+    assert "building change" in page.locator("#legend").inner_text()
+    handle = page.locator("#compare [data-testid=slider] .icon-wrap")
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    start = page.evaluate("() => document.querySelectorAll('#compare img')[1].style.clipPath")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 200, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    swiped = page.evaluate("() => document.querySelectorAll('#compare img')[1].style.clipPath")
+    assert swiped != start, f"the swipe did not move: {start} → {swiped}"
+    _shot(page, tmp_path, "swipe_with_changes.png")
+
+    page.locator("#overlay-toggle input").click()
+    page.wait_for_function("() => !document.querySelector('#compare img').getAttribute('src').includes('changes')")
+    assert [src.rsplit("/", 1)[-1] for src in _swipe_images(page)] == ["before.png", "after.png"]
+    _shot(page, tmp_path, "swipe_without_changes.png")
+    page.locator("#overlay-toggle input").click()
+    page.wait_for_function("() => document.querySelector('#compare img').getAttribute('src').includes('changes')")
+
+    page.locator("#compare .slider-wrap").hover()
+    page.mouse.wheel(0, -600)  # zoom in: the view is a zoomable image, not a thumbnail
+    page.wait_for_function("() => !document.querySelector('#compare img').style.transform.includes('scale(1)')")
+    _shot(page, tmp_path, "shared_pair_zoomed.png")
+
+
+def test_a_geotiff_pair_and_its_geojson_download(server, browser_page, tmp_path):
+    page = browser_page
+    pair = write_example(tmp_path / "pair", seed=SEED)
+    _fresh(page, server)
     _upload(page, "t1", pair.t1)
     _upload(page, "t2", pair.t2)
     _wait_status(page, "Pair loaded")
-    page.locator("#mask-kind input").click()
-    page.get_by_role("option", name="levir-mci").click()
+    assert "EPSG:32614" in _status(page)
+    _choose(page, "mask-kind", "levir-mci")
     _upload(page, "mask", pair.mask)
     _wait_status(page, "levir-mci")
-    page.wait_for_selector("#comparison img")
 
     _ask(page, "Has anything changed?", "Yes")
-    page.locator("#overlay img").wait_for()
-    first_overlay = page.locator("#overlay img").get_attribute("src")
     _ask(page, "How many new buildings?", "changed building")
-    page.wait_for_function(
-        "src => document.querySelector('#overlay img')?.getAttribute('src') !== src", arg=first_overlay
-    )
-    page.wait_for_function("() => document.querySelector('#overlay img').naturalWidth >= 512")
     evidence = page.locator("#evidence").inner_text()
     truth = generate_pair(SEED, 256, change=True).counts
     assert "Verifier numbers" in evidence and f"road {truth['road']}, building {truth['building']}" in evidence
+    _ask(page, "Export the changed cells as GeoJSON", "The GeoJSON holds")
 
     with page.expect_download() as download_info:
         page.locator("#geojson a").first.click()
-    saved = tmp_path / "download.geojson"
-    download_info.value.save_as(saved)
-    collection = check_geojson(saved, _cells(evidence))
-    assert {f["properties"]["pair"] for f in collection["features"]} == {"t1"}
-
-    shot = tmp_path / "app_browser.png"
-    page.screenshot(path=str(shot), full_page=True)
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTEFACTS / "app_browser.png")
+    download = download_info.value
+    assert download.suggested_filename == "t1_turn3_changes.geojson"  # the pair's name and the turn
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    georef = load_pair(pair.t1, pair.t2).georef
+    collection = validate_geojson(saved, georef, 256, 256)  # valid, and GDAL reads it inside the raster's bounds
+    cells = sorted(f["properties"]["cell"] for f in collection["features"] if f["properties"]["feature"] == "cell")
+    assert cells == sorted(_cells(evidence)) and collection["changeagent"]["pair"] == "t1"
+    _shot(page, tmp_path, "geotiff_pair_geojson.png")
 
     page.locator("#new-conversation").click()
     _wait_status(page, "New conversation started")

@@ -3,43 +3,99 @@
 CRS policy: RFC 7946 GeoJSON is WGS84 longitude/latitude, so georeferenced pairs are reprojected to
 EPSG:4326 by default (QGIS, geojson.io and web maps open them as they are). ``crs="native"`` keeps
 the image's own CRS and names it in the legacy ``crs`` member (GeoJSON 2008), which GDAL and QGIS
-honour; use it for exact areas in a projected CRS. A pair with no georeference is exported in pixel
-coordinates (x = column, y = row, origin at the top-left corner of the image), and says so.
+honour; use it for exact areas in a projected CRS. A pair with no georeference cannot be placed on a
+map, and its export does not pretend: it is in pixel units, drawn upright (y counts rows up from the
+image's bottom edge, so GIS software shows it the right way up), marked in its file name
+(``…_pixel.geojson``), its layer name and its ``changeagent`` member.
+
+Hygiene: run-level provenance (pair, mask, rules, coordinates) is written once, as the collection's
+``changeagent`` foreign member; features carry their own facts and the pair they belong to (batch layers
+mix pairs); no absolute path is written; every polygon is made valid and wound right-handed (RFC 7946 §3.1.6).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import rasterio.features
+import shapely
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 from shapely.affinity import affine_transform
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import MultiPolygon, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+from shapely.validation import make_valid
 
 from deltavlm.rules import CATEGORIES, CELL_NAMES, ChangeSummary, change_mask, find_objects, grid_bounds
 from tools.masks import ChangeMask
+from tools.naming import file_safe_name
 from tools.raster import Georef
 from tools.verify import Verification
 
 CrsMode = Literal["wgs84", "native"]
-PIXEL_COORDINATES = "pixel (x = column, y = row, origin at the image's top-left corner)"
+PIXEL_COORDINATES = (
+    "pixel (x = column from the left edge, y = rows up from the bottom edge, so the image is upright; "
+    "not a place on a map)"
+)
+PROVENANCE_MEMBER = "changeagent"
+_DIRECTORIES = re.compile(r"(?:(?<![A-Za-z])[A-Za-z]:)?[\\/](?:[^\\/\s'\",;:]+[\\/])+")
 
 
-def to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode) -> dict[str, Any]:
-    """Pixel geometry → the output coordinates as a GeoJSON geometry dict."""
+def _polygonal(geom: BaseGeometry) -> list[Polygon]:
+    """The polygons inside any geometry (``make_valid`` may return a collection with stray lines or points)."""
+    if isinstance(geom, Polygon):
+        return [geom] if not geom.is_empty else []
+    if geom.geom_type in ("MultiPolygon", "GeometryCollection"):
+        return [p for part in shapely.get_parts(geom) for p in _polygonal(part)]
+    return []
+
+
+def tidy(geom: BaseGeometry) -> BaseGeometry:
+    """Valid (``make_valid``) and right-hand wound: exteriors counter-clockwise, holes clockwise (RFC 7946)."""
+    if not geom.is_valid:
+        geom = make_valid(geom)
+    polygons = [orient(p, sign=1.0) for p in _polygonal(geom)]
+    return polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
+
+
+def to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode, image_height: int | None = None) -> dict[str, Any]:
+    """Pixel geometry → the output coordinates as a tidy GeoJSON geometry dict.
+
+    Without a georeference the geometry stays in pixels; given ``image_height`` it is flipped upright
+    (y = rows up from the bottom edge), the convention of pixel exports.
+    """
     if georef is None:
-        return mapping(geom)
+        placed = geom if image_height is None else affine_transform(geom, [1, 0, 0, -1, 0, image_height])
+        return mapping(tidy(placed))
     a, b, c, d, e, f = georef.transform
     projected = affine_transform(geom, [a, b, d, e, c, f])
-    if crs == "native":
-        return mapping(projected)
-    return transform_geom(CRS.from_string(georef.crs), "EPSG:4326", mapping(projected), precision=9)
+    if crs == "wgs84":
+        projected = shape(transform_geom(CRS.from_string(georef.crs), "EPSG:4326", mapping(projected), precision=9))
+    return mapping(tidy(projected))
+
+
+def portable(value: Any) -> Any:
+    """Settings as a file may show them: any path (an upload on the server, a model file) by its name only."""
+    if isinstance(value, str):
+        return _DIRECTORIES.sub("", value)
+    if isinstance(value, Mapping):
+        return {str(k): portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v) for v in value]
+    return value
+
+
+def geojson_file_name(pair_name: str, turn: int | None, georef: Georef | None) -> str:
+    """``<pair>_turn<N>_changes.geojson``; pixel exports end ``_pixel.geojson`` so nobody mistakes them for a map."""
+    turn_part = f"_turn{turn}" if turn is not None else ""
+    suffix = "_pixel" if georef is None else ""
+    return f"{file_safe_name(pair_name, 'pair')}{turn_part}_changes{suffix}.geojson"
 
 
 def pixel_area_m2(georef: Georef | None) -> float | None:
@@ -73,12 +129,15 @@ def cell_features(
     georef: Georef | None,
     crs: CrsMode,
     identity: Mapping[str, Any],
-    provenance: Mapping[str, Any],
+    provenance: Mapping[str, Any] | None = None,
+    *,
+    upright: bool = False,
 ) -> list[dict[str, Any]]:
     """One feature per changed 3×3 cell: fractions, whether each category changed, objects counted per layer.
 
     ``centroids`` maps each counted layer (the categories, or ``change`` for a mask without categories) to
-    its objects' centroids; an object belongs to the cell that holds its centroid.
+    its objects' centroids; an object belongs to the cell that holds its centroid. ``provenance`` repeats
+    run-level facts on every feature (scene layers still do); pair exports keep it in the collection instead.
     """
     bounds = grid_bounds(height, width)
     features = []
@@ -96,8 +155,9 @@ def cell_features(
             if name in summary.category_cells:
                 props[f"{name}_fraction"] = round(summary.category_cell_fractions[name][cell], 6)
                 props[f"{name}_changed"] = cell in summary.category_cells[name]
-        props.update(provenance)
-        features.append({"type": "Feature", "geometry": to_map(box(c0, r0, c1, r1), georef, crs), "properties": props})
+        props.update(provenance or {})
+        geometry = to_map(box(c0, r0, c1, r1), georef, crs, height if upright else None)
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return features
 
 
@@ -108,29 +168,54 @@ def object_feature(
     georef: Georef | None,
     crs: CrsMode,
     identity: Mapping[str, Any],
-    provenance: Mapping[str, Any],
+    provenance: Mapping[str, Any] | None = None,
+    *,
+    image_height: int | None = None,
 ) -> dict[str, Any]:
-    """One changed object, with its area in pixels and, in a metric CRS, in square metres."""
+    """One changed object, with its area in pixels and, in a metric CRS, in square metres.
+
+    ``image_height`` draws a pixel-coordinate object upright (see :func:`to_map`).
+    """
     props: dict[str, Any] = {**identity, "feature": "object", "category": label, "area_px": area_px}
     pixel_m2 = pixel_area_m2(georef)
     if pixel_m2 is not None:
         props["area_m2"] = round(area_px * pixel_m2, 2)
-    props.update(provenance)
-    return {"type": "Feature", "geometry": to_map(geometry, georef, crs), "properties": props}
+    props.update(provenance or {})
+    return {"type": "Feature", "geometry": to_map(geometry, georef, crs, image_height), "properties": props}
 
 
 def feature_collection(
-    features: list[dict[str, Any]], georef: Georef | None, crs: CrsMode, pixel_note: str = PIXEL_COORDINATES
+    features: list[dict[str, Any]],
+    georef: Georef | None,
+    crs: CrsMode,
+    pixel_note: str = PIXEL_COORDINATES,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The collection, saying which coordinates it is in: pixels, or a native CRS (legacy ``crs`` member)."""
-    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    """The collection, saying which coordinates it is in: pixels, or a native CRS (legacy ``crs`` member).
+
+    ``provenance`` becomes the ``changeagent`` foreign member (RFC 7946 §6.1), written once for the whole run.
+    """
+    collection: dict[str, Any] = {"type": "FeatureCollection"}
     if georef is None:
         collection["coordinate_system"] = pixel_note
     elif crs == "native":
         epsg = CRS.from_string(georef.crs).to_epsg()
         name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else georef.crs
         collection["crs"] = {"type": "name", "properties": {"name": name}}
+    if provenance is not None:
+        collection[PROVENANCE_MEMBER] = portable(dict(provenance))
+    collection["features"] = features
     return collection
+
+
+def coordinates_label(georef: Georef | None, crs: CrsMode) -> str:
+    """Which coordinates an export is in, in words (written into the file and said in answers)."""
+    if georef is None:
+        return PIXEL_COORDINATES
+    if crs == "native":
+        parsed = CRS.from_string(georef.crs)
+        return f"EPSG:{parsed.to_epsg()}" if parsed.to_epsg() else parsed.to_wkt()
+    return "EPSG:4326 (longitude, latitude; RFC 7946)"
 
 
 def changes_geojson(
@@ -141,33 +226,68 @@ def changes_geojson(
     pair_name: str = "",
     objects: bool = False,
     crs: CrsMode = "wgs84",
+    turn: int | None = None,
 ) -> dict[str, Any]:
-    """A FeatureCollection of the changed 3×3 cells (and, with ``objects``, of each changed object)."""
+    """A FeatureCollection of the changed 3×3 cells (and, with ``objects``, of each changed object).
+
+    An empty result is still a FeatureCollection (with no features), so a download never fails.
+    """
     class_mask = mask.class_mask
     height, width = class_mask.shape
     summary = verification.summary
     source = verification.source
     identity = {"pair": pair_name}
-    provenance = {
-        "mask_provider": source.provider,
-        "mask_kind": source.kind,
-        "mask_confidence": source.confidence,
-        "mask_categorical": source.categorical,
-        "mask_detail": source.detail,
-        "mask_settings": json.dumps(source.settings, sort_keys=True, default=str),
+    provenance: dict[str, Any] = {
+        "pair": pair_name,
+        **({"turn": turn} if turn is not None else {}),
+        "coordinates": coordinates_label(georef, crs),
+        "image_size": {"width": width, "height": height},
+        "mask": {
+            "provider": source.provider,
+            "kind": source.kind,
+            "confidence": source.confidence,
+            "categorical": source.categorical,
+            "detail": source.detail,
+            "settings": source.settings,
+        },
+        "rules": {
+            "cell_threshold": summary.settings.cell_threshold,
+            "min_object_pixels": summary.settings.min_object_pixels,
+        },
     }
     centroids = {
         name: [o.centroid for o in find_objects(change_mask(class_mask, name), name, summary.settings)]
         for name in CATEGORIES
         if summary.categorical
     }
-    features = cell_features(summary, height, width, centroids, georef, crs, identity, provenance)
+    features = cell_features(summary, height, width, centroids, georef, crs, identity, upright=True)
     if objects:
         layers = [(name, name) for name in CATEGORIES] if summary.categorical else [("change", None)]
         for label, category in layers:
             for polygon in _object_polygons(class_mask, category, summary.settings.min_object_pixels):
-                features.append(object_feature(polygon, label, int(polygon.area), georef, crs, identity, provenance))
-    return feature_collection(features, georef, crs)
+                features.append(
+                    object_feature(polygon, label, int(polygon.area), georef, crs, identity, image_height=height)
+                )
+    collection = feature_collection(features, georef, crs, provenance=provenance)
+    if georef is None:  # GDAL and QGIS show this as the layer's name: nobody takes it for a map
+        collection["name"] = f"{pair_name or 'changes'} (pixel coordinates, not on a map)"
+    return collection
+
+
+def describe_export(collection: Mapping[str, Any]) -> str:
+    """What a written GeoJSON holds, in one or two sentences an answer can carry."""
+    features = collection.get("features") or []
+    cells = sum(1 for f in features if f["properties"].get("feature") == "cell")
+    objects = sum(1 for f in features if f["properties"].get("feature") == "object")
+    if not features:
+        said = "The GeoJSON is empty: no cell or object passed the change rules, so it holds no features."
+    else:
+        said = f"The GeoJSON holds {cells} changed cell{'s' * (cells != 1)} and {objects} changed object" + (
+            "s." if objects != 1 else "."
+        )
+    if "coordinate_system" in collection:
+        said += " It is in pixel coordinates (drawn upright) because the pair has no georeference."
+    return said
 
 
 def write_geojson(collection: dict[str, Any], path: str | Path) -> Path:

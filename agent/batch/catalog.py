@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.intents import MAX_QUESTION_CHARS
+from tools.georef import parse_bounds, parse_crs
 from tools.raster import InputError
 
 FORMAT = "changeagent-batch/1"
@@ -38,6 +39,8 @@ class CatalogEntry(BaseModel):
     t1: Path
     t2: Path
     mask: Path | None = None
+    bounds: str | None = Field(None, description="W,S,E,N placing a plain pair on the map (with crs).")
+    crs: str | None = Field(None, description="CRS of bounds, or of world files that name none.")
 
 
 class CatalogProblem(BaseModel):
@@ -75,6 +78,8 @@ class CatalogItem(BaseModel):
         else:
             payload = [display_path(self.entry.t1, base), display_path(self.entry.t2, base)]
             payload.append(display_path(self.entry.mask, base) if self.entry.mask else "")
+            if self.entry.bounds or self.entry.crs:
+                payload += [self.entry.bounds or "", self.entry.crs or ""]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -131,7 +136,20 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         raise _RowError(f"id must be text, not {type(raw_id).__name__}")
     pair_id = str(raw_id).strip()
     mask = row.get("mask")
+    place = {  # JSONL may give bounds as a list of four numbers
+        key: ",".join(map(str, row[key])) if isinstance(row[key], list) else str(row[key]).strip()
+        for key in ("bounds", "crs")
+        if row.get(key) not in (None, "")
+    }
+    try:
+        if "bounds" in place:
+            parse_bounds(place["bounds"])
+        if "crs" in place:
+            parse_crs(place["crs"])
+    except InputError as exc:
+        raise _RowError(str(exc)) from exc
     return CatalogEntry(
+        **place,
         id=pair_id,
         t1=_resolve(row.get("t1"), folder, root, "t1"),
         t2=_resolve(row.get("t2"), folder, root, "t2"),
@@ -170,7 +188,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     if missing:
         raise InputError(
             f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
-            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask"
+            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask, bounds, crs"
         )
     reader.fieldnames = fields
     for row in reader:
@@ -180,7 +198,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
             continue
         if all(not (v or "").strip() for v in row.values()):
             continue
-        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask")}
+        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs")}
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:

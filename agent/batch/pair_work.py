@@ -14,6 +14,7 @@ from agent.batch.catalog import CatalogEntry, display_path
 from agent.settings import AgentSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
+from tools.georef import place_pair
 from tools.masks import ChangeMask, MaskKind, MaskProvider, UserMaskProvider
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
@@ -129,7 +130,7 @@ def prepare_pair(job: PairJob, config: BatchConfig) -> Prepared | PairOutcome:
     """Decode the pair once, make and verify its mask once (CPU work); a failure becomes the pair's error."""
     started = time.perf_counter()
     try:
-        pair = load_pair(job.entry.t1, job.entry.t2)
+        pair = place_pair(load_pair(job.entry.t1, job.entry.t2), bounds=job.entry.bounds, crs=job.entry.crs)
     except Exception as exc:
         return _failure(job, "load", exc, config)
     try:

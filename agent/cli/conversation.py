@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from agent.mask_options import mask_option_specs
-from tools.pairs import load_pair
+from tools.georef import load_placed_pair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
 
@@ -40,7 +40,7 @@ def print_answer(answer, as_json: bool) -> None:
 def cmd_ask(args: argparse.Namespace) -> int:
     agent = _agent_from_args(args)
     try:
-        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
         answer = agent.ask(
             pair,
             args.question,
@@ -60,7 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     agent = _agent_from_args(args)
     try:
-        pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+        pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
         thread = args.thread or uuid.uuid4().hex[:12]
         print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
         mask = args.mask
@@ -96,6 +96,7 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("t1", type=Path, help="before image (PNG/JPEG/TIFF/GeoTIFF)")
     parser.add_argument("t2", type=Path, help="after image, co-registered with t1")
     add_mask_options(parser)
+    add_place_options(parser)
     parser.add_argument("--thread", help="conversation id; reuse it to continue a conversation")
     parser.add_argument("--db", type=Path, default=_state_db(), help="SQLite file that keeps conversations")
     parser.add_argument("--artefacts", type=Path, default=Path("out/artefacts"), help="folder for overlays/GeoJSON")
@@ -110,3 +111,11 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", type=Path, help="change mask file; without it the classical detector runs")
     for flag, options in mask_option_specs("--mask"):
         parser.add_argument(flag, **options)
+
+
+def add_place_options(parser: argparse.ArgumentParser) -> None:
+    """``--bounds W,S,E,N --crs EPSG:…``: a georeference for plain images (see :mod:`tools.georef`)."""
+    parser.add_argument("--bounds", metavar="W,S,E,N", help="place plain images: west,south,east,north in --crs")
+    parser.add_argument(
+        "--crs", metavar="EPSG:…", help="CRS of --bounds, or of a world file (.pgw/.jgw/.wld) that has none"
+    )

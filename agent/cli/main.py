@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from agent.cli.conversation import add_agent_options, add_mask_options, cmd_ask, cmd_chat
+from agent.cli.conversation import add_agent_options, add_mask_options, add_place_options, cmd_ask, cmd_chat
 from agent.cli.masks import add_eval_masks_parser
 from agent.cli.serve import add_serve_parser
 from agent.cli.verify import cmd_demo, cmd_verify
@@ -34,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_mask_options(verify_p)
     verify_p.add_argument("--geojson", type=Path, help="write the changed cells as GeoJSON here")
     verify_p.add_argument("--objects", action="store_true", help="also export changed objects as polygons")
+    add_place_options(verify_p)
     verify_p.add_argument(
-        "--crs", choices=["wgs84", "native"], default="wgs84", help="GeoJSON coordinates: EPSG:4326 or the image's CRS"
+        "--geojson-crs",
+        choices=["wgs84", "native"],
+        default="wgs84",
+        help="GeoJSON coordinates: EPSG:4326 or the image's CRS",
     )
     verify_p.add_argument("--overlay", type=Path, help="write an overlay PNG here")
     verify_p.add_argument("--cell-threshold", type=float, default=0.05, help="cell changed above this fraction")

@@ -10,6 +10,7 @@ from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson, write_geojson
+from tools.georef import load_placed_pair, unplaced_hint
 from tools.masks import ChangeMask, MaskProvider, UserMaskProvider
 from tools.overlay import render_overlay, save_png
 from tools.pairs import ImagePair, load_pair
@@ -40,7 +41,7 @@ def _write_artefacts(
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    pair = load_pair(args.t1, args.t2, max_pixels=args.max_pixels)
+    pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
     provider: MaskProvider = (
         UserMaskProvider(args.mask, kind=args.mask_kind, binary_category=args.mask_category)
         if args.mask
@@ -48,7 +49,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
     settings = RuleSettings(cell_threshold=args.cell_threshold, min_object_pixels=args.min_object_pixels)
     mask, verification = _verify_pair(pair, provider, settings)
-    written = _write_artefacts(pair, mask, verification, args.geojson, args.overlay, args.objects, args.crs)
+    written = _write_artefacts(pair, mask, verification, args.geojson, args.overlay, args.objects, args.geojson_crs)
     if args.json:
         payload = {
             "pair": {"t1": str(pair.t1_path), "t2": str(pair.t2_path), "pair_id": pair.pair_id},
@@ -64,6 +65,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print("note: this mask has no categories; supply a labelled mask (--mask) for road/building counts")
         for kind, path in written.items():
             print(f"wrote {kind}: {path}")
+        if args.geojson and pair.georef is None:
+            print(f"note: the GeoJSON is in pixel coordinates. {unplaced_hint(pair)}")
     return 0
 
 

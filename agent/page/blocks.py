@@ -15,7 +15,8 @@ from typing import Any
 import gradio as gr
 
 from agent.api import Agent
-from agent.mask_options import MASK_KINDS
+from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL, MASK_KINDS, NO_CATEGORY
+from agent.page.pictures import GRID_CHOICES
 from agent.page.session import (
     DEFAULT_MAX_FILE_MB,
     EXAMPLE_SEEDS,
@@ -80,23 +81,63 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             session,
             status,
             session.chat,
-            session.comparison,
-            session.overlay,
+            session.compare_view(),
+            session.legend,
+            session.full_size or None,
             session.evidence,
             session.geojson,
         )
 
-    def on_files(
+    def on_pair_files(
         session: Session,
         t1: str | None,
         t2: str | None,
         mask: str | None,
         kind: str,
         category: str,
+        bounds: str,
+        crs: str,
+        gsd: float | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio finds the tracker by this default)
     ) -> tuple[Any, ...]:
-        return view(shown(request, page.load_files(session, t1, t2, mask, kind, category, progress=progress)))
+        """A new before or after image: the mask, its reading and the placing belonged to the old pair: they reset."""
+        if session.pair is not None and (t1, t2) != (session.pair.t1, session.pair.t2):
+            mask, kind, category, bounds, crs, gsd = None, "auto", NO_CATEGORY, "", "", None
+        loaded = page.load_files(
+            session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
+        )
+        return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd)
+
+    def on_mask_file(
+        session: Session,
+        t1: str | None,
+        t2: str | None,
+        mask: str | None,
+        kind: str,
+        category: str,
+        bounds: str,
+        crs: str,
+        gsd: float | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        loaded = page.load_files(
+            session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
+        )
+        return view(shown(request, loaded))
+
+    def on_mask_reading(session: Session, kind: str, category: str) -> tuple[Any, ...]:
+        return view(page.reread_mask(session, kind, category))
+
+    def on_place(session: Session, bounds: str, crs: str, gsd: float | None) -> tuple[Any, ...]:
+        return view(page.place(session, bounds, crs, gsd))
+
+    def on_toggle(session: Session, show: bool) -> tuple[Any, ...]:
+        return view(page.toggle_changes(session, show))
+
+    def on_grid(session: Session, fine_grid: int) -> tuple[Any, ...]:
+        return view(page.set_grid(session, fine_grid))
 
     def on_example(
         session: Session,
@@ -138,7 +179,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             "# changeagent — what changed between two images?\n"
             "Load a before/after pair, then ask in plain language: *has anything changed?*, *how many new "
             "buildings?*, *where?*, *describe the changes*, *export the changed cells*. Every answer shows "
-            "the evidence it rests on."
+            "the evidence it rests on; problems are said in the chat."
         )
         gr.Markdown(f"**Perception:** {page.perception}", elem_id="perception")
         with gr.Accordion("How to configure the model", open=False):
@@ -152,10 +193,33 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                     t2 = gr.File(label="After (t2), same size and grid", elem_id="t2", **upload)
                     mask = gr.File(label="Change mask (optional)", elem_id="mask", **upload)
                     with gr.Row():
-                        kind = gr.Dropdown(list(MASK_KINDS), value="auto", label="Mask values", elem_id="mask-kind")
-                        category = gr.Dropdown(
-                            list(MASK_CATEGORIES), value="none", label="Binary mask shows", elem_id="mask-category"
+                        kind = gr.Dropdown(
+                            list(MASK_KINDS),
+                            value="auto",
+                            label=f"{MASK_KIND_LABEL} (--mask-kind)",
+                            elem_id="mask-kind",
                         )
+                        category = gr.Dropdown(
+                            list(MASK_CATEGORIES),
+                            value=NO_CATEGORY,
+                            label=f"{MASK_CATEGORY_LABEL} (--mask-category)",
+                            info="what a binary mask's change is: building for LEVIR-CD labels",
+                            elem_id="mask-category",
+                        )
+                    with gr.Accordion("Place a plain image on the map", open=False, elem_id="place"):
+                        gr.Markdown(
+                            "For PNG/JPEG pairs without a world file: the edges of the images and their CRS "
+                            "(`--bounds W,S,E,N --crs EPSG:…` on the command line). A world file without a CRS "
+                            "needs only the CRS."
+                        )
+                        bounds = gr.Textbox(
+                            label="Bounds W,S,E,N", placeholder="35.46,33.86,35.58,33.92", elem_id="bounds"
+                        )
+                        crs = gr.Textbox(label="CRS", placeholder="EPSG:4326", elem_id="crs")
+                        gsd = gr.Number(
+                            label="Ground sampling distance (m per pixel)", minimum=0, value=None, elem_id="gsd"
+                        )
+                        place = gr.Button("Apply", elem_id="apply-place")
                     gr.Markdown(page.limits_text(), elem_classes=["limits"])
                 with gr.Tab("Synthetic example"):
                     example = gr.Dropdown(
@@ -187,29 +251,25 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                     api_name="question_example",
                     api_visibility="private",
                 )
-        with gr.Row(equal_height=False):
-            with gr.Column():
-                gr.Markdown("**Changed areas and the 3×3 grid on the after image** (updated with every answer)")
-                overlay = gr.Image(
-                    label="Overlay",
-                    show_label=False,
-                    type="filepath",
-                    interactive=False,
-                    elem_id="overlay",
-                    height=560,
-                    buttons=["download", "fullscreen"],
-                )
-            with gr.Column():
-                gr.Markdown("**Before / after**")
-                comparison = gr.Image(
-                    label="Before / after",
-                    show_label=False,
-                    type="filepath",
-                    interactive=False,
-                    elem_id="comparison",
-                    height=560,
-                    buttons=["fullscreen"],
-                )
+        gr.Markdown(
+            "**Before ↔ after.** Drag the handle to swipe between the dates; scroll to zoom, drag to pan, or open "
+            "the view full screen. With the changes shown, both dates carry the same marks."
+        )
+        with gr.Row():
+            show_changes = gr.Checkbox(value=True, label="Show the changes on both dates", elem_id="overlay-toggle")
+            grid = gr.Dropdown(
+                [(label, size) for label, size in GRID_CHOICES], value=0, label="Grid", elem_id="grid", scale=1
+            )
+        compare = gr.ImageSlider(
+            label="Before ↔ after",
+            show_label=False,
+            type="filepath",
+            interactive=False,
+            elem_id="compare",
+            max_height=720,
+            buttons=["download", "fullscreen"],
+        )
+        legend = gr.HTML(elem_id="legend")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2), gr.Accordion("Evidence for the latest answer", open=True):
                 evidence = gr.Markdown(NO_EVIDENCE, elem_id="evidence")
@@ -217,26 +277,37 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                 geojson = gr.File(
                     label="GeoJSON of the changed cells and objects", interactive=False, elem_id="geojson"
                 )
+                full_size = gr.File(
+                    label="Full-resolution pictures (click to open)",
+                    file_count="multiple",
+                    interactive=False,
+                    elem_id="full-size",
+                )
 
-        outputs = [session, status, chat, comparison, overlay, evidence, geojson]
-        file_inputs = [session, t1, t2, mask, kind, category]
+        outputs = [session, status, chat, compare, legend, full_size, evidence, geojson]
+        file_inputs = [session, t1, t2, mask, kind, category, bounds, crs, gsd]
         hidden: dict[str, Any] = {"api_visibility": "private"}
         # File events run one at a time, in arrival order, so uploading t1 then t2 quickly cannot end with
         # the t1-only event's "now upload t2" overwriting the loaded pair. Progress shows where the work
         # lands, not over every output, so the status box stays readable.
         loading: dict[str, Any] = {
-            "show_progress_on": [comparison],
+            "show_progress_on": [compare],
             "concurrency_limit": 1,
             "concurrency_id": "pair-files",
         }
+        pair_outputs = [*outputs, mask, kind, category, bounds, crs, gsd]
         # One public endpoint for loading files (for scripts and the gradio_client tests); the rest are private.
-        t1.upload(on_files, file_inputs, outputs, api_name="load_pair", **loading)
-        t2.upload(on_files, file_inputs, outputs, **hidden, **loading)
-        mask.upload(on_files, file_inputs, outputs, **hidden, **loading)
-        for component in (t1, t2, mask):
-            component.clear(on_files, file_inputs, outputs, **hidden, **loading)
-        kind.input(on_files, file_inputs, outputs, **hidden, **loading)
-        category.input(on_files, file_inputs, outputs, **hidden, **loading)
+        t1.upload(on_pair_files, file_inputs, pair_outputs, api_name="load_pair", **loading)
+        t2.upload(on_pair_files, file_inputs, pair_outputs, **hidden, **loading)
+        mask.upload(on_mask_file, file_inputs, outputs, **hidden, **loading)
+        for component in (t1, t2):
+            component.clear(on_pair_files, file_inputs, pair_outputs, **hidden, **loading)
+        mask.clear(on_mask_file, file_inputs, outputs, **hidden, **loading)
+        kind.input(on_mask_reading, [session, kind, category], outputs, **hidden, **loading)
+        category.input(on_mask_reading, [session, kind, category], outputs, **hidden, **loading)
+        place.click(on_place, [session, bounds, crs, gsd], outputs, **hidden, **loading)
+        show_changes.input(on_toggle, [session, show_changes], outputs, **hidden)
+        grid.input(on_grid, [session, grid], outputs, **hidden, **loading)
         load_example.click(
             on_example,
             [session, example, use_mask],
@@ -252,7 +323,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             "outputs": ask_outputs,
             "concurrency_limit": 1,
             "concurrency_id": "agent",
-            "show_progress_on": [chat, overlay],
+            "show_progress_on": [chat, compare],
         }
         send.click(**ask_args, api_name="ask")
         question.submit(**ask_args, **hidden)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,36 @@ from deltavlm.rules import CELL_IDS
 PREVIEW_MAX_SIDE = 2048
 
 
-def scrub(message: str, paths: Any) -> str:
-    """Show uploaded files by name: server paths mean nothing to a visitor and should not leak."""
-    for path in paths:
+def scrub(message: str, labels: Mapping[str | None, str]) -> str:
+    """Show uploaded files by role and name: server paths mean nothing to a visitor and should not leak.
+
+    ``labels`` maps each path to what the visitor calls it ("the before (t1) file x.png"): LEVIR-style pairs
+    share one file name across the dates, so a name alone would give both files the same name.
+    """
+    for path, label in sorted(labels.items(), key=lambda item: -len(str(item[0] or ""))):
         if path:
-            message = message.replace(str(Path(path)), Path(path).name)
+            said = re.escape(str(Path(path)))
+            message = re.sub(rf"\b(?:t1|t2|mask|image) (?:file|path) {said}", lambda _, shown=label: shown, message)
+            message = re.sub(said, lambda _, shown=label: shown, message)
     return message
 
 
-def answer_text(answer: Answer) -> str:
-    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them."""
+def confidence_label(answer: Answer) -> str:
+    """The answer's confidence, or why there is none: a refusal answers nothing, so it rates nothing."""
+    if answer.intent == "count" and answer.counts is None:
+        return "no count given"
+    return f"confidence {answer.confidence:.2f}"
+
+
+def answer_text(answer: Answer, shown: Mapping[str, str] | None = None) -> str:
+    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them.
+
+    ``shown`` maps an artefact kind to the file the page offers instead (named after the page's pair).
+    """
     text = answer.text
     for kind, path in answer.artefacts.items():
-        where = "the download panel" if kind == "geojson" else "the overlay panel"
-        text = text.replace(path, f"{Path(path).name} (see {where})")
+        where = "the download panel" if kind == "geojson" else "the pictures"
+        text = text.replace(path, f"{Path((shown or {}).get(kind, path)).name} (see {where})")
     return text
 
 
@@ -76,7 +93,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         f"**Question (turn {answer.turn + 1}):** {answer.question}",
         f"**Intent:** {answer.intent} — {ev.route.reason}"
         + (" (follow-up)" if ev.route.follow_up else "")
-        + f" · **answer confidence** {answer.confidence:.2f} · **model used:** {'yes' if answer.model_used else 'no'}",
+        + f" · **answer {confidence_label(answer)}** · **model used:** {'yes' if answer.model_used else 'no'}",
         f"**Tools:** {' → '.join(ev.tools)}",
         f"**Change mask:** {_mask_line(answer)}" + (f"  \n_{ev.mask.detail}_" if ev.mask and ev.mask.detail else ""),
     ]

@@ -11,6 +11,7 @@ its traceback on the server and reported in one line on the page.
 from __future__ import annotations
 
 import atexit
+import inspect
 import logging
 import shutil
 import tempfile
@@ -25,19 +26,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.api import Agent
-from agent.mask_options import MASK_KINDS
-from agent.page.evidence import answer_text, evidence_markdown, evidence_summary, preview, scrub
-from tools.geojson import changes_geojson, write_geojson
-from tools.masks import MaskKind, UserMaskProvider
-from tools.naming import file_safe_name
-from tools.overlay import render_comparison, render_overlay, save_png
-from tools.pairs import ImagePair, load_pair
+from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
+from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
+from agent.page.messages import file_label, load_problem, not_loaded, status_line
+from agent.page.pictures import change_pictures, date_pictures
+from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
+from tools.georef import load_placed_pair, unplaced_hint
+from tools.masks import ChangeMask, MaskKind, UserMaskProvider
+from tools.pairs import ImagePair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
+from tools.verify import Verification, verify
 
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
-MASK_CATEGORIES = ("none", "road", "building")
+MASK_CATEGORIES = MASK_CATEGORY_CHOICES
 DEFAULT_MAX_FILE_MB = 200
 """Largest upload the page accepts, per file; Gradio refuses bigger uploads before they reach Python."""
 EXAMPLE_SEEDS: tuple[int, ...] = (7, 11, 23)
@@ -60,23 +63,28 @@ def _no_progress(*_args: Any, **_kwargs: Any) -> None:
     """Progress sink for callers outside a Gradio event (tests, scripts)."""
 
 
-def _problem(message: str) -> str:
-    return f"⚠️ **Problem:** {message}"
+def _asks_for_gsd(agent: Agent) -> bool:
+    """True when this agent's ``ask`` takes ``gsd_m`` (metres per pixel for plain images); older agents do not."""
+    return "gsd_m" in inspect.signature(agent.ask).parameters
 
 
 class PairRef(BaseModel):
-    """What a session needs to find its pair again: the files, the mask choice, and a short description."""
+    """What a session needs to find its pair again: the files, how to read the mask, where it lies."""
 
     t1: str
     t2: str
     mask: str | None = None
     mask_kind: MaskKind = "auto"
     mask_category: str | None = None
+    bounds: str | None = Field(None, description="W,S,E,N the visitor gave to place a plain pair.")
+    place_crs: str | None = Field(None, description="The CRS of those bounds, or of a world file that has none.")
+    gsd_m: float | None = Field(None, description="Metres per pixel the visitor gave for a plain pair.")
     name: str
     pair_id: str
     width: int
     height: int
     crs: str | None = None
+    unplaced: str = Field("", description="Why the pair is not on a map, and what to do (empty when it is).")
 
 
 class Session(BaseModel):
@@ -90,13 +98,35 @@ class Session(BaseModel):
     thread_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     chat: list[dict[str, Any]] = Field(default_factory=list)
     turns: int = 0
-    comparison: str | None = None
-    overlay: str | None = None
+    before: str | None = Field(None, description="The swipe's left picture: the before date.")
+    after: str | None = Field(None, description="The swipe's right picture: the after date.")
+    before_changes: str | None = Field(None, description="The before date with the latest answer's change marks.")
+    after_changes: str | None = Field(None, description="The after date with the latest answer's change marks.")
+    show_changes: bool = True
+    fine_grid: int = Field(0, description="0: the 3×3 cells only; N: an N×N grid of object shares as well.")
+    legend: str = ""
+    overlay: str | None = Field(None, description="The latest overlay with its legend strip, full resolution.")
+    full_size: list[str] = Field(default_factory=list, description="Full-resolution pictures offered for download.")
+    date_files: list[str] = Field(default_factory=list, description="The dates at full size, when previews shrink.")
     geojson: str | None = None
     evidence: str = NO_EVIDENCE
     status: str = WELCOME
     pair_summary: str = Field("", description="What is loaded, shown above the latest status line.")
     draft: str = Field("", description="Text left in the question box (kept when a question was refused).")
+    load_error: str | None = Field(None, description="Why the last load failed, repeated if a question comes.")
+
+    def compare_view(self) -> tuple[str, str] | None:
+        """The swipe's two pictures: the dates, with the change marks when they exist and are wanted."""
+        if self.show_changes and self.before_changes and self.after_changes:
+            return self.before_changes, self.after_changes
+        if self.before and self.after:
+            return self.before, self.after
+        return None
+
+    def reply(self, text: str, *, status: str | None = None) -> None:
+        """Say ``text`` as the assistant in the chat; the status line repeats it (or says ``status``)."""
+        self.chat.append({"role": "assistant", "content": text})
+        self.status = status if status is not None else status_line(text)
 
 
 @dataclass(frozen=True)
@@ -131,9 +161,10 @@ class ChangePage:
         self.max_file_mb = max_file_mb
         self.max_pixels = max_pixels
         self.examples = self._write_examples(example_seeds)
-        self._pairs: OrderedDict[tuple[str, str], ImagePair] = OrderedDict()
+        self._pairs: OrderedDict[tuple[str | None, ...], ImagePair] = OrderedDict()
         self._pairs_lock = threading.Lock()
         self._agent_lock = threading.Lock()
+        self.takes_gsd = _asks_for_gsd(agent)
 
     # ------------------------------------------------------------------------------------------ set-up
 
@@ -175,7 +206,8 @@ class ChangePage:
         return (
             f"Up to {self.max_file_mb:g} MB per file and {self.max_pixels / 1e6:g} megapixels per date. "
             "Both dates must have the same size (and the same CRS and pixel grid when georeferenced). "
-            "Masks: LEVIR-MCI values (0 / 128 road / 255 building), class indices, or binary."
+            "Masks: LEVIR-MCI values (0 / 128 road / 255 building), class indices, or binary; a binary mask "
+            f"(LEVIR-CD, DSIFN) cannot say what changed: {category_hint()} when it marks buildings."
         )
 
     # --------------------------------------------------------------------------------------- pairs
@@ -184,17 +216,17 @@ class ChangePage:
         size = Path(path).stat().st_size if Path(path).is_file() else 0
         if size > self.max_file_mb * 1024 * 1024:
             raise InputError(
-                f"the {role} file {Path(path).name} is {size / 1024 / 1024:.1f} MB, over this page's limit of "
-                f"{self.max_file_mb:g} MB; analyse big scenes with the batch runner"
+                f"{file_label(role, path)} is {size / 1024 / 1024:.1f} MB, over this page's limit of "
+                f"{self.max_file_mb:g} MB"
             )
 
-    def _pair(self, t1: str, t2: str) -> ImagePair:
-        key = (t1, t2)
+    def _pair(self, ref: PairRef) -> ImagePair:
+        key = (ref.t1, ref.t2, ref.bounds, ref.place_crs)
         with self._pairs_lock:
             if key in self._pairs:
                 self._pairs.move_to_end(key)
                 return self._pairs[key]
-        pair = load_pair(t1, t2, max_pixels=self.max_pixels)
+        pair = load_placed_pair(ref.t1, ref.t2, max_pixels=self.max_pixels, bounds=ref.bounds, crs=ref.place_crs)
         with self._pairs_lock:
             self._pairs[key] = pair
             while len(self._pairs) > PAIR_CACHE_SIZE:
@@ -206,6 +238,11 @@ class ChangePage:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    @staticmethod
+    def _labels(ref: PairRef | dict[str, str | None]) -> dict[str | None, str]:
+        files = ref if isinstance(ref, dict) else {"before (t1)": ref.t1, "after (t2)": ref.t2, "mask": ref.mask}
+        return {path: file_label(role, path) for role, path in files.items() if path}
+
     def load_files(
         self,
         session: Session,
@@ -216,63 +253,91 @@ class ChangePage:
         mask_category: str | None = None,
         progress: ProgressFn = _no_progress,
         name: str | None = None,
+        *,
+        bounds: str | None = None,
+        crs: str | None = None,
+        gsd_m: float | None = None,
     ) -> Session:
         """Check and load a pair (and its optional mask); a new pair or mask starts a new conversation.
 
-        ``name`` labels the pair in the page and in the GeoJSON (default: the before file's name).
+        A pair that cannot be loaded leaves the loaded one and its conversation as they were, and says why in
+        the chat. ``name`` labels the pair in the page and in the GeoJSON (default: the before file's name);
+        ``bounds`` and ``crs`` place a plain pair on the map, ``gsd_m`` gives its metres per pixel.
         """
-        fresh = Session()
         if not t1 or not t2:
+            fresh = Session()
             missing = "before (t1)" if not t1 else "after (t2)"
             fresh.status = f"Now upload the {missing} image." if (t1 or t2) else WELCOME
             return fresh
-        category = None if mask_category in (None, "", "none") else mask_category
+        category = None if mask_category in (None, "", NO_CATEGORY) else mask_category
         kind: MaskKind = mask_kind if mask_kind in MASK_KINDS else "auto"  # type: ignore[assignment]
-        files = {"before (t1)": t1, "after (t2)": t2, "mask": mask}
+        ref_files = {"before (t1)": t1, "after (t2)": t2, "mask": mask}
+        fresh = Session(fine_grid=session.fine_grid, show_changes=session.show_changes)
         try:
             progress(0.1, desc="checking the files")
-            for role, path in files.items():
+            for role, path in ref_files.items():
                 if path:
                     self._check_file(path, role)
+            ref = PairRef(
+                t1=t1,
+                t2=t2,
+                mask=mask or None,
+                mask_kind=kind,
+                mask_category=category,
+                bounds=(bounds or "").strip() or None,
+                place_crs=(crs or "").strip() or None,
+                gsd_m=gsd_m or None,
+                name=name or Path(t1).stem,
+                pair_id="",
+                width=0,
+                height=0,
+            )
             progress(0.3, desc="reading the pair")
-            pair = self._pair(t1, t2)
+            pair = self._pair(ref)
             if mask:
                 progress(0.6, desc="reading the change mask")
                 UserMaskProvider(mask, kind=kind, binary_category=category).provide(pair)
-            progress(0.8, desc="rendering the before/after comparison")
-            comparison = save_png(preview(render_comparison(pair)), self._session_dir(fresh) / "comparison.png")
+            progress(0.8, desc="drawing the before/after view")
+            dates = date_pictures(pair, self._session_dir(fresh))
         except InputError as exc:
-            fresh.status = _problem(scrub(str(exc), files.values()))
-            return fresh
+            return self._load_failed(session, scrub(str(exc), self._labels(ref_files)))
         except Exception as exc:  # a reader bug must not take the page down: log it, say it in one line
             log.exception("loading the pair failed")
-            fresh.status = _problem(
-                f"could not load the pair ({type(exc).__name__}: {scrub(str(exc), files.values())})"
-            )
-            return fresh
-        fresh.pair = PairRef(
-            t1=t1,
-            t2=t2,
-            mask=mask or None,
-            mask_kind=kind,
-            mask_category=category,
-            name=name or Path(t1).stem,
-            pair_id=pair.pair_id,
-            width=pair.shape[1],
-            height=pair.shape[0],
-            crs=pair.georef.crs if pair.georef else None,
+            text = scrub(str(exc), self._labels(ref_files))
+            return self._load_failed(session, f"could not load the pair ({type(exc).__name__}: {text})")
+        fresh.pair = ref.model_copy(
+            update={
+                "pair_id": pair.pair_id,
+                "width": pair.shape[1],
+                "height": pair.shape[0],
+                "crs": pair.georef.crs if pair.georef else None,
+                "unplaced": unplaced_hint(pair),
+            }
         )
-        fresh.comparison = str(comparison)
+        fresh.before, fresh.after, fresh.date_files = dates.before, dates.after, dates.full_size
+        fresh.full_size = list(dates.full_size)
         fresh.pair_summary = self._pair_summary(fresh.pair)
         fresh.status = (
             "✅ Pair loaded; a new conversation started." if session.pair is not None else "✅ Pair loaded."
         ) + " Ask a question."
         return fresh
 
+    def _load_failed(self, session: Session, message: str) -> Session:
+        """The failed load is said in the chat and the status line; what was loaded before stays loaded."""
+        kept = session.model_copy(deep=True)
+        kept.load_error = message
+        kept.reply(load_problem(message, kept.pair.name if kept.pair else None))
+        return kept
+
     def _pair_summary(self, ref: PairRef) -> str:
-        where = f"georeferenced ({ref.crs})" if ref.crs else "no georeference (GeoJSON in pixel coordinates)"
+        if ref.crs:
+            where = f"georeferenced ({ref.crs})" + (" from your bounds" if ref.bounds else "")
+        else:
+            where = "no georeference (GeoJSON in pixel coordinates, drawn upright)"
+            if ref.gsd_m:
+                where += f"; {ref.gsd_m:g} m per pixel as you gave it"
         if ref.mask:
-            detail = f" as {ref.mask_category} change" if ref.mask_category else ""
+            detail = f", as {ref.mask_category} change" if ref.mask_category else ""
             mask = f"your mask `{Path(ref.mask).name}` ({ref.mask_kind}{detail}), taken as ground truth"
         else:
             mask = "none uploaded, so the classical detector finds changes (it cannot tell roads from buildings)"
@@ -287,15 +352,118 @@ class ChangePage:
         """Load a bundled example; also returns what the upload fields should show (files, mask kind, category)."""
         example = self.examples.get(label or "")
         if example is None:
-            fresh = Session()
-            fresh.status = _problem(f"unknown example {label!r}; choose one from the list")
-            return fresh, None, None, None, "auto", "none"
+            failed = self._load_failed(session, f"there is no example called {label!r}; choose one from the list")
+            return failed, None, None, None, "auto", NO_CATEGORY
         mask = str(example.mask) if use_mask else None
         kind = "levir-mci" if use_mask else "auto"
         loaded = self.load_files(
             session, str(example.t1), str(example.t2), mask, kind, None, progress=progress, name=example.name
         )
-        return loaded, str(example.t1), str(example.t2), mask, kind, "none"
+        return loaded, str(example.t1), str(example.t2), mask, kind, NO_CATEGORY
+
+    # --------------------------------------------------------------------------- settings on a loaded pair
+
+    def reread_mask(self, session: Session, mask_kind: str, mask_category: str | None) -> Session:
+        """Read the loaded mask anew as ``mask_kind`` / ``mask_category``; the conversation goes on.
+
+        The agent is told on the next question (the thread keeps its turns, and the new reading's facts replace
+        the old ones); the chat says what the mask now shows, and the pictures follow at once.
+        """
+        session = session.model_copy(deep=True)
+        category = None if mask_category in (None, "", NO_CATEGORY) else mask_category
+        kind: MaskKind = mask_kind if mask_kind in MASK_KINDS else "auto"  # type: ignore[assignment]
+        ref = session.pair
+        if ref is None or not ref.mask:
+            session.status = "The mask settings apply when a change mask is uploaded" + (
+                " for this pair." if ref is not None else "; load a pair first."
+            )
+            return session
+        if (kind, category) == (ref.mask_kind, ref.mask_category):
+            return session
+        try:
+            pair = self._pair(ref)
+            mask = UserMaskProvider(ref.mask, kind=kind, binary_category=category).provide(pair)
+        except InputError as exc:
+            message = scrub(str(exc), self._labels(ref))
+            session.reply(f"⚠️ **The mask cannot be read that way.** {message}. It is still read as before.")
+            return session
+        session.pair = ref.model_copy(update={"mask_kind": kind, "mask_category": category})
+        session.pair_summary = self._pair_summary(session.pair)
+        verification = verify(mask, self.agent.settings.rules)
+        reading = f"{kind}" + (f", {category} change" if category else "")
+        session.reply(
+            f"🔁 **Mask re-read:** `{Path(ref.mask).name}` is now read as {reading}: {_mask_facts(verification)}. "
+            "The conversation goes on; the next answers use this reading."
+        )
+        if session.turns:
+            self._draw(session, pair, mask, verification)
+        return session
+
+    def place(self, session: Session, bounds: str | None, crs: str | None, gsd_m: float | None) -> Session:
+        """Give a plain pair bounds and a CRS (and/or metres per pixel); the conversation goes on."""
+        session = session.model_copy(deep=True)
+        ref = session.pair
+        if ref is None:
+            session.reply(not_loaded(session.load_error))
+            return session
+        placed = ref.model_copy(
+            update={
+                "bounds": (bounds or "").strip() or None,
+                "place_crs": (crs or "").strip() or None,
+                "gsd_m": gsd_m or None,
+            }
+        )
+        try:
+            pair = self._pair(placed)
+        except InputError as exc:
+            session.reply(f"⚠️ **Could not place the pair.** {scrub(str(exc), self._labels(ref))}.")
+            return session
+        session.pair = placed.model_copy(
+            update={"crs": pair.georef.crs if pair.georef else None, "unplaced": unplaced_hint(pair)}
+        )
+        session.pair_summary = self._pair_summary(session.pair)
+        if pair.georef is not None:
+            said = f"📍 The pair is now placed in {pair.georef.crs if len(pair.georef.crs) < 40 else 'your CRS'}"
+            said += f" ({placed.bounds})." if placed.bounds else "."
+        else:
+            said = f"📍 The pair still has no georeference. {session.pair.unplaced}"
+        if placed.gsd_m:
+            said += f" Ground sampling distance: {placed.gsd_m:g} m per pixel."
+            if not self.takes_gsd:
+                said += " (This version of the agent does not use it yet.)"
+        session.reply(said + " The conversation goes on; exports from now on use this.")
+        return session
+
+    def toggle_changes(self, session: Session, show: bool) -> Session:
+        session = session.model_copy()
+        session.show_changes = bool(show)
+        return session
+
+    def set_grid(self, session: Session, fine_grid: int | None) -> Session:
+        """Show a finer grid of object shares on the pictures (0: the 3×3 cells only)."""
+        session = session.model_copy(deep=True)
+        session.fine_grid = int(fine_grid or 0)
+        if session.pair is None or not session.turns:
+            session.status = "The grid is drawn with the change marks, after the first answer."
+            return session
+        pair = self._pair(session.pair)
+        with self._agent_lock:
+            mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+        self._draw(session, pair, mask, verification)
+        size = f"{session.fine_grid}×{session.fine_grid}"
+        session.status = (
+            f"Showing the {size} grid: each cell's share of the changed objects."
+            if session.fine_grid
+            else "Showing the 3×3 cells only."
+        )
+        return session
+
+    def _draw(self, session: Session, pair: ImagePair, mask: ChangeMask, verification: Verification) -> None:
+        stem = f"turn{session.turns}_grid{session.fine_grid}_{uuid.uuid4().hex[:6]}"
+        pictures = change_pictures(pair, mask, verification, self._session_dir(session), stem, session.fine_grid)
+        session.before_changes, session.after_changes = pictures.before, pictures.after
+        session.overlay, session.legend = pictures.overlay, pictures.legend
+        session.full_size = [*pictures.full_size, *session.date_files]
 
     # ------------------------------------------------------------------------------------ questions
 
@@ -304,7 +472,9 @@ class ChangePage:
         session = session.model_copy(deep=True)
         question = (question or "").strip()
         if session.pair is None:
-            session.status = _problem("load a pair first (upload two images or pick an example), then ask.")
+            if question:
+                session.chat.append({"role": "user", "content": question})
+            session.reply(not_loaded(session.load_error))
             session.draft = question
             yield session
             return
@@ -323,8 +493,9 @@ class ChangePage:
         ref = session.pair
         try:
             progress(0.05, desc="reading the pair")
-            pair = self._pair(ref.t1, ref.t2)
+            pair = self._pair(ref)
             progress(0.2, desc=f"waiting for the agent ({self._perception_short()})")
+            extra: dict[str, Any] = {"gsd_m": ref.gsd_m} if ref.gsd_m and self.takes_gsd else {}
             with self._agent_lock:
                 progress(0.3, desc=f"answering ({self._perception_short()})")
                 answer = self.agent.ask(
@@ -334,55 +505,54 @@ class ChangePage:
                     mask=ref.mask,
                     mask_kind=ref.mask_kind,
                     mask_category=ref.mask_category,
+                    **extra,
                 )
-                mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings)
-            progress(0.8, desc="drawing the overlay")
-            folder = self._session_dir(session)
+                mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+            progress(0.8, desc="drawing the changes")
             turn = session.turns + 1
-            overlay = save_png(preview(render_overlay(pair, mask, verification)), folder / f"turn{turn}_overlay.png")
-            geojson = answer.artefacts.get("geojson")
-            if not geojson:
-                collection = changes_geojson(
-                    verification,
-                    mask,
-                    pair.georef,
-                    pair_name=ref.name,
-                    objects=True,
-                    crs=self.agent.settings.geojson_crs,
-                )
-                geojson = str(
-                    write_geojson(collection, folder / f"{file_safe_name(ref.name, 'pair')}_turn{turn}_changes.geojson")
-                )
+            session.turns = turn
+            self._draw(session, pair, mask, verification)
+            # The page writes each turn's GeoJSON itself, named after the pair as the page knows it (an upload's
+            # or example's name), whether or not the answer exported one under the agent's name.
+            collection = changes_geojson(
+                verification,
+                mask,
+                pair.georef,
+                pair_name=ref.name,
+                objects=True,
+                crs=self.agent.settings.geojson_crs,
+                turn=turn,
+            )
+            name = geojson_file_name(ref.name, turn, pair.georef)
+            geojson = str(write_geojson(collection, self._session_dir(session) / name))
         except InputError as exc:
-            message = scrub(str(exc), [ref.t1, ref.t2, ref.mask])
-            session.chat.append({"role": "assistant", "content": f"⚠️ {message}"})
-            session.status = _problem(message)
+            session.reply(f"⚠️ {scrub(str(exc), self._labels(ref))}")
             yield session
             return
         except Exception as exc:  # keep serving: log the traceback here, one line in the page
             log.exception("answering %r failed", question)
-            message = f"the agent failed on this question ({type(exc).__name__}: {exc}); the error is logged"
-            session.chat.append({"role": "assistant", "content": f"⚠️ {message}"})
-            session.status = _problem(message)
+            session.reply(f"⚠️ The agent failed on this question ({type(exc).__name__}: {exc}); the error is logged.")
             yield session
             return
-        session.turns = turn
-        session.overlay = str(overlay)
         session.geojson = geojson
-        cells_shown = list(verification.grid.cells)
-        session.chat.append({"role": "assistant", "content": answer_text(answer)})
+        text = answer_text(answer, {"geojson": geojson})
+        if answer.intent == "count" and answer.counts is None and ref.mask and not verification.source.categorical:
+            text += f"\n\nTo count buildings: {category_hint()}; the mask is re-read and the conversation goes on."
+        session.chat.append({"role": "assistant", "content": text})
         session.chat.append(
             {
                 "role": "assistant",
                 "content": evidence_summary(answer),
                 "metadata": {
-                    "title": f"Evidence · {answer.intent} · confidence {answer.confidence:.2f}",
+                    "title": f"Evidence · {answer.intent} · {confidence_label(answer)}",
                     "status": "done",
                 },
             }
         )
-        session.evidence = evidence_markdown(answer, cells_shown)
-        session.status = f"Answered turn {turn}. The overlay and the GeoJSON below are updated."
+        session.evidence = evidence_markdown(answer, list(verification.grid.cells))
+        session.status = (
+            f"Answered turn {turn}. The pictures and the GeoJSON below are updated. {describe_export(collection)}"
+        )
         yield session
 
     def _perception_short(self) -> str:
@@ -390,6 +560,24 @@ class ChangePage:
 
     def new_conversation(self, session: Session) -> Session:
         """A new thread on the same pair: the agent forgets the earlier turns and their facts."""
-        fresh = Session(pair=session.pair, comparison=session.comparison, pair_summary=session.pair_summary)
+        fresh = Session(
+            pair=session.pair,
+            before=session.before,
+            after=session.after,
+            date_files=session.date_files,
+            full_size=list(session.date_files),
+            pair_summary=session.pair_summary,
+            show_changes=session.show_changes,
+            fine_grid=session.fine_grid,
+        )
         fresh.status = "New conversation started on the same pair." if session.pair is not None else WELCOME
         return fresh
+
+
+def _mask_facts(verification: Verification) -> str:
+    summary = verification.summary
+    share = f"{summary.changed_fraction:.1%} of the pixels changed"
+    if summary.categorical:
+        counts = ", ".join(f"{n} {name}{'s' * (n != 1)}" for name, n in summary.counts.items())
+        return f"{share}; changed objects: {counts}"
+    return f"{share} in about {summary.changed_regions} regions, with no category"

@@ -1,0 +1,85 @@
+"""What the page says when something goes wrong: the problem in plain words, the file it concerns, what to do.
+
+Every problem is said twice, as the assistant's reply in the chat (where the visitor is looking) and in the
+status line; both come from here so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL
+
+_ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("differ in size", "different pixel grids", "different CRS", "is georeferenced", "world file"),
+        "upload two co-registered dates of the same place: the same size, and the same CRS and pixel grid when "
+        "georeferenced (crop or resample one onto the other first).",
+    ),
+    (
+        ("over this page's limit", "over the limit of"),
+        "analyse large scenes from the command line with `changeagent scene T1.tif T2.tif --out DIR`, or upload a "
+        "smaller crop.",
+    ),
+    (
+        ("not a readable image", "could not be read", "no bands", "not found"),
+        "upload a PNG, JPEG or (Geo)TIFF image; the file named above is not one this page can read.",
+    ),
+    (
+        ("bounds", "CRS"),
+        "correct the Bounds (W,S,E,N) or CRS field under *Place a plain image on the map* and press Apply.",
+    ),
+    (
+        ("mask",),
+        f"upload the change mask that belongs to this pair (same size), or change **{MASK_KIND_LABEL}** / "
+        f"**{MASK_CATEGORY_LABEL}** to say how to read it.",
+    ),
+)
+
+
+def file_label(role: str, path: str | None) -> str:
+    """How a visitor knows a file: its role and its name (dates of a LEVIR pair share one file name)."""
+    return f"the {role} file {Path(path).name}" if path else f"the {role} file"
+
+
+def advice(message: str) -> str:
+    """What to do about a problem, picked by what the message says."""
+    for needles, what in _ADVICE:
+        if any(needle in message for needle in needles):
+            return what
+    return "fix the file named above and upload it again."
+
+
+def load_problem(message: str, kept: str | None) -> str:
+    """The chat reply for a pair that could not be loaded; ``kept`` names the pair that stays loaded, if any."""
+    still = (
+        f"\n\nThe pair **{kept}** is still loaded and the conversation about it goes on."
+        if kept
+        else "\n\nNo pair is loaded yet."
+    )
+    return f"⚠️ **Could not load the pair.** {_sentence(message)}\n\n**What to do:** {advice(message)}{still}"
+
+
+def not_loaded(load_error: str | None) -> str:
+    """The reply to a question asked while no pair is loaded, repeating why the last load failed."""
+    if load_error:
+        return (
+            f"⚠️ **No pair is loaded**, so I cannot answer yet: the last upload failed. {_sentence(load_error)}\n\n"
+            f"**What to do:** {advice(load_error)}"
+        )
+    return (
+        "⚠️ **No pair is loaded yet.** Upload a before (t1) and an after (t2) image on the left, or pick a "
+        "synthetic example, then ask again."
+    )
+
+
+def status_line(chat_reply: str) -> str:
+    """The status line repeats the chat's reply in one paragraph."""
+    return " ".join(part.strip() for part in chat_reply.split("\n\n") if part.strip())
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if text and not any(ch.isdigit() for ch in text.split(" ", 1)[0]):  # "t1 and t2 …" keeps its case
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
