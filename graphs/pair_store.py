@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from deltavlm.rules import RuleSettings
 from tools.masks import ChangeMask, MaskProvider
@@ -19,6 +20,8 @@ class PairEntry:
     provider: MaskProvider
     mask: ChangeMask | None = None
     verification: Verification | None = None
+    derived: dict[Any, Any] = field(default_factory=dict)
+    """Results derived from the verification (per-region change for a pixel size), computed once per key."""
 
 
 class PairStore:

@@ -18,6 +18,8 @@ class ThreadState(TypedDict, total=False):
     """t1, t2 paths when the pair came from files (reload after a restart)."""
     mask: dict[str, Any] | None
     """The user's change mask for this pair (path, kind, category), kept for the whole thread."""
+    gsd_m: float | None
+    """The user's ground sampling distance (metres per pixel) for a plain pair; a georeference wins over it."""
     question: str
     """The current question, as typed (data only)."""
     turn: int

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.intents import MAX_QUESTION_CHARS
+from agent.reading import MAX_QUESTION_CHARS
 from tools.raster import InputError
 
 FORMAT = "changeagent-batch/1"
