@@ -20,9 +20,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
-from agent.reading import MAX_QUESTION_CHARS
 from agent.planner import LLMPlanner
 from agent.policy import AgentPolicy
+from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph

@@ -26,8 +26,10 @@ from tools.regions import REGION_KEYS
 class read_question(BaseModel):
     """Record what the user's question about the two images asks. Call it exactly once."""
 
-    ask: Ask = Field(description="changed (yes/no), count, where, how_much (share or area), describe, compare, "
-                     "export, show, explain (why?), confirm (are you sure?), open, off_topic, hostile.")
+    ask: Ask = Field(
+        description="changed (yes/no), count, where, how_much (share or area), describe, compare, "
+        "export, show, explain (why?), confirm (are you sure?), open, off_topic, hostile."
+    )
     categories: list[Category] = Field(default_factory=list, description="road and/or building; empty: any change.")
     direction: Direction = "any"
     region: str = Field("image", description="One of: " + ", ".join(REGION_KEYS) + "; or cells:TL+TC.")

@@ -107,7 +107,10 @@ class AgentPolicy:
             return _finish(state, request, answer, None)
         ledger = state.get("ledger") or {}
         produced = state.get("reconciled") or {}
-        facts = {**{k: Fact(**v) for k, v in ledger.items()}, **{k: Fact(**v) for k, v in produced.get("facts", {}).items()}}
+        facts = {
+            **{k: Fact(**v) for k, v in ledger.items()},
+            **{k: Fact(**v) for k, v in produced.get("facts", {}).items()},
+        }
         conflicts = [Conflict(**c) for c in produced.get("conflicts", [])]
         verification = state["verification"]
         reply = state.get("model_reply")
@@ -172,24 +175,25 @@ def _value(value: Any) -> str:
 
 
 def _about_previous(state: ThreadState, request: Request, reader: str) -> dict[str, Any]:
-    """"why?" and "are you sure?": what the last factual answer rests on, and how sure it is."""
-    previous = next(
-        (t["answer"] for t in reversed(state.get("turns") or []) if t["route"]["ask"] in FACT_ASKS), None
-    )
+    """ "why?" and "are you sure?": what the last factual answer rests on, and how sure it is."""
+    previous = next((t["answer"] for t in reversed(state.get("turns") or []) if t["route"]["ask"] in FACT_ASKS), None)
     if previous is None:
         text = "There is no earlier answer to explain yet; ask me about the change first."
     else:
         evidence = previous["evidence"]
         facts = evidence.get("facts") or {}
         mask = evidence.get("mask") or {}
-        basis = "; ".join(
-            f"{k} = {v['value']!r} from {v['source']} (confidence {v['confidence']:.2f})" for k, v in facts.items()
-        ) or f"the verifiers' numbers on {mask.get('provider', 'the')} mask (confidence {previous['confidence']:.2f})"
+        basis = (
+            "; ".join(
+                f"{k} = {v['value']!r} from {v['source']} (confidence {v['confidence']:.2f})" for k, v in facts.items()
+            )
+            or f"the verifiers' numbers on {mask.get('provider', 'the')} mask (confidence {previous['confidence']:.2f})"
+        )
         first = previous.get("first_sentence") or previous["text"]
         if request.ask == "confirm":
             sure = previous["confidence"] >= HEDGE_BELOW
             text = (
-                f"{'Yes' if sure else 'Not fully'}: my previous answer (\"{first}\") has confidence "
+                f'{"Yes" if sure else "Not fully"}: my previous answer ("{first}") has confidence '
                 f"{previous['confidence']:.2f}, {'at or above' if sure else 'below'} my {HEDGE_BELOW:.2f} threshold. "
                 f"It rests on {basis}. Mask: {mask.get('detail', 'none')}."
             )

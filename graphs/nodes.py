@@ -14,9 +14,9 @@ from langgraph.runtime import Runtime
 
 from graphs.context import GraphContext
 from graphs.state import ThreadState
+from tools.areas import pixel_area
 from tools.geojson import changes_geojson, write_geojson
 from tools.naming import file_safe_name
-from tools.areas import pixel_area
 from tools.overlay import render_overlay, save_png
 from tools.regions import summarize_regions
 from tools.verify import Verification

@@ -48,7 +48,9 @@ def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
         geod = Geod(ellps="WGS84")
         areas = np.empty(height)
         for row in range(height):
-            corners = [(c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))]
+            corners = [
+                (c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))
+            ]
             lons, lats = zip(*corners, strict=True)
             area, _ = geod.polygon_area_perimeter(lons, lats)
             areas[row] = abs(area)
@@ -58,9 +60,7 @@ def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
     return np.full(height, pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
 
 
-def pixel_area(
-    georef: Georef | None, height: int, gsd_m: float | None
-) -> tuple[PixelArea, np.ndarray | None]:
+def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:
     """The pair's pixel size and, when known, each row's pixel area in m²."""
     if georef is not None:
         try:

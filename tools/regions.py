@@ -105,13 +105,13 @@ def summarize_regions(
     }
     # Integral images: every box's changed pixels (and per-row changed counts for areas) in O(1) per box.
     integral = {key: cv2.integral(m.view(np.uint8)) for key, m in masks.items()}
-    row_cumsum = {key: np.cumsum(m, axis=1, dtype=np.int64) for key, m in masks.items()} if row_area_m2 is not None else {}
+    row_cumsum = (
+        {key: np.cumsum(m, axis=1, dtype=np.int64) for key, m in masks.items()} if row_area_m2 is not None else {}
+    )
     regions: dict[str, RegionStats] = {}
     for name, (r0, r1, c0, c1) in boxes.items():
         pixels = (r1 - r0) * (c1 - c0)
-        counts = {
-            key: int(ii[r1, c1] - ii[r0, c1] - ii[r1, c0] + ii[r0, c0]) for key, ii in integral.items()
-        }
+        counts = {key: int(ii[r1, c1] - ii[r0, c1] - ii[r1, c0] + ii[r0, c0]) for key, ii in integral.items()}
         objects = {
             key: int(np.count_nonzero((xy[:, 1] >= r0) & (xy[:, 1] < r1) & (xy[:, 0] >= c0) & (xy[:, 0] < c1)))
             for key, xy in centroids.items()

@@ -165,7 +165,9 @@ class _Turn:
                     self.evidence.append("The mask does not say whether they were built or demolished.")
                     return clause
             else:
-                clause = say("category_unchanged", self.lang, noun=noun(r.categories[0], self.lang, 1), region=self.region())
+                clause = say(
+                    "category_unchanged", self.lang, noun=noun(r.categories[0], self.lang, 1), region=self.region()
+                )
             return f"{self.yes_no(any_changed)}, {clause}"
         if self.categories_unknown():
             self.evidence.append(self.any_change_sentence())
@@ -187,7 +189,11 @@ class _Turn:
             clause = say("region_unchanged", self.lang, region=self.region())
         else:
             clause = say(
-                "region_below_rule", self.lang, region=self.region(), pct=_pct(stats["fraction"]), thr=f"{self.threshold:.0%}"
+                "region_below_rule",
+                self.lang,
+                region=self.region(),
+                pct=_pct(stats["fraction"]),
+                thr=f"{self.threshold:.0%}",
             )
         self.evidence.append(f"Rule: {self.v['regions']['rule']}.")
         return f"{self.yes_no(bool(stats['changed']))}, {clause}"
@@ -216,7 +222,8 @@ class _Turn:
                     self.evidence.append("DeltaVLM gave no usable count for these categories.")
                 return self.no_categories()
             parts = [
-                say("count", self.lang, n=n, noun=noun(c, self.lang, n), region=self.region()) for c, n in counts.items()
+                say("count", self.lang, n=n, noun=noun(c, self.lang, n), region=self.region())
+                for c, n in counts.items()
             ]
             if r.direction != "any":
                 self.evidence.append("The mask does not say which of them are new and which were demolished.")
@@ -242,7 +249,9 @@ class _Turn:
 
     def nothing_in(self, key: str) -> str:
         if self.r.categories:
-            return say("category_unchanged", self.lang, noun=noun(self.r.categories[0], self.lang, 1), region=self.region(key))
+            return say(
+                "category_unchanged", self.lang, noun=noun(self.r.categories[0], self.lang, 1), region=self.region(key)
+            )
         return say("where_nothing", self.lang, region=self.region(key))
 
     def where(self) -> str:
@@ -257,7 +266,9 @@ class _Turn:
             if r.rank == "most" and shares[pick] == 0:
                 return self.nothing_in(r.region)
             self.evidence.append(
-                "Changed share per cell: " + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c])) + "."
+                "Changed share per cell: "
+                + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c]))
+                + "."
             )
             return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=_pct(shares[pick]))
         if r.region == "image":
@@ -271,14 +282,29 @@ class _Turn:
                 return self.nothing_in(r.region)
             top = max(cells, key=lambda c: shares[c])
             return say(
-                "where_none", self.lang, region=self.region(), thr=f"{self.threshold:.0%}", top=self.region(top), pct=_pct(shares[top])
+                "where_none",
+                self.lang,
+                region=self.region(),
+                thr=f"{self.threshold:.0%}",
+                top=self.region(top),
+                pct=_pct(shares[top]),
             )
         names = join([self.region(c) for c in changed], self.lang)
         if self.lang == "en":
-            what, verb = (f"{r.categories[0].capitalize()} change", "is") if len(r.categories) == 1 else ("Change", "is")
+            what, verb = (
+                (f"{r.categories[0].capitalize()} change", "is") if len(r.categories) == 1 else ("Change", "is")
+            )
         else:
-            what, verb = {"fr": "Cellules modifiées", "es": "Celdas cambiadas", "de": "Veränderte Zellen",
-                          "pt": "Células alteradas", "zh": "变化的格子"}[self.lang], ""
+            what, verb = (
+                {
+                    "fr": "Cellules modifiées",
+                    "es": "Celdas cambiadas",
+                    "de": "Veränderte Zellen",
+                    "pt": "Células alteradas",
+                    "zh": "变化的格子",
+                }[self.lang],
+                "",
+            )
         clusters = self.v["regions"]["clusters"]
         if r.region == "image" and clusters and len(clusters[0]) > 1:
             self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
@@ -308,12 +334,21 @@ class _Turn:
             if area_m2 is None:
                 self.evidence.append("Give the ground sampling distance (metres per pixel) to get areas.")
                 return say(
-                    "area_unknown", self.lang, unit=UNIT_NAMES[r.unit][self.lang], pct=_pct(fraction), region=self.region(), px=_px(pixels)
+                    "area_unknown",
+                    self.lang,
+                    unit=UNIT_NAMES[r.unit][self.lang],
+                    pct=_pct(fraction),
+                    region=self.region(),
+                    px=_px(pixels),
                 )
             self.evidence.append(f"Pixel size: {area['method']}.")
-            return say("area", self.lang, area=_area(area_m2, r.unit), region=self.region(), pct=_pct(fraction), px=_px(pixels))
+            return say(
+                "area", self.lang, area=_area(area_m2, r.unit), region=self.region(), pct=_pct(fraction), px=_px(pixels)
+            )
         if area_m2 is not None:
-            self.evidence.append(f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area['method']}.")
+            self.evidence.append(
+                f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area['method']}."
+            )
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
         return say("share", self.lang, pct=_pct(fraction), region=self.region(), px=_px(pixels))
@@ -347,7 +382,9 @@ class _Turn:
             va, vb = counts.get(first, 0), counts.get(second, 0)
             fmt = str
         if va == vb:
-            return say("compare_equal", self.lang, a=noun(first, self.lang), b=noun(second, self.lang), va=fmt(va), vb=fmt(vb))
+            return say(
+                "compare_equal", self.lang, a=noun(first, self.lang), b=noun(second, self.lang), va=fmt(va), vb=fmt(vb)
+            )
         (a, va), (b, vb) = sorted(((first, va), (second, vb)), key=lambda x: -x[1])
         return say("compare_more", self.lang, a=noun(a, self.lang), b=noun(b, self.lang), va=fmt(va), vb=fmt(vb))
 
@@ -360,15 +397,20 @@ class _Turn:
         stats = self.stats(r.region)
         changed = bool(fact.value) if fact is not None else stats["changed_pixels"] > 0
         if not changed:
-            return say("nothing_changed", self.lang) if r.region == "image" else say(
-                "region_unchanged", self.lang, region=self.region()
+            return (
+                say("nothing_changed", self.lang)
+                if r.region == "image"
+                else say("region_unchanged", self.lang, region=self.region())
             )
         cells = [c for c in self.cells_in(r.region) if self.stats(c)["changed"]] or [
             max(self.cells_in(r.region), key=lambda c: self.stats(c)["fraction"])
         ]
         if self.categorical:
             what = join(
-                [f"{stats['category_objects'][c]} {noun(c, self.lang, stats['category_objects'][c])}" for c in CATEGORIES],
+                [
+                    f"{stats['category_objects'][c]} {noun(c, self.lang, stats['category_objects'][c])}"
+                    for c in CATEGORIES
+                ],
                 self.lang,
             )
         else:
@@ -376,8 +418,23 @@ class _Turn:
             what = f"{n} {noun('change', self.lang, n)}"
             self.evidence.append(f"{mask_phrase(self.v)} cannot say what changed, only where.")
         if r.region != "image":
-            return say("share", self.lang, pct=_pct(stats["fraction"]), region=self.region(), px=_px(stats["changed_pixels"])) + f": {what}"
-        return say("describe", self.lang, pct=_pct(stats["fraction"]), cells=join([self.region(c) for c in cells], self.lang), what=what)
+            return (
+                say(
+                    "share",
+                    self.lang,
+                    pct=_pct(stats["fraction"]),
+                    region=self.region(),
+                    px=_px(stats["changed_pixels"]),
+                )
+                + f": {what}"
+            )
+        return say(
+            "describe",
+            self.lang,
+            pct=_pct(stats["fraction"]),
+            cells=join([self.region(c) for c in cells], self.lang),
+            what=what,
+        )
 
     def any_change_sentence(self) -> str:
         stats = self.stats(self.r.region)
@@ -399,7 +456,9 @@ def compose(request: Request, k: Knowledge) -> Composed:
     """The answer's text for ``request``: its first sentence, then the evidence (English) and notes."""
     lang = request.language
     if request.ask == "unsupported_language":
-        return Composed(languages_sentence() + " Please ask again in one of them.", languages_sentence(), confidence=1.0)
+        return Composed(
+            languages_sentence() + " Please ask again in one of them.", languages_sentence(), confidence=1.0
+        )
     if request.ask in ("off_topic", "hostile"):
         first = sentence(say(request.ask, lang))
         return Composed(first, first, confidence=1.0)

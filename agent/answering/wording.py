@@ -108,7 +108,8 @@ T: dict[str, dict[str, str]] = {
         "es": "Ninguna celda de {region} cambió según la regla (más del {thr}); la más cambiada es {top} con {pct}",
         "de": "Keine Zelle in {region} hat sich nach der Rasterregel verändert (mehr als {thr}); am stärksten {top} "
         "mit {pct}",
-        "pt": "Nenhuma célula de {region} mudou pela regra da grelha (mais de {thr}); a mais alterada é {top} com {pct}",
+        "pt": "Nenhuma célula de {region} mudou pela regra da grelha (mais de {thr}); a mais alterada é {top} "
+        "com {pct}",
         "zh": "按网格规则（超过{thr}）{region}中没有格子变化；变化最多的是{top}，{pct}",
     },
     "where_nothing": {
@@ -318,7 +319,14 @@ _CENTRE = {
     "zh": "中心格（CC）",
 }
 _NAMED: dict[str, dict[str, str]] = {
-    "image": {"en": "the image", "fr": "l'image", "es": "la imagen", "de": "das Bild", "pt": "a imagem", "zh": "整幅图像"},
+    "image": {
+        "en": "the image",
+        "fr": "l'image",
+        "es": "la imagen",
+        "de": "das Bild",
+        "pt": "a imagem",
+        "zh": "整幅图像",
+    },
     "row:top": {
         "en": "the top row (north)",
         "fr": "la rangée du haut (nord)",
@@ -401,11 +409,23 @@ _NAMED: dict[str, dict[str, str]] = {
     },
 }
 UNIT_NAMES = {
-    "m2": {"en": "square metres", "fr": "mètres carrés", "es": "metros cuadrados", "de": "Quadratmeter",
-           "pt": "metros quadrados", "zh": "平方米"},
+    "m2": {
+        "en": "square metres",
+        "fr": "mètres carrés",
+        "es": "metros cuadrados",
+        "de": "Quadratmeter",
+        "pt": "metros quadrados",
+        "zh": "平方米",
+    },
     "ha": {"en": "hectares", "fr": "hectares", "es": "hectáreas", "de": "Hektar", "pt": "hectares", "zh": "公顷"},
-    "km2": {"en": "square kilometres", "fr": "kilomètres carrés", "es": "kilómetros cuadrados",
-            "de": "Quadratkilometer", "pt": "quilómetros quadrados", "zh": "平方公里"},
+    "km2": {
+        "en": "square kilometres",
+        "fr": "kilomètres carrés",
+        "es": "kilómetros cuadrados",
+        "de": "Quadratkilometer",
+        "pt": "quilómetros quadrados",
+        "zh": "平方公里",
+    },
     "acre": {"en": "acres", "fr": "acres", "es": "acres", "de": "Acres", "pt": "acres", "zh": "英亩"},
 }
 UNIT_SYMBOLS = {"m2": "m²", "ha": "ha", "km2": "km²", "acre": "acres"}
@@ -448,4 +468,6 @@ def sentence(text: str) -> str:
     if not text:
         return text
     text = text[0].upper() + text[1:]
-    return text if text[-1] in ".。!?" else text + ("。" if any("\u4e00" <= ch <= "\u9fff" for ch in text[-3:]) else ".")
+    return (
+        text if text[-1] in ".。!?" else text + ("。" if any("\u4e00" <= ch <= "\u9fff" for ch in text[-3:]) else ".")
+    )

@@ -33,27 +33,31 @@ def _langid(text: str) -> str:
     return str(py3langid.classify(text)[0])
 
 
-def detect_language(lower: str, folded: str) -> tuple[str | None, str]:
-    """``(supported language or None, detected code)``; None means a language the reader does not understand."""
+def detect_language(lower: str, folded: str, *, use_model: bool = True) -> tuple[str | None, str]:
+    """``(supported language or None, detected code)``; None means a language the reader does not understand.
+
+    ``use_model=False`` decides from the word lists alone (English when they say nothing), for text such as code.
+    """
     if _KANA_HANGUL.search(lower):
         return None, "ja" if re.search(r"[\u3040-\u30ff]", lower) else "ko"
     if _HAN.search(lower):
         return "zh", "zh"
     if _OTHER_SCRIPT.search(lower):
-        return None, _langid(lower)
+        return (None, _langid(lower)) if use_model else ("en", "en")
     english = len(LANGUAGE_SIGNALS["en"].findall(folded))
     scores = {lang: len(pattern.findall(folded)) for lang, pattern in _DISTINCT.items()}
+    scores["fr"] += lower.count("où")
     best = max(scores, key=lambda lang: scores[lang])
     if scores[best] and scores[best] > english:
         tied = [lang for lang, score in scores.items() if score == scores[best]]
-        if len(tied) > 1:
+        if len(tied) > 1 and use_model:
             guess = _langid(lower)
             return (guess, guess) if guess in tied else (tied[0], tied[0])
         return best, best
     if english:
         return "en", "en"
     words = re.findall(r"[^\W\d_]{2,}", folded)
-    if len(words) < 3:
+    if len(words) < 3 or not use_model:
         return "en", "en"
     guess = _langid(lower)
     return (guess, guess) if guess in SUPPORTED else (None, guess)

@@ -24,117 +24,28 @@ def _words(*alternatives: str) -> str:
 # ---------------------------------------------------------------- subjects
 BUILDING = _rx(
     _words(
-        r"buildings?",
-        r"houses?",
-        r"housing",
-        r"homes?",
-        r"structures?",
-        r"roofs?",
-        r"rooftops?",
-        r"sheds?",
-        r"warehouses?",
-        r"factor(?:y|ies)",
-        r"residences?",
-        r"residential",
-        r"villas?",
-        r"apartments?",
-        r"dwellings?",
-        r"constructions?",
-        r"blocks? of flats",
-        r"flats",
-        r"bldgs?",
-        r"propert(?:y|ies)",
-        r"cabins?",
-        r"barns?",
-        r"garages?",
-        r"offices?",
-        r"built[- ]up",
-        # fr
-        r"batiments?",
-        r"maisons?",
-        r"immeubles?",
-        r"habitations?",
-        r"logements?",
-        r"constructions?",
-        r"edifices?",
-        # es / pt
-        r"edificios?",
-        r"edificacion(?:es)?",
-        r"edificacoes",
-        r"edificacao",
-        r"casas?",
-        r"viviendas?",
-        r"construcciones",
-        r"construccion",
-        r"predios?",
-        r"moradias?",
-        r"construcoes",
-        r"construcao",
-        # de
-        r"gebaude\w*",
-        r"hauser\w*",
-        r"haus",
-        r"wohnhaus\w*",
-        r"bauten",
-        r"bauwerke?",
+        r"buildings?|houses?|housing|homes?|structures?|roofs?|rooftops?|sheds?|warehouses?|factor(?:y|ies)"
+        r"|residences?|residential|villas?|apartments?|dwellings?|constructions?|blocks? of flats|flats|bldgs?"
+        r"|propert(?:y|ies)|cabins?|barns?|garages?|offices?|built[- ]up|batiments?|maisons?|immeubles?"
+        r"|habitations?|logements?|constructions?|edifices?|edificios?|edificacion(?:es)?|edificacoes"
+        r"|edificacao|casas?|viviendas?|construcciones|construccion|predios?|moradias?|construcoes|construcao"
+        r"|gebaude\w*|hauser\w*|haus|wohnhaus\w*|bauten|bauwerke?"
     ),
     r"建筑|房屋|房子|楼房|楼|住宅|厂房",
 )
 ROAD = _rx(
     _words(
-        r"roads?",
-        r"streets?",
-        r"highways?",
-        r"lanes?",
-        r"paths?",
-        r"driveways?",
-        r"motorways?",
-        r"freeways?",
-        r"avenues?",
-        r"tracks?",
-        r"pavements?",
-        r"rds",
-        r"street network",
-        # fr
-        r"routes?",
-        r"rues?",
-        r"chemins?",
-        r"voies?",
-        r"autoroutes?",
-        # es / pt
-        r"carreteras?",
-        r"calles?",
-        r"caminos?",
-        r"estradas?",
-        r"ruas?",
-        r"rodovias?",
-        r"vias?",
-        # de
-        r"strassen?",
-        r"wege?",
-        r"autobahn\w*",
+        r"roads?|streets?|highways?|lanes?|paths?|driveways?|motorways?|freeways?|avenues?|tracks?|pavements?"
+        r"|rds|street network|routes?|rues?|chemins?|voies?|autoroutes?|carreteras?|calles?|caminos?|estradas?"
+        r"|ruas?|rodovias?|vias?|strassen?|wege?|autobahn\w*"
     ),
     r"道路|公路|街道|马路|路",
 )
 OTHER_SUBJECTS: dict[str, re.Pattern[str]] = {
     "vegetation": _rx(
         _words(
-            r"trees?",
-            r"forests?",
-            r"woods?",
-            r"woodland",
-            r"vegetation",
-            r"greenery",
-            r"grass\w*",
-            r"shrubs?",
-            r"parks?",
-            r"arbres?",
-            r"foret",
-            r"arboles?",
-            r"bosques?",
-            r"arvores?",
-            r"baume?",
-            r"wald",
+            r"trees?|forests?|woods?|woodland|vegetation|greenery|grass\w*|shrubs?|parks?|arbres?|foret"
+            r"|arboles?|bosques?|arvores?|baume?|wald"
         ),
         r"树|森林|植被|绿地",
     ),
@@ -151,57 +62,18 @@ OTHER_SUBJECTS: dict[str, re.Pattern[str]] = {
 # ---------------------------------------------------------------- direction
 NEW = _rx(
     _words(
-        r"new(?:ly)?",
-        r"built",
-        r"build",
-        r"constructed",
-        r"erected",
-        r"added",
-        r"appear\w*",
-        r"emerg\w*",
-        r"went up",
-        r"gone up",
-        r"sprung up",
-        r"sprang up",
-        r"popped up",
-        r"nouve(?:au|aux|lle|lles)",
-        r"construit\w*",
-        r"apparu\w*",
-        r"nuev[oa]s?",
-        r"construid[oa]s?",
-        r"novos?",
-        r"novas?",
-        r"neue?[nsr]?",
-        r"gebaut",
-        r"errichtet",
-        r"hinzugekommen",
+        r"new(?:ly)?|built|build|constructed|erected|added|appear\w*|emerg\w*"
+        r"|(?:went|gone|go|going|goes|come|came|coming) up|sprung up|sprang up|popped up"
+        r"|nouve(?:au|aux|lle|lles)|construit\w*|construy\w*|developed|apparu\w*|nuev[oa]s?|construid[oa]s?"
+        r"|novos?|novas?|neue?[nsr]?|gebaut|errichtet|hinzugekommen"
     ),
     r"新建|新增|新的|新",
 )
 DEMOLISHED = _rx(
     _words(
-        r"demolish\w*",
-        r"torn down",
-        r"tore down",
-        r"knocked down",
-        r"pulled down",
-        r"removed",
-        r"destroyed",
-        r"disappear\w*",
-        r"razed",
-        r"gone",
-        r"lost",
-        r"vanished",
-        r"taken down",
-        r"detruit\w*",
-        r"demoli\w*",
-        r"disparu\w*",
-        r"derribad\w*",
-        r"destruid\w*",
-        r"abgerissen",
-        r"zerstort",
-        r"verschwunden",
-        r"abriss",
+        r"demolish\w*|torn down|tore down|knocked down|pulled down|removed|destroyed|disappear\w*|razed"
+        r"|gone(?! up)|lost|vanished|taken down|detruit\w*|demoli\w*|disparu\w*|derribad\w*|destruid\w*"
+        r"|abgerissen|zerstort|verschwunden|abriss"
     ),
     r"拆除|拆掉|拆|消失|被毁",
 )
@@ -251,209 +123,95 @@ CONFIRM = _rx(
 )
 EXPORT = _rx(
     _words(
-        r"export\w*",
-        r"geojson",
-        r"download\w*",
-        r"shapefiles?",
-        r"shp",
-        r"qgis",
-        r"arcgis",
-        r"gis (?:file|layer)",
-        r"vector (?:file|layer)",
-        r"save (?:it|that|them|this|the (?:changes|results|cells|polygons))",
-        r"telecharg\w*",
-        r"exporta\w*",
-        r"descarga\w*",
-        r"herunterladen",
-        r"baixar",
+        r"export\w*|geojson|download\w*|shapefiles?|shp|qgis|arcgis|gis (?:file|layer)|vector (?:file|layer)"
+        r"|save (?:it|that|them|this|the (?:changes|results|cells|polygons))|telecharg\w*|exporta\w*"
+        r"|descarga\w*|herunterladen|baixar"
     ),
     r"导出|下载",
 )
 SHOW = _rx(
     _words(
-        r"show",
-        r"display",
-        r"visuali[sz]e",
-        r"overlay",
-        r"highlight",
-        r"draw",
-        r"picture",
-        r"image of",
-        r"map (?:it|them|the)",
-        r"plot",
-        r"montre\w*",
-        r"affiche\w*",
-        r"muestra\w*",
-        r"mostra\w*",
-        r"zeig\w*",
+        r"show|display|visuali[sz]e|overlay|highlight|draw|picture|image of|map (?:it|them|the)|plot|montre\w*"
+        r"|affiche\w*|muestra\w*|mostra\w*|zeig\w*"
     ),
     r"显示|展示|给我看",
 )
 COUNT = _rx(
     _words(
-        r"how many",
-        r"how mnay",
-        r"hw many",
-        r"number of",
-        r"count\w*",
-        r"cnt",
-        r"tally",
-        r"total (?:number|count)",
-        r"combien(?! de (?:surface|superficie|pourcent|%|la|l'|hectares?|m2|km2))",
-        r"nombre de",
-        r"cuant[oa]s",
-        r"numero de",
-        r"wie viele?",
-        r"anzahl",
-        r"quant[oa]s",
+        r"how many|how mnay|hw many|number of|count\w*|cnt|tally|total (?:number|count)"
+        r"|combien(?! de (?:surface|superficie|pourcent|%|la|l'|hectares?|m2|km2))|nombre de|cuant[oa]s"
+        r"|numero de|wie viele?|anzahl|quant[oa]s"
     ),
     r"多少个|多少栋|多少座|多少条|几个|几栋|几座|几条|数量|多少(?:新|处|建筑|房|栋|座|条|道路|路)",
 )
 HOW_MUCH = _rx(
     _words(
-        r"how much",
-        r"what (?:share|percentage|percent|proportion|fraction|area|portion|part of the (?:image|area|scene|tile))",
-        r"which (?:share|percentage|proportion|fraction)",
-        r"percentage",
-        r"percent",
-        r"proportion",
-        r"fraction",
-        r"share of",
-        r"how (?:large|big|extensive|widespread)",
-        r"(?:total|changed) area",
-        r"(?:surface|land) area",
-        r"extent",
-        r"square (?:met(?:er|re)s|kilomet(?:er|re)s|km|m)",
-        r"hectares?",
-        r"acres?",
-        r"quelle (?:proportion|part|surface|superficie)",
-        r"quel pourcentage",
-        r"pourcentage",
-        r"combien de (?:surface|superficie)",
-        r"que (?:porcentaje|proporcion|parte|area|superficie|percentagem|porcentagem)",
-        r"cuanta superficie",
-        r"cuanto (?:ha cambiado|cambio|del)",
-        r"porcentaje",
-        r"percentagem",
-        r"porcentagem",
-        r"quanto (?:mudou|da|do)",
-        r"qual (?:a )?(?:percentagem|porcentagem|proporcao|area)",
-        r"wie viel",
-        r"wieviel",
-        r"welche?r? (?:anteil|flache|prozentsatz)",
-        r"wie gross",
-        r"prozent\w*",
-        r"anteil",
-        r"flache",
-        r"hektar",
+        r"how much"
+        r"|what (?:share|percentage|percent|proportion|fraction|area|portion|part of the (?:image|area|scene|tile))"
+        r"|which (?:share|percentage|proportion|fraction)|percentage|percent|proportion|fraction|share of"
+        r"|how (?:large|big|extensive|widespread)|(?:total|changed) area|(?:surface|land) area|extent"
+        r"|square (?:met(?:er|re)s|kilomet(?:er|re)s|km|m)|hectares?|acres?"
+        r"|quelle (?:proportion|part|surface|superficie)|quel pourcentage|pourcentage"
+        r"|combien de (?:surface|superficie)"
+        r"|que (?:porcentaje|proporcion|area|superficie|percentagem|porcentagem)|cuanta superficie"
+        r"|cuanto (?:ha cambiado|cambio|del)|porcentaje|percentagem|porcentagem|quanto (?:mudou|da|do)"
+        r"|qual (?:a )?(?:percentagem|porcentagem|proporcao|area)|wie viel|wieviel"
+        r"|welche?r? (?:anteil|flache|prozentsatz)|wie gross|prozent\w*|anteil|flache|hektar"
     ),
     r"多大|百分之|百分比|比例|面积|占比|多少公顷|多少平方",
+    r"\bwhat ?%",
 )
 WHERE = _rx(
     _words(
-        r"where(?:abouts)?",
-        r"wher",
-        r"locat\w*",
-        r"which (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|quadrants|zone|zones|section|corner)",
-        r"in which",
-        r"what (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|section|corner)",
-        r"position",
-        r"grid",
-        r"ou (?:se|sont|est|a|ont|y)",
-        r"dans quelle",
-        r"quelle (?:zone|partie|cellule|region)",
-        r"quelles (?:zones|parties|cellules)",
-        r"donde",
-        r"en que (?:parte|zona|celda|region)",
-        r"que (?:zona|zonas|parte|celda)",
-        r"onde",
-        r"em que (?:parte|zona|celula|regiao)",
-        r"qual (?:zona|parte|celula|regiao)",
-        r"wo",
-        r"in welche[mnr]? (?:teil|bereich|zelle|region)",
-        r"welche[rs]? (?:teil|bereich|zelle|region|zellen)",
+        r"where(?:abouts)?|wher|locat\w*"
+        r"|which (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|quadrants|zone|zones|section|corner)"
+        r"|in which|what (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|section|corner)"
+        r"|position|grid|concentrated|clustered|spread (?:out|over)|distributed|ou (?:se|sont|est|a|ont|y)"
+        r"|dans quelle|quelle (?:zone|partie|cellule|region)|quelles (?:zones|parties|cellules)|donde"
+        r"|en que (?:parte|zona|celda|region)|que (?:zona|zonas|parte|celda)|onde"
+        r"|em que (?:parte|zona|celula|regiao)|qual (?:zona|parte|celula|regiao)|wo"
+        r"|in welche[mnr]? (?:teil|bereich|zelle|region)|welche[rs]? (?:teil|bereich|zelle|region|zellen)"
     ),
     r"(?<!\w)où(?!\w)",
     r"哪里|哪儿|在哪|哪个区域|哪个位置|哪部分|哪一部分|什么位置|哪些区域|哪个格",
 )
 DESCRIBE = _rx(
     _words(
-        r"describe\w*",
-        r"description",
-        r"summari[sz]\w*",
-        r"summary",
-        r"sum up",
-        r"caption",
-        r"overview",
-        r"what (?:has |have )?(?:changed|happened|is different|are the (?:changes|differences)|changes|differs)",
-        r"what(?:'s| is) (?:changed|different|new|going on)",
-        r"what (?:was|were) (?:built|added|changed|demolished|removed)",
-        r"tell me (?:about|what)",
-        r"explain the changes?",
-        r"what changes",
-        r"give me (?:a|the) (?:rundown|gist|picture)",
-        r"walk me through",
-        r"decri\w*",
-        r"resum\w*",
-        r"qu'est-ce qui a change",
-        r"qu.est ce qui a change",
-        r"que s'est-il passe",
-        r"qu'est-ce qui est different",
-        r"describ\w*",
-        r"que (?:ha cambiado|cambio|paso)",
-        r"descrev\w*",
-        r"descreva",
-        r"o que (?:mudou|aconteceu)",
-        r"beschreib\w*",
-        r"was hat sich (?:verandert|geandert)",
-        r"was ist (?:passiert|neu)",
-        r"zusammenfass\w*",
-        r"fasse\w* zusammen",
+        r"describe\w*|description|summari[sz]\w*|summary|sum up|caption|overview"
+        r"|what (?:has |have )?(?:changed|happened|is different|are the (?:changes|differences)|changes|differs)"
+        r"|what(?:'s| is|s) (?:changed|different|new|going on)"
+        r"|how(?:'s|s| does| is| do) (?:it|that|things|the \w+) look"
+        r"|what (?:was|were) (?:built|added|changed|demolished|removed)|tell me (?:about|what)"
+        r"|explain the changes?|what changes|give me (?:a|the) (?:rundown|gist|picture)|walk me through"
+        r"|decri\w*|resum\w*|qu'est-ce qui a change|qu.est ce qui a change|que s'est-il passe"
+        r"|qu'est-ce qui est different|describ\w*|que (?:ha cambiado|cambio|paso)|descrev\w*|descreva"
+        r"|o que (?:mudou|aconteceu)|beschreib\w*|was hat sich (?:verandert|geandert)|was ist (?:passiert|neu)"
+        r"|zusammenfass\w*|fasse\w* zusammen"
     ),
     r"描述|概括|总结|发生了什么|什么变化|哪些变化",
 )
 COMPARE = _rx(
     _words(
-        r"compare\w*",
-        r"comparison",
-        r"versus",
-        r"vs\.?",
-        r"more than",
-        r"less than",
-        r"than",
-        r"which (?:has|had|saw|got|shows?) (?:more|less|the most)",
-        r"more (?:in|change|changes|changed|on)",
-        r"less (?:in|change|changes|changed|on)",
-        r"more (?:roads?|buildings?|houses?|streets?)",
-        r"compar\w*",
-        r"plus (?:de|dans|au|a)",
-        r"mas (?:en|de|cambio|cambios)",
-        r"mehr",
-        r"weniger",
-        r"mais (?:no|na|em|mudancas)",
+        r"compare\w*|comparison|versus|vs\.?|more than|less than|than"
+        r"|which (?:has|had|saw|got|shows?) (?:more|less|the most)|more (?:in|change|changes|changed|on)"
+        r"|less (?:in|change|changes|changed|on)|more (?:roads?|buildings?|houses?|streets?)|compar\w*"
+        r"|plus (?:de|dans|au|a)|mas (?:en|de|cambio|cambios)|mehr|weniger|mais (?:no|na|em|mudancas)"
     ),
     r"比较|更多|对比",
 )
 RANK_MOST = _rx(
     _words(
-        r"the most",
-        r"most (?:change|changed|changes|affected|activity)",
-        r"biggest",
-        r"largest",
-        r"highest",
-        r"greatest",
-        r"heaviest",
-        r"le plus",
-        r"el mas|la mas|mas cambio",
-        r"am meisten|die meisten|meiste",
-        r"o mais|a mais|mais mudou",
+        r"the most|most (?:change|changed|changes|affected|activity|of the)|biggest|largest|highest|greatest"
+        r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou"
     ),
     r"最多|最大",
 )
-RANK_LEAST = _rx(_words(r"the least", r"least", r"fewest", r"smallest", r"lowest", r"le moins", r"am wenigsten"), r"最少")
+RANK_LEAST = _rx(
+    _words(r"the least", r"least", r"fewest", r"smallest", r"lowest", r"le moins", r"am wenigsten"), r"最少"
+)
 YES_NO_START = _rx(
-    r"^\W*(?:so |and |but |ok |okay |now |then |please )?(?:has|have|had|did|does|do|is|are|was|were|will|can|could"
-    r"|any|anything|something)\b",
+    r"(?:^|[:;.!?] )\W*(?:so |and |but |ok |okay |now |then |please )?"
+    r"(?:has|have|had|did|does|do|is|are|was|were|will|can|could|any|anything|something)\b",
     r"\b(?:yes or no|changed or not|or not\b|true or false)",
     r"\b(?:whether|if) (?:any|anything|there|the|it|this|something|a |an )",
     r"^\W*(?:est-ce que|est ce que|y a-t-il|y a t il|il y a|a-t-il|ya-t-il|ha habido|hay|hubo|ha cambiado|gibt es"
@@ -463,135 +221,68 @@ YES_NO_START = _rx(
 )
 CHANGE_WORDS = _rx(
     _words(
-        r"chang\w*",
-        r"differ\w*",
-        r"modif\w*",
-        r"alter\w*",
-        r"transform\w*",
-        r"new",
-        r"built",
-        r"demolish\w*",
-        r"construct\w*",
-        r"appear\w*",
-        r"disappear\w*",
-        r"developed",
-        r"development",
-        r"happen\w*",
-        r"same",
-        r"identical",
-        r"stable",
-        r"intact",
-        r"untouched",
-        r"cambi\w*",
-        r"mud\w*",
-        r"verander\w*",
-        r"ander\w*",
-        r"evolu\w*",
+        r"chang\w*|differ\w*|modif\w*|alter\w*|transform\w*|new|built|demolish\w*|construct\w*|appear\w*"
+        r"|disappear\w*|developed|development|happen\w*|same|identical|stable|intact|untouched|cambi\w*|mud\w*"
+        r"|verander\w*|ander\w*|evolu\w*"
     ),
     r"变化|改变|变了|不同|一样|相同|变",
 )
 NEGATIVE = _rx(
     _words(
-        r"unchanged",
-        r"(?:stay|stayed|stays|remain|remained|remains|look|looks|looked|still) (?:the )?same",
-        r"(?:the )?same as (?:before|the first)",
-        r"(?:is|are|was|were|it|they|images|scenes?|area|tile) (?:exactly |completely |all )?(?:the )?same",
-        r"identical",
-        r"no (?:change|changes|difference|differences)",
-        r"nothing (?:changed|happened|new|different)",
-        r"not (?:changed|change|touched|modified)",
-        r"(?:hasn't|haven't|didn't|did not|has not|have not|wasn't|weren't) (?:\w+ )?(?:changed|change)",
-        r"stable",
-        r"untouched",
-        r"intact",
-        r"inchange\w*",
-        r"rien (?:n'a )?change",
-        r"pas (?:de )?change\w*",
-        r"sin cambios?",
-        r"no (?:ha )?cambi\w*",
-        r"igual(?:es)?",
-        r"unverandert",
-        r"keine (?:veranderung|anderung)\w*",
-        r"gleich",
-        r"sem (?:mudancas?|alteracoes?)",
-        r"nao mudou",
-        r"inalterad[oa]s?",
+        r"unchanged|(?:stay|stayed|stays|remain|remained|remains|look|looks|looked|still) (?:the )?same"
+        r"|(?:the )?same as (?:before|the first)"
+        r"|(?:is|are|was|were|it|they|images|scenes?|area|tile) (?:exactly |completely |all )?(?:the )?same"
+        r"|identical|no (?:change|changes|difference|differences)|nothing (?:changed?|happened|new|different)"
+        r"|not (?:changed|change|touched|modified)"
+        r"|(?:hasn't|haven't|didn't|did not|has not|have not|wasn't|weren't) (?:\w+ )?(?:changed|change)"
+        r"|stable|untouched|intact|inchange\w*|rien (?:n'a )?change|pas (?:de )?change\w*|sin cambios?"
+        r"|no (?:ha )?cambi\w*|igual(?:es)?|unverandert|keine (?:veranderung|anderung)\w*|gleich"
+        r"|sem (?:mudancas?|alteracoes?)|nao mudou|inalterad[oa]s?"
     ),
     r"没有变化|没变|不变|一样|相同|无变化",
 )
 OFF_TOPIC_HINTS = _rx(
     _words(
-        r"jokes?",
-        r"poems?",
-        r"songs?",
-        r"stor(?:y|ies)",
-        r"capital of",
-        r"weather",
-        r"recipes?",
-        r"football",
-        r"world cup",
-        r"president",
-        r"stock",
-        r"bitcoin",
-        r"meaning of life",
-        r"who are you",
-        r"your name",
-        r"translate",
-        r"homework",
-        r"essay",
-        r"hello",
-        r"hi",
-        r"hey",
-        r"thanks?",
-        r"thank you",
-        r"how are you",
-        r"movie",
-        r"blague",
-        r"chiste",
-        r"witz",
-        r"piada",
+        r"jokes?|poems?|songs?|stor(?:y|ies)|capital of|weather|recipes?|football|world cup|president|stock"
+        r"|bitcoin|meaning of life|who are you|your name|translate|homework|essay|hello|hi|hey|thanks?"
+        r"|thank you|how are you|movie|blague|chiste|witz|piada"
     ),
     r"笑话|天气|首都",
 )
 IMAGE_WORDS = _rx(
     _words(
-        r"images?",
-        r"pictures?",
-        r"photos?",
-        r"scenes?",
-        r"tiles?",
-        r"pair",
-        r"before",
-        r"after",
-        r"area",
-        r"site",
-        r"place",
-        r"neighbou?rhood",
-        r"land(?:[- ]?(?:use|cover))?",
-        r"urban\w*",
-        r"season",
-        r"satellite",
-        r"aerial",
-        r"region",
-        r"town",
-        r"city",
-        r"village",
-        r"district",
+        r"images?|pictures?|photos?|scenes?|tiles?|pair|before|after|area|site|place|neighbou?rhood"
+        r"|land(?:[- ]?(?:use|cover))?|urban\w*|season|satellite|aerial|region|town|city|village|district"
     ),
     r"图像|影像|图片|区域",
 )
 
 # ---------------------------------------------------------------- units
 UNITS: list[tuple[str, re.Pattern[str]]] = [
-    ("km2", _rx(r"\bkm2\b|\bkm²|\bsq\.? ?km\b|\bsquare kilomet\w+|\bkilometres? carres?|\bkilometros? cuadrados?"
-                r"|\bquadratkilometer|\bquilometros? quadrados?|平方公里|平方千米")),
-    ("ha", _rx(r"\bhectares?\b|\bhectareas?\b|\bhektar\b|\bha\b(?!s)|公顷")),
+    (
+        "km2",
+        _rx(
+            r"\bkm2\b|\bkm²|\bsq\.? ?km\b|\bsquare kilomet\w+|\bkilometres? carres?|\bkilometros? cuadrados?"
+            r"|\bquadratkilometer|\bquilometros? quadrados?|平方公里|平方千米"
+        ),
+    ),
+    ("ha", _rx(r"\bhectares?\b|\bhectareas?\b|\bhektar\b|(?:\d|\b(?:in|en|em)) ?ha\b|公顷")),
     ("acre", _rx(r"\bacres?\b|英亩")),
-    ("m2", _rx(r"\bm2\b|m²|\bsq\.? ?m\b|\bsqm\b|\bsquare met\w+|\bsquare feet\b|\bmetres? carres?|\bmetros? cuadrados?"
-               r"|\bquadratmeter|\bmetros? quadrados?|平方米")),
+    (
+        "m2",
+        _rx(
+            r"\bm2\b|m²|\bsq\.? ?m\b|\bsqm\b|\bsquare met\w+|\bsquare feet\b|\bmetres? carres?|\bmetros? cuadrados?"
+            r"|\bquadratmeter|\bmetros? quadrados?|平方米"
+        ),
+    ),
     ("px", _rx(r"\bpixels?\b|\bpx\b|\bpixeles\b|\bpixeis\b|像素")),
-    ("percent", _rx(r"%|\bpercent\w*|\bper cent\b|\bshare\b|\bproportion\b|\bfraction\b|\bpourcentage\b|\bporcentaje\b"
-                    r"|\bpercentagem\b|\bporcentagem\b|\bprozent\w*|\banteil\b|百分|比例|占比")),
+    (
+        "percent",
+        _rx(
+            r"%|\bpercent\w*|\bper cent\b|\bshare\b|\bproportion\b|\bfraction\b|\bpourcentage\b|\bporcentaje\b"
+            r"|\bpercentagem\b|\bporcentagem\b|\bprozent\w*|\banteil\b|百分|比例|占比"
+        ),
+    ),
 ]
 
 # ---------------------------------------------------------------- follow-ups
@@ -604,69 +295,65 @@ ELLIPTIC_PRONOUNS = _rx(_words(r"they", r"them", r"those", r"these", r"it", r"th
 
 # ---------------------------------------------------------------- language signals
 LANGUAGE_SIGNALS: dict[str, re.Pattern[str]] = {
-    "en": _rx(_words(r"the", r"is", r"are", r"has", r"have", r"how", r"what", r"where", r"did", r"any", r"many",
-                     r"which", r"of", r"and", r"in", r"does", r"was", r"were", r"show", r"changed?", r"tell",
-                     r"please", r"can", r"you", r"me", r"there", r"this", r"it", r"new", r"export", r"why")),
-    "fr": _rx(_words(r"est-ce", r"combien", r"les", r"des", r"du", r"quelle", r"quel", r"quelles", r"y a-t-il",
-                     r"il y a", r"a-t-il", r"batiments?", r"maisons?", r"change", r"nouveaux", r"nouvelles",
-                     r"decri\w*", r"partie", r"zone", r"au", r"aux", r"dans", r"sont", r"ont", r"qu'est-ce",
-                     r"s'il", r"vous", r"plait", r"exporte[rz]?", r"moitie", r"routes?", r"l'image", r"quoi",
-                     r"ce", r"cette"), r"(?<!\w)où(?!\w)"),
-    "es": _rx(_words(r"cuant[oa]s", r"donde", r"hay", r"ha", r"han", r"edificios?", r"casas?", r"cambio",
-                     r"cambiado", r"cambios", r"nuev[oa]s", r"que", r"el", r"los", r"las", r"del", r"una?",
-                     r"describe", r"zona", r"parte", r"carreteras?", r"calles?", r"hubo", r"por favor",
-                     r"exporta", r"mitad", r"porcentaje", r"imagen", r"algo")),
-    "de": _rx(_words(r"wie", r"viele?", r"wo", r"gibt", r"es", r"sich", r"hat", r"haben", r"ist", r"sind",
-                     r"gebaude\w*", r"neue?[nsr]?", r"verandert", r"geandert", r"die", r"der", r"das", r"den",
-                     r"dem", r"im", r"welche[mnrs]?", r"beschreib\w*", r"veranderungen", r"anderungen",
-                     r"strassen?", r"bitte", r"exportier\w*", r"teil", r"bild", r"und", r"etwas", r"was")),
-    "pt": _rx(_words(r"quant[oa]s", r"onde", r"houve", r"mudou", r"mudancas", r"predios?", r"edificios?",
-                     r"novos", r"novas", r"o que", r"os", r"as", r"da", r"do", r"das", r"dos", r"na", r"no",
-                     r"em", r"descreva", r"descreve", r"zona", r"parte", r"estradas?", r"ruas?", r"por favor",
-                     r"exporte", r"metade", r"imagem", r"alguma", r"algo", r"ha", r"sao", r"foi", r"foram",
-                     r"construid[oa]s", r"mudanca", r"alteracoes", r"percentagem", r"porcentagem", r"voce")),
+    "en": _rx(
+        _words(
+            r"the|is|are|has|have|how|what|where|did|any|many|which|of|and|in|does|was|were|show|changed|tell"
+            r"|please|can|you|me|there|this|it|new|why|much"
+        )
+    ),
+    "fr": _rx(
+        _words(
+            r"est-ce|combien|les|des|du|quelle|quel|quelles|y a-t-il|il y a|a-t-il|batiments?|maisons?|change"
+            r"|nouveaux|nouvelles|decri\w*|partie|zone|au|aux|dans|sont|ont|qu'est-ce|s'il|vous|plait"
+            r"|exporte[rz]?|moitie|routes?|l'image|quoi|ce|cette"
+        ),
+        r"(?<!\w)où(?!\w)",
+    ),
+    "es": _rx(
+        _words(
+            r"cuant[oa]s|donde|hay|ha|han|edificios?|casas?|cambio|cambiado|cambios|nuev[oa]s|que|el|los|las"
+            r"|del|una?|describe|zona|parte|carreteras?|calles?|hubo|por favor|exporta|mitad|porcentaje|imagen"
+            r"|algo"
+        )
+    ),
+    "de": _rx(
+        _words(
+            r"wie|viele?|wo|gibt|es|sich|hat|haben|ist|sind|gebaude\w*|neue?[nsr]?|verandert|geandert|die|der"
+            r"|das|den|dem|im|welche[mnrs]?|beschreib\w*|veranderungen|anderungen|strassen?|bitte|exportier\w*"
+            r"|teil|bild|und|etwas|was"
+        )
+    ),
+    "pt": _rx(
+        _words(
+            r"quant[oa]s|onde|houve|mudou|mudancas|predios?|edificios?|novos|novas|o que|os|as|da|do|das|dos"
+            r"|na|no|em|descreva|descreve|zona|parte|estradas?|ruas?|por favor|exporte|metade|imagem|alguma"
+            r"|algo|ha|sao|foi|foram|construid[oa]s|mudanca|alteracoes|percentagem|porcentagem|voce"
+        )
+    ),
 }
-FRENCH_ONLY = _rx(_words(r"est-ce", r"combien", r"quelle", r"quelles", r"y a-t-il", r"a-t-il", r"batiments?",
-                         r"nouveaux", r"qu'est-ce", r"decri\w*", r"moitie", r"s'il vous plait", r"sont", r"ont"),
-                  r"(?<!\w)où(?!\w)")
-SPANISH_ONLY = _rx(_words(r"cuant[oa]s", r"donde", r"hay", r"cambio", r"cambiado", r"cambios", r"nuev[oa]s", r"hubo",
-                          r"los", r"las", r"del", r"el", r"mitad", r"porcentaje", r"carreteras?", r"calles?"))
-PORTUGUESE_ONLY = _rx(_words(r"onde", r"houve", r"mudou", r"mudancas", r"predios?", r"novos", r"novas", r"o que",
-                             r"metade", r"estradas?", r"ruas?", r"dos", r"das", r"na", r"sao", r"foram", r"alteracoes",
-                             r"percentagem", r"porcentagem", r"voce", r"mudanca"))
-GERMAN_ONLY = _rx(_words(r"wie", r"viele?", r"wo", r"gibt", r"sich", r"gebaude\w*", r"verandert", r"geandert",
-                         r"welche[mnrs]?", r"beschreib\w*", r"veranderungen", r"anderungen", r"strassen?", r"bitte",
-                         r"im", r"und", r"ist", r"sind", r"hat"))
-
-DOMAIN_WORDS: tuple[str, ...] = (
-    "building", "buildings", "house", "houses", "structure", "structures", "warehouse", "warehouses",
-    "residential", "apartment", "apartments", "construction", "road", "roads", "street", "streets", "highway",
-    "highways", "driveway", "motorway", "avenue", "pavement", "north", "south", "east", "west", "northern",
-    "southern", "eastern", "western", "northwest", "northeast", "southwest", "southeast", "north-west",
-    "north-east", "south-west", "south-east", "top", "bottom", "left", "right", "upper", "lower", "middle",
-    "centre", "center", "central", "corner", "half", "quadrant", "changed", "change", "changes", "different",
-    "difference", "differences", "demolished", "destroyed", "removed", "disappeared", "appeared", "constructed",
-    "built", "describe", "description", "summarise", "summarize", "summary", "export", "download", "geojson",
-    "percentage", "percent", "proportion", "fraction", "hectares", "hectare", "square", "metres", "meters",
-    "kilometres", "kilometers", "pixels", "count", "number", "many", "where", "which", "locate", "location",
-    "compare", "unchanged", "identical", "anything", "something", "overlay", "display", "show", "area",
-    "image", "images", "scene", "tile", "happened", "about", "what", "whether", "there", "new",
-    "batiments", "batiment", "maisons", "combien", "nouveaux", "change", "edificios", "edificio", "cuantos",
-    "cuantas", "donde", "cambiado", "gebaude", "verandert", "veranderungen", "predios", "quantos", "mudou",
-    "describe", "decrire", "decris", "beschreibe", "descreva", "exporter", "exporta", "exportiere",
+FRENCH_ONLY = _rx(
+    _words(
+        r"est-ce|combien|quel|quelle|quelles|y a-t-il|a-t-il|batiments?|quelque|chose|l'image|pourcentage"
+        r"|partie|les|des|exporte[rz]?|changements|a-t-elle|qu'est-ce|surface|et|ou|nouveaux|qu'est-ce"
+        r"|decri\w*|moitie|s'il vous plait|sont|ont"
+    ),
+    r"(?<!\w)où(?!\w)",
 )
-"""Words a misspelt token may be corrected to (English and the other languages' core words, folded)."""
-
-KNOWN_WORDS: frozenset[str] = frozenset(
-    "the a an is are was were be been has have had do does did any anything there their them they this that these "
-    "those it its of in on at to for from by with and or but not no yes how what when who whom whose why which "
-    "much more most less least many few some all each every one two three four five six seven eight nine ten "
-    "please can could would should will shall may might must me my i we you your our us he she his her him "
-    "rest best past post most host cost lost last east west test text next part parts side sides just only "
-    "still same now then than also very really sure well here near over under into onto out off up down "
-    "about around between before after since while again tell give make see look find show shows shown get "
-    "area areas image images tile tiles scene scenes pair photo photos map maps region zone cell cells grid row "
-    "rows column columns share shares total whole entire overall like such other others else done made "
-    "road roads roof roofs home homes hose horse street streets house houses ways days lots lot".split()
+SPANISH_ONLY = _rx(
+    _words(
+        r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
+        r"|carreteras?|calles?"
+    )
 )
-"""Common words that are never "corrected" to a domain word (rest → west, roof → road …)."""
+PORTUGUESE_ONLY = _rx(
+    _words(
+        r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
+        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca"
+    )
+)
+GERMAN_ONLY = _rx(
+    _words(
+        r"wie|viele?|wo|gibt|sich|gebaude\w*|verandert|geandert|welche[mnrs]?|beschreib\w*|veranderungen"
+        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat"
+    )
+)

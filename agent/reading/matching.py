@@ -12,7 +12,7 @@ import re
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from agent.reading.lexicon import DOMAIN_WORDS, KNOWN_WORDS
+from agent.reading.vocabulary import DOMAIN_WORDS, KNOWN_WORDS
 
 _DOMAIN = frozenset(DOMAIN_WORDS)
 _CHOICES = sorted(_DOMAIN)
@@ -40,6 +40,8 @@ ABBREVIATIONS = {
     "diff": "difference",
     "chg": "change",
     "chgd": "changed",
+    "cel": "cell",
+    "cels": "cells",
 }
 _ABBREVIATION = re.compile(r"\b(" + "|".join(map(re.escape, ABBREVIATIONS)) + r")\b")
 

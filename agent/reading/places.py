@@ -18,22 +18,31 @@ _COMPOUND: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), cell)
     for p, cell in [
         (r"\bnorth[- ]?west\w*|\bnw\b|\bnord[- ]?ouest\b|\bnoroeste\b|\bnordwest\w*|西北|左上", "TL"),
-        (r"\bnorth[- ]?east\w*|\bne\b(?= (?:corner|part|quadrant|cell|side))|\bnord[- ]?est\b|\bnoreste\b"
-         r"|\bnordeste\b|\bnordost\w*|东北|右上", "TR"),
+        (
+            r"\bnorth[- ]?east\w*|\bne\b(?= (?:corner|part|quadrant|cell|side))|\bnord[- ]?est\b|\bnoreste\b"
+            r"|\bnordeste\b|\bnordost\w*|东北|右上",
+            "TR",
+        ),
         (r"\bsouth[- ]?west\w*|\bsw\b|\bsud[- ]?ouest\b|\bsuroeste\b|\bsudoeste\b|\bsudwest\w*|西南|左下", "BL"),
-        (r"\bsouth[- ]?east\w*|\bse\b(?= (?:corner|part|quadrant|cell|side))|\bsud[- ]?est\b|\bsureste\b"
-         r"|\bsudeste\b|\bsudost\w*|东南|右下", "BR"),
+        (
+            r"\bsouth[- ]?east\w*|\bse\b(?= (?:corner|part|quadrant|cell|side))|\bsud[- ]?est\b|\bsureste\b"
+            r"|\bsudeste\b|\bsudost\w*|东南|右下",
+            "BR",
+        ),
     ]
 ]
 
 _VERTICAL: dict[str, str] = {
-    r"north\w*|top|upper|uppermost|haut|nord|norte|arriba|superior\w*|oben|obere\w*|norden|nordlich\w*|cima|北|上": "top",
-    r"south\w*|bottom|lower|lowermost|bas|sud|abajo|inferior\w*|unten|untere\w*|suden|sudlich\w*|sul|baixo|南|下": "bottom",
+    r"north\w*|top|upper|uppermost|haut|nord|norte|arriba|superior\w*|oben|obere\w*|norden|nordlich\w*|cima|北"
+    r"|上(?=[部方面边半侧])": "top",
+    r"south\w*|bottom|lower|lowermost|bas|sud|abajo|inferior\w*|unten|untere\w*|suden|sudlich\w*|sul|baixo|南"
+    r"|下(?=[部方面边半侧])": "bottom",
 }
 _HORIZONTAL: dict[str, str] = {
-    r"west\w*|left|leftmost|gauche|ouest|oeste|izquierd\w*|esquerd\w*|links|linke\w*|westlich\w*|西|左": "left",
+    r"west\w*|left|leftmost|gauche|ouest|oeste|izquierd\w*|esquerd\w*|links|linke\w*|westlich\w*|西"
+    r"|左(?=[部方面边半侧])": "left",
     r"east|eastern|easterly|right|rightmost|droite|l'est|leste|derech\w*|direit\w*|rechts|rechte\w*|osten|ostlich\w*"
-    r"|东|右": "right",
+    r"|东|右(?=[部方面边半侧])": "right",
 }
 _CENTRE = r"middle|centre|center|central|centro|mitte|milieu|zentrum|中间|中部|中央|中心"
 _HALF = r"half|halves|moitie|mitad|metade|halfte|半"
@@ -57,8 +66,10 @@ def _token_pattern(lang: str) -> re.Pattern[str]:
 
 _PATTERNS = {lang: _token_pattern(lang) for lang in ("en", "fr", "es", "de", "pt", "zh")}
 _CELL_ID = re.compile(r"\b(" + "|".join(CELL_IDS) + r")\b")
-_NOT_A_SIDE = re.compile(r"\b(?:is (?:that|this|it) right|that's right|right now|right away|all right|left over|what's left"
-                         r"|is left|are left|top of the|on top of|at the top of my)\b")
+_NOT_A_SIDE = re.compile(
+    r"\b(?:is (?:that|this|it) right|that's right|right now|right away|all right|left over|what's left"
+    r"|is left|are left|top of the|on top of|at the top of my)\b"
+)
 
 
 def _side_of(match: re.Match[str], table: dict[str, str]) -> str:
@@ -89,13 +100,18 @@ def regions_in(folded: str, original: str, lang: str) -> list[str]:
         if kind == "v":
             value = _side_of(m, _VERTICAL) if m.group(0) != "sur" else "bottom"
         elif kind == "h":
-            value = "right" if "este" in m.group(0) else _side_of(m, _HORIZONTAL)
+            value = "right" if m.group(0) == "este" else _side_of(m, _HORIZONTAL)
         tokens.append((m.start(), m.end(), kind, value))
     gap = 1 if lang == "zh" else 12
     i = 0
     while i < len(tokens):
         start, end, kind, value = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1][0] - end <= gap else None
+        after = tokens[i + 2] if nxt and i + 2 < len(tokens) and tokens[i + 2][0] - nxt[1] <= gap else None
+        if kind == "c" and nxt and after and {nxt[2], after[2]} == {"v", "h"}:
+            found.append((start, "CC"))
+            i += 1
+            continue
         if nxt and {kind, nxt[2]} in ({"v", "h"}, {"v", "c"}, {"h", "c"}):
             vertical = value if kind == "v" else (nxt[3] if nxt[2] == "v" else "middle")
             horizontal = value if kind == "h" else (nxt[3] if nxt[2] == "h" else "center")
@@ -125,6 +141,16 @@ def regions_in(folded: str, original: str, lang: str) -> list[str]:
         elif kind == "c" and not (nxt and nxt[2] in ("row", "col")):
             found.append((start, "CC"))
         i += 1
+    if any(t[2] == "half" for t in tokens):  # "which half changed more, the top or the bottom?"
+        found = [
+            (
+                pos,
+                "half:" + key.split(":")[1]
+                if key.startswith(("row:", "col:")) and key.split(":")[1] in ("top", "bottom", "left", "right")
+                else key,
+            )
+            for pos, key in found
+        ]
     ordered: list[str] = []
     for _, key in sorted(found):
         if key not in ordered:

@@ -26,6 +26,9 @@ _OPEN = re.compile(
     r"|damage\w*)\b"
 )
 _WHOLE = re.compile(r"\b(?:overall|in total|whole|entire|everywhere|all over|altogether|in all|the image as a whole)\b")
+_WH = re.compile(
+    r"\b(?:what|which|who|why|how|when|que|quoi|quel\w*|qué|cual\w*|was|welche\w*|warum|qual|quais)\b|什么|为什么"
+)
 _FOLLOW_ONLY = re.compile(r"^\W*(?:and|what about|how about|same for|also)\W*$")
 
 
@@ -73,7 +76,7 @@ class _Reading:
         return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit)
 
 
-def _choose_ask(r: _Reading, text: str) -> tuple[str, str]:
+def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
     """The ask the wording names, and why; ``""`` when it names none (a follow-up or an off-topic text)."""
     compare_words = bool(lx.COMPARE.search(text)) or (" or " in f" {text} " and bool(r.rank))
     if lx.EXPLAIN.search(text) and (len(r.words) <= 4 or not (r.categories or r.regions or _OPEN.search(text))):
@@ -82,22 +85,32 @@ def _choose_ask(r: _Reading, text: str) -> tuple[str, str]:
         return "confirm", "asks how sure the last answer is"
     if lx.EXPORT.search(text):
         return "export", "asks for a file"
-    if len(r.regions) >= 2 and (compare_words or re.search(r"\b(?:or|ou|o|oder)\b|还是|或", text)) and (
-        compare_words or r.rank or re.search(r"\bmore\b|\bless\b|plus|mas|mehr|mais|更", text)
+    if (
+        len(r.regions) >= 2
+        and (compare_words or re.search(r"\b(?:or|ou|o|oder)\b|还是|或", text))
+        and (compare_words or r.rank or re.search(r"\bmore\b|\bless\b|plus|mas|mehr|mais|更", text))
     ):
         return "compare", "compares regions"
     if len(r.categories) == 2 and compare_words and not lx.COUNT.search(text.replace("how many more", "")):
         return "compare", "compares categories"
-    if len(r.categories) == 2 and re.search(r"\bmore (?:roads?|buildings?)\b.*\bor\b|\bwhich (?:changed|had) more\b", text):
+    if len(r.categories) == 2 and re.search(
+        r"\bmore (?:roads?|buildings?)\b.*\bor\b|\bwhich (?:changed|had) more\b", text
+    ):
         return "compare", "compares categories"
     area_unit = r.unit in ("m2", "ha", "km2", "acre", "px", "percent")
     if lx.COUNT.search(text) and not area_unit:
         return "count", "asks for a number of objects"
     if lx.HOW_MUCH.search(text) or (r.unit and r.unit != "percent") or (lx.COUNT.search(text) and area_unit):
         return "how_much", "asks for a share or an area"
-    if r.rank and (lx.WHERE.search(text) or re.search(r"\b(?:cell|part|area|side|region|quadrant|corner)\b", text)):
+    if r.rank and (
+        lx.WHERE.search(text)
+        or re.search(
+            r"\b(?:cells?|parts?|areas?|sides?|regions?|quadrants?|corners?|sectors?|sections?|zones?|halves|half)\b",
+            text,
+        )
+    ):
         return "where", "asks which region has the most or least"
-    if lx.WHERE.search(text):
+    if lx.WHERE.search(text) or where_word:
         return "where", "asks where"
     if _OPEN.search(text) and (lx.YES_NO_START.search(text) or lx.DESCRIBE.search(text) or r.other):
         return "open", "an open question about the images"
@@ -118,6 +131,14 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     lower = raw.lower()
     folded = fold(raw)
     last = previous[-1] if previous else None
+    if lx.HOSTILE.search(folded) or lx.HOSTILE.search(lower):
+        lang = detect_language(lower, folded, use_model=False)[0] or "en"
+        return Request(
+            ask="hostile",
+            language=lang,
+            detected_language=lang,
+            reason="asks for something other than analysing the two images",
+        )
     lang, detected = detect_language(lower, folded)
     if lang is not None and last is not None and detected == lang and len(folded.split()) <= 3:
         signals = lx.LANGUAGE_SIGNALS.get(lang)
@@ -131,11 +152,9 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
             reason=f"the question looks like '{detected}', which the reader does not understand",
         )
     base = {"language": lang, "detected_language": detected}
-    if lx.HOSTILE.search(folded) or lx.HOSTILE.search(lower):
-        return Request(ask="hostile", reason="asks for something other than analysing the two images", **base)
     text, fixes = correct(folded) if lang == "en" else (folded, [])
     reading = _Reading(text, raw, lang)
-    ask, why = _choose_ask(reading, text)
+    ask, why = _choose_ask(reading, text, "où" in lower)
     wants_overlay = bool(lx.SHOW.search(text)) and ask != "show"
     wants_export = bool(lx.EXPORT.search(text)) and ask != "export"
     reason = why + (f"; corrected {', '.join(f'{a}→{b}' for a, b in fixes)}" if fixes else "")
@@ -154,7 +173,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
             if ask in ("export", "show"):
                 ask = "count" if reading.categories else "changed"
             follow_up, reason = True, f"a follow-up: the previous {anchor.ask} question, with what this one changes"
-        elif reading.has_subject and lx.CHANGE_WORDS.search(text):
+        elif lx.CHANGE_WORDS.search(text) and (reading.has_subject or (text.endswith("?") and not _WH.search(text))):
             ask, reason = "changed", "names a change and a subject or place"
         elif reading.other or _OPEN.search(text) or lx.IMAGE_WORDS.search(text) or lx.CHANGE_WORDS.search(text):
             ask, reason = "open", "an open question about the images"
@@ -191,7 +210,13 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
             inherited.append("subject")
         if fields["direction"] == "any" and anchor.direction != "any" and not reading.categories:
             fields["direction"] = anchor.direction
-        if not reading.regions and not reading.whole and anchor.region != "image" and ask != "compare" and not reading.rank:
+        if (
+            not reading.regions
+            and not reading.whole
+            and anchor.region != "image"
+            and ask != "compare"
+            and not reading.rank
+        ):
             fields["region"] = anchor.region
             inherited.append("region")
         if ask == "compare" and not fields["compared"] and anchor.compared and not reading.categories:
@@ -206,9 +231,13 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
             follow_up = True
             reason += f"; {' and '.join(inherited)} from the previous question"
     if ask == "compare" and not fields["compared"] and len(fields["categories"]) < 2:
-        ask, reason = ("where", "compares without two places: reads as where") if not fields["categories"] else (
-            "count",
-            "compares one category: reads as a count",
+        ask, reason = (
+            ("where", "compares without two places: reads as where")
+            if not fields["categories"]
+            else (
+                "count",
+                "compares one category: reads as a count",
+            )
         )
     return Request(
         ask=ask,  # type: ignore[arg-type]

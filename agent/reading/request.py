@@ -43,7 +43,9 @@ LANGUAGE_NAMES: dict[str, str] = {
     "pt": "Portuguese",
     "zh": "Chinese",
 }
-FACT_ASKS: frozenset[str] = frozenset({"changed", "count", "where", "how_much", "describe", "compare", "export", "show"})
+FACT_ASKS: frozenset[str] = frozenset(
+    {"changed", "count", "where", "how_much", "describe", "compare", "export", "show"}
+)
 """Asks answered from the verifiers' facts; the others need none (explain, confirm) or must get none."""
 
 
