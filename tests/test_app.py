@@ -113,7 +113,7 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     first = _last(page.ask(session, "Has anything changed?"))
     assert [m["role"] for m in first.chat] == ["user", "assistant", "assistant"]
     assert first.chat[1]["content"].startswith("Yes")
-    assert first.chat[2]["metadata"]["title"].startswith("Evidence · binary")
+    assert first.chat[2]["metadata"]["title"].startswith("Evidence · changed")
     assert "mask:user" in first.chat[2]["content"]
     assert Path(first.overlay).is_file()
     overlay = cv2.imread(first.overlay)
@@ -236,7 +236,7 @@ def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypat
         patch.setattr(page.agent, "ask", broken)
         failed = _last(page.ask(session, "Has anything changed?"))
     assert failed.chat[-1]["content"].startswith("⚠️") and "disk on fire" in failed.status
-    assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith("Yes")
+    assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith(("Yes", "Probably yes"))
 
 
 def test_an_overlong_question_is_refused_in_the_chat(page):
@@ -333,7 +333,7 @@ def test_the_served_page_answers_through_gradio_client(served, pngs):
     status, chat, comparison, overlay, evidence, geojson, draft = client.predict(
         "Has anything changed?", api_name="/ask"
     )
-    assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith("Yes")
+    assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith(("Yes", "Probably yes"))
     assert Path(overlay).is_file() and Path(comparison).is_file() and draft == ""
     assert "#### DeltaVLM" in evidence
     assert json.loads(Path(geojson).read_text())["type"] == "FeatureCollection"

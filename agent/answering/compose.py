@@ -445,9 +445,12 @@ class _Turn:
 
 
 def _hedge(first: str, lang: str) -> str:
+    """"Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
     word = say("probably", lang)
     if lang == "zh":
         return f"{word}{first}"
+    if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
+        return f"{word} {first[0].lower()}{first[1:]}"
     keep = first.startswith(("I ", "I'")) or first[:2].isupper()
     return f"{word}: {first if keep else first[0].lower() + first[1:]}"
 
