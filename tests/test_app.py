@@ -122,7 +122,7 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     check_geojson(first.geojson, ["TL", "CC", "BC"])
 
     second = _last(page.ask(first, "How many new buildings?"))
-    assert len(second.chat) == 6 and "three changed buildings" in second.chat[4]["content"]
+    assert len(second.chat) == 6 and "3 changed buildings" in second.chat[4]["content"]
     assert second.turns == 2 and second.overlay != first.overlay and Path(second.overlay).is_file()
     assert "objects per category | road 0, building 3" in second.evidence
     assert len(page.agent.history(second.thread_id)) == 2

@@ -6,7 +6,7 @@ as such. Every template takes the same named slots in every language, so the com
 
 from __future__ import annotations
 
-from deltavlm.rules import CELL_IDS
+from deltavlm.rules import CELL_IDS, CELL_NAMES
 
 T: dict[str, dict[str, str]] = {
     "yes": {"en": "Yes", "fr": "Oui", "es": "Sí", "de": "Ja", "pt": "Sim", "zh": "是的"},
@@ -303,7 +303,7 @@ _H = {
     "zh": {"L": "左", "C": "中", "R": "右"},
 }
 _CELL = {
-    "en": "the {v}-{h} cell ({id})",
+    "en": "the {name} ({id}) cell",
     "fr": "la cellule {v} {h} ({id})",
     "es": "la celda {v} {h} ({id})",
     "de": "die Zelle {v} {h} ({id})",
@@ -311,7 +311,7 @@ _CELL = {
     "zh": "{h}{v}格（{id}）",
 }
 _CENTRE = {
-    "en": "the center cell (CC)",
+    "en": "the center-center (CC) cell",
     "fr": "la cellule centrale (CC)",
     "es": "la celda central (CC)",
     "de": "die mittlere Zelle (CC)",
@@ -449,7 +449,7 @@ def region_name(key: str, lang: str) -> str:
     if key == "CC":
         return _CENTRE.get(lang, _CENTRE["en"])
     if key in CELL_IDS:
-        return _CELL[lang].format(v=_V[lang][key[0]], h=_H[lang][key[1]], id=key)
+        return _CELL[lang].format(v=_V[lang][key[0]], h=_H[lang][key[1]], id=key, name=CELL_NAMES[key])
     if key.startswith("cells:"):
         return join([region_name(c, lang) for c in key[len("cells:") :].split("+")], lang)
     raise ValueError(f"unknown region {key!r}")
