@@ -98,6 +98,7 @@ class AgentPolicy:
             answer = Answer(
                 question=state["question"],
                 text=composed.text,
+                first_sentence=composed.first,
                 intent=request.ask,
                 thread_id="",
                 turn=state["turn"],
@@ -178,7 +179,8 @@ def _about_previous(state: ThreadState, request: Request, reader: str) -> dict[s
     """ "why?" and "are you sure?": what the last factual answer rests on, and how sure it is."""
     previous = next((t["answer"] for t in reversed(state.get("turns") or []) if t["route"]["ask"] in FACT_ASKS), None)
     if previous is None:
-        text = "There is no earlier answer to explain yet; ask me about the change first."
+        opening = "There is no earlier answer to explain yet; ask me about the change first."
+        text = opening
     else:
         evidence = previous["evidence"]
         facts = evidence.get("facts") or {}
@@ -192,18 +194,20 @@ def _about_previous(state: ThreadState, request: Request, reader: str) -> dict[s
         first = previous.get("first_sentence") or previous["text"]
         if request.ask == "confirm":
             sure = previous["confidence"] >= HEDGE_BELOW
-            text = (
+            opening = (
                 f'{"Yes" if sure else "Not fully"}: my previous answer ("{first}") has confidence '
-                f"{previous['confidence']:.2f}, {'at or above' if sure else 'below'} my {HEDGE_BELOW:.2f} threshold. "
-                f"It rests on {basis}. Mask: {mask.get('detail', 'none')}."
+                f"{previous['confidence']:.2f}, {'at or above' if sure else 'below'} my {HEDGE_BELOW:.2f} threshold."
             )
+            text = f"{opening} It rests on {basis}. Mask: {mask.get('detail', 'none')}."
             if not sure:
                 text += " For a reliable answer supply a change mask, a learned detector (ONNX) or DeltaVLM."
         else:
-            text = f'My previous answer ("{first}") rests on: {basis}. Mask: {mask.get("detail", "none")}.'
+            opening = f'My previous answer ("{first}") rests on: {basis}.'
+            text = f"{opening} Mask: {mask.get('detail', 'none')}."
     answer = Answer(
         question=state["question"],
         text=text,
+        first_sentence=opening,
         intent=request.ask,
         thread_id="",
         turn=state["turn"],

@@ -445,7 +445,7 @@ class _Turn:
 
 
 def _hedge(first: str, lang: str) -> str:
-    """"Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
+    """ "Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
     word = say("probably", lang)
     if lang == "zh":
         return f"{word}{first}"

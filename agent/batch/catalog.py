@@ -38,6 +38,7 @@ class CatalogEntry(BaseModel):
     t1: Path
     t2: Path
     mask: Path | None = None
+    gsd: float | None = Field(None, gt=0, description="Metres per pixel for areas on a plain pair (column gsd).")
 
 
 class CatalogProblem(BaseModel):
@@ -75,6 +76,8 @@ class CatalogItem(BaseModel):
         else:
             payload = [display_path(self.entry.t1, base), display_path(self.entry.t2, base)]
             payload.append(display_path(self.entry.mask, base) if self.entry.mask else "")
+            if self.entry.gsd is not None:
+                payload.append(str(self.entry.gsd))
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -136,7 +139,21 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         t1=_resolve(row.get("t1"), folder, root, "t1"),
         t2=_resolve(row.get("t2"), folder, root, "t2"),
         mask=_resolve(mask, folder, root, "mask") if isinstance(mask, str) and mask.strip() else None,
+        gsd=_gsd(row.get("gsd")),
     )
+
+
+def _gsd(value: Any) -> float | None:
+    """The optional ground sampling distance column: empty, or a positive number of metres per pixel."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        gsd = float(value)
+    except (TypeError, ValueError):
+        raise _RowError(f"gsd {value!r} is not a number of metres per pixel") from None
+    if not gsd > 0 or gsd == float("inf"):
+        raise _RowError(f"gsd {value!r} must be a positive number of metres per pixel")
+    return gsd
 
 
 def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Path, root: Path) -> list[CatalogItem]:
@@ -180,7 +197,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
             continue
         if all(not (v or "").strip() for v in row.values()):
             continue
-        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask")}
+        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "gsd")}
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
