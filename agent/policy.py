@@ -149,7 +149,7 @@ class AgentPolicy:
                 route=request,
                 mask=verification["source"],
                 verifier={k: v for k, v in verification.items() if k not in ("source", "regions")},
-                regions=verification.get("regions"),
+                regions=_regions_evidence(verification["regions"], composed.regions),
                 model=VLMReply(**reply) if reply else None,
                 model_parsed=produced.get("model_parsed"),
                 facts={k: facts[k].model_dump() for k in stated},
@@ -165,6 +165,16 @@ class AgentPolicy:
         if request["ask"] == "export" or request["wants_export"]:
             wanted.add("geojson")
         return wanted
+
+
+def _regions_evidence(summary: dict[str, Any], used: list[str]) -> dict[str, Any]:
+    """The per-region numbers the answer used, with the rule, the top cells and the clusters."""
+    return {
+        "rule": summary["rule"],
+        "top_cells": summary["top_cells"],
+        "clusters": summary["clusters"],
+        "regions": {key: summary["regions"][key] for key in used},
+    }
 
 
 def _value(value: Any) -> str:
@@ -218,10 +228,11 @@ def _about_previous(state: ThreadState, request: Request, reader: str) -> dict[s
 
 
 def _finish(state: ThreadState, request: Request, answer: Answer, reply: dict[str, Any] | None) -> dict[str, Any]:
+    dumped = answer.model_dump(mode="json")
     record = {
         "question": state["question"],
         "route": request.model_dump(),
-        "answer": answer.model_dump(mode="json"),
+        "answer": dumped,
         "model": {"instruction": reply["instruction"], "text": reply.get("text")} if reply else None,
     }
-    return {"answer": answer.model_dump(mode="json"), "turns": [record]}
+    return {"answer": dumped, "turns": [record]}

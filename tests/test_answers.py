@@ -206,3 +206,42 @@ def test_a_french_batch_question_file(shared_data, tmp_path):
     assert first[2].startswith("Cellules modifiées")
     assert f"{truth.changed_px('image') * 0.25 / 1e4:,.2f} ha" in first[3]  # the catalog's gsd column
     assert all(r["answer"]["evidence"]["route"]["language"] == "fr" for r in records)
+
+
+def test_the_cli_takes_a_ground_sampling_distance(shared_data, tmp_path, capsys):
+    from agent.cli.main import main
+
+    truth = Truth(shared_data, "D2")
+    t1, t2, label = truth.paths
+    common = [str(t1), str(t2), "--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path / "a")]
+    assert (
+        main(
+            ["ask", *common, "How many hectares changed?", "--mask", str(label), "--mask-kind", "binary", "--gsd", "2"]
+        )
+        == 0
+    )
+    assert f"{truth.changed_px('image') * 4 / 1e4:,.2f} ha changed in the image" in capsys.readouterr().out
+
+
+def test_a_bad_gsd_is_refused_clearly(shared_data, tmp_path):
+    from tools.raster import InputError
+
+    t1, t2, _ = Truth(shared_data, "D2").paths
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    for bad in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(InputError, match="ground sampling distance"):
+            agent.ask((t1, t2), "How many hectares changed?", gsd_m=bad)
+
+
+def test_the_catalog_gsd_column(tmp_path):
+    from agent.batch.catalog import read_catalog
+
+    (tmp_path / "pairs.csv").write_text(
+        "id,t1,t2,mask,gsd\na,a1.png,a2.png,,0.5\nb,b1.png,b2.png,,\nc,c1.png,c2.png,,abc\nd,d1.png,d2.png,,-1\n"
+    )
+    catalog = read_catalog(tmp_path / "pairs.csv")
+    assert {e.id: e.gsd for e in catalog.entries} == {"a": 0.5, "b": None}
+    problems = [item.problem.error for item in catalog.items if item.problem]
+    assert any("gsd 'abc' is not a number" in p for p in problems) and any(
+        "gsd '-1' must be a positive" in p for p in problems
+    )

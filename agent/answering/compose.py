@@ -42,6 +42,8 @@ class Composed:
     first: str
     stated: list[str] = field(default_factory=list)
     confidence: float = 1.0
+    regions: list[str] = field(default_factory=list)
+    """The region keys whose numbers the answer used (for its evidence)."""
 
 
 def _pct(value: float) -> str:
@@ -77,10 +79,13 @@ class _Turn:
         self.stated: list[str] = []
         self.fact_confidences: list[float] = []
         self.refused = False
+        self.used: list[str] = []
 
     # ---------------------------------------------------------------- facts
     def stats(self, key: str) -> dict[str, Any]:
         regions = self.v["regions"]["regions"]
+        if key not in self.used:
+            self.used.append(key)
         if not key.startswith("cells:"):
             return regions[key]
         parts = [regions[c] for c in key[len("cells:") :].split("+")]
@@ -495,4 +500,5 @@ def compose(request: Request, k: Knowledge) -> Composed:
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
-    return Composed(" ".join(part for part in (first, evidence) if part), first, turn.stated, confidence)
+    text = " ".join(part for part in (first, evidence) if part)
+    return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])

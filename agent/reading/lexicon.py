@@ -297,8 +297,10 @@ ELLIPTIC_PRONOUNS = _rx(_words(r"they", r"them", r"those", r"these", r"it", r"th
 LANGUAGE_SIGNALS: dict[str, re.Pattern[str]] = {
     "en": _rx(
         _words(
-            r"the|is|are|has|have|how|what|where|did|any|many|which|of|and|in|does|was|were|show|changed|tell"
-            r"|please|can|you|me|there|this|it|new|why|much"
+            r"the|is|are|was|were|has|have|had|how|what|where|which|who|why|when|did|does|do|any|many|much|of|and|in"
+            r"|to|for|with|from|that|this|these|those|there|it|its|me|my|you|your|we|our|they|them|be|been|by|at|an"
+            r"|can|could|would|should|will|please|tell|show|give|get|good|new|changed|all|not|or|if|so|just|about"
+            r"|some|more|most|than|then|like|want|need|make|made|see|look|write|help|know|recommend|export"
         )
     ),
     "fr": _rx(
@@ -347,8 +349,9 @@ SPANISH_ONLY = _rx(
 )
 PORTUGUESE_ONLY = _rx(
     _words(
+        r"em",
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
-        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca"
+        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca",
     )
 )
 GERMAN_ONLY = _rx(
