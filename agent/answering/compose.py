@@ -313,6 +313,13 @@ class _Turn:
         clusters = self.v["regions"]["clusters"]
         if r.region == "image" and clusters and len(clusters[0]) > 1:
             self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
+        if r.region == "image" and not r.categories:
+            share = self.v["regions"]["object_share"]
+            top = sorted((c for c in cells if share[c]), key=lambda c: -share[c])[:3]
+            if top:
+                self.evidence.append(
+                    "Share of the changed objects: " + ", ".join(f"{c} {share[c]:.0%}" for c in top) + "."
+                )
         self.evidence.append(
             f"A cell changed when more than {self.threshold:.0%} of it changed; shares: "
             + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)

@@ -6,6 +6,8 @@ as such. Every template takes the same named slots in every language, so the com
 
 from __future__ import annotations
 
+import re
+
 from deltavlm.rules import CELL_IDS, CELL_NAMES
 
 T: dict[str, dict[str, str]] = {
@@ -190,8 +192,8 @@ T: dict[str, dict[str, str]] = {
         "en": "{pct} of the image changed, mostly in {cells}: {what}",
         "fr": "{pct} de l'image a changé, surtout dans {cells} : {what}",
         "es": "cambió el {pct} de la imagen, sobre todo en {cells}: {what}",
-        "de": "{pct} des Bildes haben sich verändert, vor allem in {cells}: {what}",
-        "pt": "{pct} da imagem mudou, sobretudo em {cells}: {what}",
+        "de": "{pct} des Bildes haben sich verändert ({what}), vor allem: {cells}",
+        "pt": "{pct} da imagem mudou ({what}), sobretudo: {cells}",
         "zh": "图像有{pct}发生变化，主要在{cells}：{what}",
     },
     "nothing_changed": {
@@ -434,7 +436,29 @@ UNIT_SYMBOLS = {"m2": "m²", "ha": "ha", "km2": "km²", "acre": "acres"}
 def say(key: str, lang: str, **slots: object) -> str:
     """A template in ``lang`` (English when the template has no such language) with its slots filled."""
     table = T[key]
-    return table.get(lang, table["en"]).format(**slots)
+    return grammar(table.get(lang, table["en"]).format(**slots), lang)
+
+
+def _german_dative(name: str) -> str:
+    """ "die obere Reihe" → "der oberen Reihe", "das Bild" → "dem Bild" (the region names' only cases)."""
+    if name.startswith("das "):
+        return "dem " + name[4:]
+    return re.sub(r"^die (\w+e) ", r"der \1n ", name) if re.match(r"^die \w+e [A-ZÄÖÜ]", name) else "der " + name[4:]
+
+
+def grammar(text: str, lang: str) -> str:
+    """Contractions and cases after the slots are filled: pt "de a" → "da", de "in die Zelle" → "in der Zelle"."""
+    if lang == "pt":
+        for a, b in (("de a ", "da "), ("de o ", "do "), ("em a ", "na "), ("em o ", "no ")):
+            text = re.sub(rf"\b{a}", b, text)
+    elif lang == "es":
+        text = re.sub(r"\bde el ", "del ", text)
+    elif lang == "de":
+        for name in _GERMAN_NAMES:
+            for prep in ("in", "von"):
+                text = text.replace(f"{prep} {name}", f"{prep} {_german_dative(name)}")
+        text = text.replace("in dem ", "im ").replace("von dem ", "vom ")
+    return text
 
 
 def noun(category: str, lang: str, count: int = 2) -> str:
@@ -462,12 +486,19 @@ def join(items: list[str], lang: str) -> str:
     return sep.join(items[:-1]) + f" {T['and'][lang]} " + items[-1] if lang != "zh" else sep.join(items)
 
 
+_GERMAN_NAMES = sorted(
+    {names["de"] for names in _NAMED.values()}
+    | {_CENTRE["de"]}
+    | {_CELL["de"].format(v=_V["de"][c[0]], h=_H["de"][c[1]], id=c, name="") for c in CELL_IDS if c != "CC"},
+    key=len,
+    reverse=True,
+)
+
+
 def sentence(text: str) -> str:
     """Capitalised, with a full stop (Chinese: 。)."""
     text = text.strip()
     if not text:
         return text
     text = text[0].upper() + text[1:]
-    return (
-        text if text[-1] in ".。!?" else text + ("。" if any("\u4e00" <= ch <= "\u9fff" for ch in text[-3:]) else ".")
-    )
+    return text if text[-1] in ".。!?" else text + ("。" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else ".")
