@@ -26,11 +26,12 @@ from tests.conftest import SHARED_DATA
 from tests.phrasings import DATA, PAIRS, Truth, check_answer, load_items, request_matches
 
 
-def run(path: Path, show_failures: bool) -> dict[str, list[int]]:
+def run(path: Path, show_failures: bool) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     items = load_items(path)
     agent = Agent(AgentSettings(artefact_dir=Path(tempfile.mkdtemp(prefix="bench_reader_"))))
     truths: dict[str, Truth] = {}
     table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_ask: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for item in items:
         truth = truths.get(item.pair) or truths.setdefault(item.pair, Truth(SHARED_DATA, item.pair))
         t1, t2, label = truth.paths
@@ -44,10 +45,10 @@ def run(path: Path, show_failures: bool) -> dict[str, list[int]]:
         )
         wrong = request_matches(item.expected, answer.evidence.route.core(), answer.evidence.route.other_subject)
         problem = check_answer(item, truth, answer)
-        row = table[item.kind]
-        row[0] += 1
-        row[1] += not wrong
-        row[2] += problem is None
+        for row in (table[item.kind], by_ask[item.expected["ask"]]):
+            row[0] += 1
+            row[1] += not wrong
+            row[2] += problem is None
         if show_failures and (wrong or problem):
             print(f"line {item.line} [{item.kind}] {item.question!r}")
             if wrong:
@@ -55,7 +56,16 @@ def run(path: Path, show_failures: bool) -> dict[str, list[int]]:
                 print(f"   request: wrong {wrong}: got {[(k, got.get(k)) for k in wrong if k in got]}")
             if problem:
                 print(f"   answer: {problem}")
-    return table
+    return table, by_ask
+
+
+def _print(title: str, table: dict[str, list[int]]) -> None:
+    print(f"| {title} | questions | request read exactly | answer right |")
+    print("|---|---:|---:|---:|")
+    for kind, (n, read, right) in sorted(table.items()):
+        print(f"| {kind} | {n} | {read / n:.0%} | {right / n:.0%} |")
+    total = [sum(r[i] for r in table.values()) for i in range(3)]
+    print(f"| **all** | {total[0]} | {total[1] / total[0]:.1%} | {total[2] / total[0]:.1%} |\n")
 
 
 def main() -> None:
@@ -67,14 +77,10 @@ def main() -> None:
         sys.exit(f"shared data not found at {SHARED_DATA}")
     path = DATA / ("phrasings_heldout.txt" if args.heldout else "phrasings.txt")
     start = time.perf_counter()
-    table = run(path, args.show_failures)
-    total = [sum(r[i] for r in table.values()) for i in range(3)]
-    print(f"\n{path.name}: {total[0]} questions in {time.perf_counter() - start:.1f} s\n")
-    print("| kind | questions | request read exactly | answer right |")
-    print("|---|---:|---:|---:|")
-    for kind, (n, read, right) in sorted(table.items()):
-        print(f"| {kind} | {n} | {read / n:.0%} | {right / n:.0%} |")
-    print(f"| **all** | {total[0]} | {total[1] / total[0]:.1%} | {total[2] / total[0]:.1%} |")
+    table, by_ask = run(path, args.show_failures)
+    print(f"\n{path.name}: {sum(r[0] for r in table.values())} questions in {time.perf_counter() - start:.1f} s\n")
+    _print("kind of phrasing", table)
+    _print("expected ask", by_ask)
 
 
 if __name__ == "__main__":
