@@ -183,6 +183,7 @@ DESCRIBE = _rx(
         r"|how(?:'s|s| does| is| do) (?:it|that|things|the \w+) look"
         r"|what (?:was|were) (?:built|added|changed|demolished|removed)|tell me (?:about|what)"
         r"|explain the changes?|what changes|give me (?:a|the) (?:rundown|gist|picture)|walk me through"
+        r"|(?:the |some )?(?:numbers|stats|statistics|figures)"
         r"|decri\w*|resum\w*|qu'est-ce qui a change|qu.est ce qui a change|que s'est-il passe"
         r"|qu'est-ce qui est different|describ\w*|que (?:ha cambiado|cambio|paso)|descrev\w*|descreva"
         r"|o que (?:mudou|aconteceu)|beschreib\w*|was hat sich (?:verandert|geandert)|was ist (?:passiert|neu)"
@@ -201,8 +202,9 @@ COMPARE = _rx(
 )
 RANK_MOST = _rx(
     _words(
+        r"am starksten|am meisten|(?:mudou|mudaram) mais|(?:cambio|cambiaron) mas|mas (?:cambio|cambios)",
         r"the most|most (?:change|changed|changes|affected|activity|of the)|biggest|largest|highest|greatest"
-        r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou"
+        r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou",
     ),
     r"最多|最大",
 )

@@ -88,7 +88,11 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
     if (
         len(r.regions) >= 2
         and (compare_words or re.search(r"\b(?:or|ou|o|oder)\b|还是|或", text))
-        and (compare_words or r.rank or re.search(r"\bmore\b|\bless\b|plus|mas|mehr|mais|更", text))
+        and (
+            compare_words
+            or r.rank
+            or re.search(r"\b(?:more|less|bigger|larger|greater|smaller|plus|mas|mehr|mais)\b|更", text)
+        )
     ):
         return "compare", "compares regions"
     if len(r.categories) == 2 and compare_words and not lx.COUNT.search(text.replace("how many more", "")):

@@ -19,6 +19,7 @@ cambiado gebaude verandert veranderungen predios quantos mudou decrire decris be
 exporta exportiere
 """
 _KNOWN_TEXT = """
+numbers stats figures statistics
 a about after again all also an and any anyone anything are area areas around at be been before best between but
 by can cell cells column columns cost could days did do does done down each east eight else entire every
 everything few find five for four from get give grid had has have he her here him his home homes horse hose host
