@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from agent.reading import lexicon as lx
 from agent.reading.language import detect_language, fold
@@ -129,6 +130,27 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
     return "", ""
 
 
+def _inherit(fields: dict[str, Any], reading: _Reading, anchor: Request, ask: str) -> list[str]:
+    """Fill what an elliptical question leaves out from the thread's last factual request; say what was taken."""
+    inherited = []
+    if not reading.categories and not reading.other and anchor.categories:
+        fields["categories"] = list(anchor.categories)
+        inherited.append("subject")
+    if fields["direction"] == "any" and anchor.direction != "any" and not reading.categories:
+        fields["direction"] = anchor.direction
+    keeps_place = not (reading.regions or reading.whole or reading.rank) and ask != "compare"
+    if keeps_place and anchor.region != "image":
+        fields["region"] = anchor.region
+        inherited.append("region")
+    if ask == "compare" and not fields["compared"] and anchor.compared:
+        fields["compared"] = list(anchor.compared)
+    if ask == anchor.ask == "changed" and not reading.negative:
+        fields["polarity"] = anchor.polarity
+    if ask in ("how_much", "compare") and not reading.unit and anchor.unit:
+        fields["unit"] = anchor.unit
+    return inherited
+
+
 def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     """Read ``question``; ``previous`` holds the thread's earlier requests, oldest first."""
     raw = question.strip()[:MAX_QUESTION_CHARS]
@@ -208,41 +230,15 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         fields = {k: getattr(anchor, k) for k in fields}
         follow_up = True
     elif anchor is not None and elliptic and ask in FACT_ASKS and ask not in ("export", "show"):
-        inherited = []
-        if not reading.categories and not reading.other and anchor.categories:
-            fields["categories"] = list(anchor.categories)
-            inherited.append("subject")
-        if fields["direction"] == "any" and anchor.direction != "any" and not reading.categories:
-            fields["direction"] = anchor.direction
-        if (
-            not reading.regions
-            and not reading.whole
-            and anchor.region != "image"
-            and ask != "compare"
-            and not reading.rank
-        ):
-            fields["region"] = anchor.region
-            inherited.append("region")
-        if ask == "compare" and not fields["compared"] and anchor.compared and not reading.categories:
-            fields["compared"] = list(anchor.compared)
-        if ask == "compare" and reading.categories and len(reading.categories) < 2 and anchor.compared:
-            fields["compared"] = list(anchor.compared)
-        if ask == anchor.ask == "changed" and not reading.negative:
-            fields["polarity"] = anchor.polarity
-        if ask in ("how_much", "compare") and not reading.unit and anchor.unit:
-            fields["unit"] = anchor.unit
+        inherited = _inherit(fields, reading, anchor, ask)
         if inherited:
             follow_up = True
             reason += f"; {' and '.join(inherited)} from the previous question"
     if ask == "compare" and not fields["compared"] and len(fields["categories"]) < 2:
-        ask, reason = (
-            ("where", "compares without two places: reads as where")
-            if not fields["categories"]
-            else (
-                "count",
-                "compares one category: reads as a count",
-            )
-        )
+        # a comparison without two places or two categories is not one: one place reads as where, one category as
+        # a count
+        ask = "count" if fields["categories"] else "where"
+        reason = f"a comparison with only one side: read as {ask}"
     return Request(
         ask=ask,  # type: ignore[arg-type]
         follow_up=follow_up,
