@@ -24,7 +24,7 @@ class ThreadState(TypedDict, total=False):
     """The current question, as typed (data only)."""
     turn: int
     route: dict[str, Any]
-    """The router's decision for the current question (the policy's typed request as a dict)."""
+    """The typed request the policy read from the current question (agent.reading.Request as a dict)."""
     verification: dict[str, Any] | None
     """Verifier facts for the current turn, with the mask's source."""
     model_reply: dict[str, Any] | None
