@@ -8,6 +8,7 @@ same thread is refused instead of silently mixing two places.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -19,9 +20,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
-from agent.intents import MAX_QUESTION_CHARS
 from agent.planner import LLMPlanner
 from agent.policy import AgentPolicy
+from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
@@ -63,8 +64,8 @@ class Agent:
     """Answers questions about image pairs, with evidence, across the turns of a conversation.
 
     ``vlm_backend`` overrides ``settings.model``; ``mask_provider`` replaces the classical mask for pairs
-    without a user mask; ``planner_model`` (any LangChain chat model with tool calling) plans the tools
-    instead of the default router.
+    without a user mask; ``planner_model`` (any LangChain chat model with tool calling) reads the questions
+    instead of the default reader.
     """
 
     def __init__(
@@ -132,11 +133,14 @@ class Agent:
         mask: str | Path | None = None,
         mask_kind: MaskKind = "auto",
         mask_category: str | None = None,
+        gsd_m: float | None = None,
     ) -> Answer:
         """Answer ``question`` about ``pair`` (an ImagePair, two paths or two arrays).
 
         ``thread_id`` continues a conversation; ``mask`` is a change-mask file for this pair, kept for
         the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
+        ``gsd_m`` is the ground sampling distance in metres per pixel, for areas on a plain pair (kept for the
+        thread); a georeferenced pair's own pixel size wins over it, and the answer says when they disagree.
         """
         if not isinstance(question, str):
             raise InputError(f"the question must be text, not {type(question).__name__}")
@@ -144,6 +148,8 @@ class Agent:
             raise InputError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+        if gsd_m is not None and (not isinstance(gsd_m, int | float) or not math.isfinite(gsd_m) or gsd_m <= 0):
+            raise InputError(f"the ground sampling distance must be a positive number of metres, not {gsd_m!r}")
         image_pair = as_pair(pair)
         thread_id = thread_id or uuid.uuid4().hex
         state = self.thread_state(thread_id)
@@ -168,6 +174,7 @@ class Agent:
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
                 "mask": mask_spec,
+                "gsd_m": float(gsd_m) if gsd_m is not None else state.get("gsd_m"),
                 "question": question,
             },
             config={"configurable": {"thread_id": thread_id}},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.intents import Route
 from agent.ledger import Fact
 from agent.settings import TrustSettings
 from deltavlm.answers import is_no_change_phrase, parse_cells, parse_counts, parse_yes_no
@@ -21,30 +20,30 @@ MODEL_INSTRUCTIONS: dict[str, str] = {
 SOURCE = "DeltaVLM"
 
 
-def model_facts(text: str, route: Route, trust: TrustSettings, turn: int) -> tuple[list[Fact], dict[str, Any]]:
-    """Facts parsed from the model's answer to the route's instruction, and a record of the parsing."""
+def model_facts(text: str, kind: str, trust: TrustSettings, turn: int) -> tuple[list[Fact], dict[str, Any]]:
+    """Facts parsed from the model's answer to a ``kind`` instruction (binary, count, locate, caption)."""
     facts: list[Fact] = []
     parsed: dict[str, Any] = {"raw": text}
 
     def propose(key: str, value: Any, confidence: float, detail: str = "") -> None:
         facts.append(Fact(key=key, value=value, source=SOURCE, confidence=confidence, turn=turn, detail=detail))
 
-    if route.intent == "binary":
+    if kind == "binary":
         yes_no = parse_yes_no(text)
         parsed["yes_no"] = yes_no.model_dump()
         if yes_no.value is not None:
             propose("changed", yes_no.value, trust.model_binary, yes_no.method)
-    elif route.intent == "count":
+    elif kind == "count":
         counts = parse_counts(text)
         parsed["counts"] = counts.model_dump()
         for category, value in (counts.value or {}).items():
             propose(f"count.{category}", int(value), trust.model_counts, counts.method)
-    elif route.intent == "locate":
+    elif kind == "locate":
         cells = parse_cells(text)
         parsed["cells"] = cells.model_dump()
         for category, names in (cells.value or {}).items():
             propose(f"cells.{category}", list(names), trust.model_cells, cells.method)
-    elif route.intent == "caption":
+    elif kind == "caption":
         propose("caption", text, trust.model_caption)
         if is_no_change_phrase(text):
             parsed["no_change_caption"] = True

@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python bench/bench_agent.py [--turns 60]``. Both sides use a user-supplied mask on a
 256² synthetic pair. The bare call reads the mask and applies the rules every time; the agent verifies
-the pair once per conversation (pair store) and then pays for routing, reconciliation, composing the
-answer and checkpointing the thread, which is what this measures.
+the pair once per conversation (pair store) and then pays for reading the question, reconciliation,
+composing the answer and checkpointing the thread, which is what this measures. The reader's own cost is
+measured alone on every question of the phrasing set (tests/data/phrasings.txt).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from agent.api import Agent
+from agent.reading import read_request
 from agent.settings import AgentSettings
 from deltavlm.synthetic import write_example
 from tools.masks import UserMaskProvider
@@ -22,6 +24,7 @@ from tools.pairs import load_pair
 from tools.verify import verify
 
 QUESTIONS = ["Has anything changed?", "How many new buildings?", "and where?", "Describe the changes."]
+PHRASINGS = Path(__file__).resolve().parents[1] / "tests" / "data" / "phrasings.txt"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -55,6 +58,18 @@ def main() -> None:
     print(f"bare verifier (read mask + rules), 256² pair: p50 {b50:.1f} ms, p95 {b95:.1f} ms")
     print(f"agent verifier-only turn (in-memory checkpointer): p50 {a50:.1f} ms, p95 {a95:.1f} ms")
     print(f"ratio agent/bare: p50 {a50 / b50:.2f}×, p95 {a95 / b95:.2f}×  (mean {statistics.mean(turns) * 1e3:.1f} ms)")
+    questions = [line.split(" | ")[2] for line in PHRASINGS.read_text(encoding="utf-8").splitlines() if " | " in line]
+    previous = [read_request("How many new buildings in the north?")]
+    for question in questions:  # warm up: regexes compiled, py3langid's model loaded
+        read_request(question, previous)
+    reads = []
+    for _ in range(3):
+        for question in questions:
+            started = time.perf_counter()
+            read_request(question, previous)
+            reads.append(time.perf_counter() - started)
+    r50, r95, rmax = (_percentile(reads, q) * 1e3 for q in (0.5, 0.95, 1.0))
+    print(f"reader alone, {len(questions)} phrasings × 3: p50 {r50:.2f} ms, p95 {r95:.2f} ms, max {rmax:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ from langgraph.runtime import Runtime
 
 from graphs.context import GraphContext
 from graphs.state import ThreadState
+from tools.areas import pixel_area
 from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
 from tools.georef import unplaced_hint
 from tools.naming import file_safe_name
 from tools.overlay import render_overlay, save_png
+from tools.regions import summarize_regions
 from tools.verify import Verification
 
 
@@ -49,8 +51,18 @@ def _compact(verification: Verification) -> dict[str, Any]:
 
 
 def verify_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-    _, verification = runtime.context.store.verified(state["pair_id"], runtime.context.rules)
-    return {"verification": _compact(verification)}
+    """The verifiers' numbers, with per-region change and ground areas (computed once per pair and pixel size)."""
+    ctx = runtime.context
+    mask, verification = ctx.store.verified(state["pair_id"], ctx.rules)
+    entry = ctx.store.get(state["pair_id"])
+    gsd = state.get("gsd_m")
+    key = ("regions", gsd)
+    if key not in entry.derived:
+        area, row_areas = pixel_area(entry.pair.georef, entry.pair.shape[0], gsd)
+        regions = summarize_regions(mask.class_mask, ctx.rules, row_areas)
+        entry.derived[key] = (regions.model_dump(), area.model_dump())
+    regions, area = entry.derived[key]
+    return {"verification": {**_compact(verification), "regions": regions, "area": area}}
 
 
 def perceive_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str, Any]:

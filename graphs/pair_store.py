@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from deltavlm.rules import RuleSettings
 from tools.masks import ChangeMask, MaskProvider
@@ -19,6 +20,8 @@ class PairEntry:
     provider: MaskProvider
     mask: ChangeMask | None = None
     verification: Verification | None = None
+    derived: dict[Any, Any] = field(default_factory=dict)
+    """Results derived from the verification (per-region change for a pixel size), computed once per key."""
 
 
 class PairStore:
@@ -34,8 +37,8 @@ class PairStore:
         if entry is None or _provider_key(entry.provider) != _provider_key(provider):
             entry = PairEntry(pair=pair, provider=provider)
             self._entries[pair.pair_id] = entry
-        elif entry.pair.georef != pair.georef:  # same pixels placed anew (tools.georef): exports follow the new place
-            entry.pair = pair
+        elif entry.pair.georef != pair.georef:  # same pixels placed anew (tools.georef): exports and areas follow
+            entry.pair, entry.derived = pair, {}
         self._entries.move_to_end(pair.pair_id)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)

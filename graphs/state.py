@@ -18,11 +18,13 @@ class ThreadState(TypedDict, total=False):
     """t1, t2 paths when the pair came from files (reload after a restart)."""
     mask: dict[str, Any] | None
     """The user's change mask for this pair (path, kind, category), kept for the whole thread."""
+    gsd_m: float | None
+    """The user's ground sampling distance (metres per pixel) for a plain pair; a georeference wins over it."""
     question: str
     """The current question, as typed (data only)."""
     turn: int
     route: dict[str, Any]
-    """The router's decision for the current question (the policy's typed request as a dict)."""
+    """The typed request the policy read from the current question (agent.reading.Request as a dict)."""
     verification: dict[str, Any] | None
     """Verifier facts for the current turn, with the mask's source."""
     model_reply: dict[str, Any] | None

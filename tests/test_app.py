@@ -119,7 +119,7 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     first = _last(page.ask(session, "Has anything changed?"))
     assert [m["role"] for m in first.chat] == ["user", "assistant", "assistant"]
     assert first.chat[1]["content"].startswith("Yes")
-    assert first.chat[2]["metadata"]["title"].startswith("Evidence · binary")
+    assert first.chat[2]["metadata"]["title"].startswith("Evidence · changed")
     assert "mask:user" in first.chat[2]["content"]
     assert Path(first.overlay).is_file()
     overlay = cv2.imread(first.overlay)
@@ -135,7 +135,7 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     assert Path(first.geojson).name == f"synthetic-seed{SEED}_turn1_changes.geojson"
 
     second = _last(page.ask(first, "How many new buildings?"))
-    assert len(second.chat) == 6 and "three changed buildings" in second.chat[4]["content"]
+    assert len(second.chat) == 6 and "3 changed buildings" in second.chat[4]["content"]
     assert second.turns == 2 and second.overlay != first.overlay and Path(second.overlay).is_file()
     assert "objects per category | road 0, building 3" in second.evidence
     assert len(page.agent.history(second.thread_id)) == 2
@@ -284,7 +284,7 @@ def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypat
         patch.setattr(page.agent, "ask", broken)
         failed = _last(page.ask(session, "Has anything changed?"))
     assert failed.chat[-1]["content"].startswith("⚠️") and "disk on fire" in failed.status
-    assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith("Yes")
+    assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith(("Yes", "Probably yes"))
 
 
 def test_an_overlong_question_is_refused_in_the_chat(page):
@@ -366,31 +366,17 @@ def test_a_plain_pair_is_placed_from_the_page_and_the_conversation_goes_on(page,
     assert bad.chat[-1]["content"].startswith("⚠️ **Could not place the pair.**") and bad.pair == exported.pair
 
 
-def test_the_ground_sampling_distance_reaches_the_agent_when_it_takes_one(page, pngs, monkeypatch):
+def test_the_ground_sampling_distance_reaches_the_agent(page, pngs):
+    """A plain pair has no pixel size; the visitor's GSD turns the changed area into square metres."""
     session = page.load_files(Session(), str(pngs.t1), str(pngs.t2))
+    unknown = _last(page.ask(session, "How large is the changed area in square metres?"))
+    reply = next(m["content"] for m in reversed(unknown.chat) if m["role"] == "assistant" and "metadata" not in m)
+    assert "pixel size of this image is unknown" in reply.lower()
     with_gsd = page.place(session, "", "", 0.5)
     assert with_gsd.pair.gsd_m == 0.5 and "0.5 m per pixel" in with_gsd.pair_summary
-    assert _last(page.ask(with_gsd, "Has anything changed?")).turns == 1  # works with or without the parameter
-    seen = {}
-    real_ask = page.agent.ask
-
-    def ask_with_gsd(*args, gsd_m=None, **kwargs):
-        seen["gsd_m"] = gsd_m
-        return real_ask(*args, **kwargs)
-
-    monkeypatch.setattr(page.agent, "ask", ask_with_gsd)
-    monkeypatch.setattr(page, "takes_gsd", True)
-    _last(page.ask(with_gsd, "Has anything changed?"))
-    assert seen["gsd_m"] == 0.5
-
-
-def test_the_agent_itself_takes_the_ground_sampling_distance(page, pngs):
-    import inspect
-
-    if "gsd_m" not in inspect.signature(Agent.ask).parameters:
-        pytest.skip("Agent.ask has no gsd_m parameter on this branch (it arrives with the scale work)")
-    session = page.place(page.load_files(Session(), str(pngs.t1), str(pngs.t2)), "", "", 0.5)
-    assert page.takes_gsd and _last(page.ask(session, "How large is the changed area?")).turns == 1
+    answered = _last(page.ask(with_gsd, "How large is the changed area in square metres?"))
+    reply = next(m["content"] for m in reversed(answered.chat) if m["role"] == "assistant" and "metadata" not in m)
+    assert "m²" in reply.split(". ")[0], reply
 
 
 def test_a_finer_grid_on_the_beirut_scene(page, shared_data):
@@ -467,7 +453,7 @@ def test_the_served_page_answers_through_gradio_client(served, pngs):
     status, chat, compare, legend, full_size, evidence, geojson, draft = client.predict(
         "Has anything changed?", api_name="/ask"
     )
-    assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith("Yes")
+    assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith(("Yes", "Probably yes"))
     assert all(Path(picture).is_file() for picture in compare) and draft == ""
     assert "change" in legend and Path(full_size[0]).name.endswith("_overlay.png")
     assert "#### DeltaVLM" in evidence

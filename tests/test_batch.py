@@ -293,7 +293,7 @@ def test_batch_writes_every_answer_one_layer_a_summary_and_the_errors(job, tmp_p
     truth = json.loads((catalog.parent / "p00" / "captions.json").read_text())["counts"]
     assert by_pair[("p00", 1)]["counts"]["building"] == truth["building"]
     # the follow-up "where?" kept the thread's topic, and "export that" wrote the GeoJSON artefact
-    assert by_pair[("p00", 2)]["intent"] == "locate" and by_pair[("p00", 2)]["evidence"]["route"]["categories"] == [
+    assert by_pair[("p00", 2)]["intent"] == "where" and by_pair[("p00", 2)]["evidence"]["route"]["categories"] == [
         "building"
     ]
     artefact = Path(by_pair[("p00", 3)]["artefacts"]["geojson"])

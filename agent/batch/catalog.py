@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.intents import MAX_QUESTION_CHARS
+from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
 from tools.raster import InputError
 
@@ -41,6 +41,7 @@ class CatalogEntry(BaseModel):
     mask: Path | None = None
     bounds: str | None = Field(None, description="W,S,E,N placing a plain pair on the map (with crs).")
     crs: str | None = Field(None, description="CRS of bounds, or of world files that name none.")
+    gsd: float | None = Field(None, gt=0, description="Metres per pixel for areas on a plain pair (column gsd).")
 
 
 class CatalogProblem(BaseModel):
@@ -80,6 +81,8 @@ class CatalogItem(BaseModel):
             payload.append(display_path(self.entry.mask, base) if self.entry.mask else "")
             if self.entry.bounds or self.entry.crs:
                 payload += [self.entry.bounds or "", self.entry.crs or ""]
+            if self.entry.gsd is not None:
+                payload.append(str(self.entry.gsd))
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -154,7 +157,21 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         t1=_resolve(row.get("t1"), folder, root, "t1"),
         t2=_resolve(row.get("t2"), folder, root, "t2"),
         mask=_resolve(mask, folder, root, "mask") if isinstance(mask, str) and mask.strip() else None,
+        gsd=_gsd(row.get("gsd")),
     )
+
+
+def _gsd(value: Any) -> float | None:
+    """The optional ground sampling distance column: empty, or a positive number of metres per pixel."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        gsd = float(value)
+    except (TypeError, ValueError):
+        raise _RowError(f"gsd {value!r} is not a number of metres per pixel") from None
+    if not gsd > 0 or gsd == float("inf"):
+        raise _RowError(f"gsd {value!r} must be a positive number of metres per pixel")
+    return gsd
 
 
 def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Path, root: Path) -> list[CatalogItem]:
@@ -198,7 +215,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
             continue
         if all(not (v or "").strip() for v in row.values()):
             continue
-        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs")}
+        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs", "gsd")}
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:

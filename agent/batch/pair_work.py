@@ -167,6 +167,7 @@ def converse(prepared: Prepared, agent: Agent, config: BatchConfig) -> PairOutco
                 mask=entry.mask if number == 0 else None,
                 mask_kind=config.mask_kind,
                 mask_category=config.mask_category,
+                gsd_m=entry.gsd,
             )
             timing = {"answer_s": round(time.perf_counter() - started, 4)}
             if number == 0:

@@ -48,6 +48,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             mask=args.mask,
             mask_kind=args.mask_kind,
             mask_category=args.mask_category,
+            gsd_m=args.gsd,
         )
         print_answer(answer, args.json)
         if not args.json:
@@ -81,6 +82,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     mask=mask,
                     mask_kind=args.mask_kind,
                     mask_category=args.mask_category,
+                    gsd_m=args.gsd,
                 )
             except InputError as exc:
                 print(f"error: {exc}")
@@ -104,6 +106,12 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
     parser.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    parser.add_argument(
+        "--gsd",
+        type=float,
+        metavar="METRES",
+        help="ground sampling distance (metres per pixel) for areas on plain images; a georeference wins over it",
+    )
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
 
 

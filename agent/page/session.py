@@ -11,7 +11,6 @@ its traceback on the server and reported in one line on the page.
 from __future__ import annotations
 
 import atexit
-import inspect
 import logging
 import shutil
 import tempfile
@@ -61,11 +60,6 @@ ProgressFn = Callable[..., Any]
 
 def _no_progress(*_args: Any, **_kwargs: Any) -> None:
     """Progress sink for callers outside a Gradio event (tests, scripts)."""
-
-
-def _asks_for_gsd(agent: Agent) -> bool:
-    """True when this agent's ``ask`` takes ``gsd_m`` (metres per pixel for plain images); older agents do not."""
-    return "gsd_m" in inspect.signature(agent.ask).parameters
 
 
 class PairRef(BaseModel):
@@ -164,7 +158,6 @@ class ChangePage:
         self._pairs: OrderedDict[tuple[str | None, ...], ImagePair] = OrderedDict()
         self._pairs_lock = threading.Lock()
         self._agent_lock = threading.Lock()
-        self.takes_gsd = _asks_for_gsd(agent)
 
     # ------------------------------------------------------------------------------------------ set-up
 
@@ -429,8 +422,6 @@ class ChangePage:
             said = f"📍 The pair still has no georeference. {session.pair.unplaced}"
         if placed.gsd_m:
             said += f" Ground sampling distance: {placed.gsd_m:g} m per pixel."
-            if not self.takes_gsd:
-                said += " (This version of the agent does not use it yet.)"
         session.reply(said + " The conversation goes on; exports from now on use this.")
         return session
 
@@ -495,7 +486,6 @@ class ChangePage:
             progress(0.05, desc="reading the pair")
             pair = self._pair(ref)
             progress(0.2, desc=f"waiting for the agent ({self._perception_short()})")
-            extra: dict[str, Any] = {"gsd_m": ref.gsd_m} if ref.gsd_m and self.takes_gsd else {}
             with self._agent_lock:
                 progress(0.3, desc=f"answering ({self._perception_short()})")
                 answer = self.agent.ask(
@@ -505,7 +495,7 @@ class ChangePage:
                     mask=ref.mask,
                     mask_kind=ref.mask_kind,
                     mask_category=ref.mask_category,
-                    **extra,
+                    gsd_m=ref.gsd_m,
                 )
                 mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
             progress(0.8, desc="drawing the changes")

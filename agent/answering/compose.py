@@ -1,0 +1,511 @@
+"""Answers built from the request: the first sentence answers exactly what was asked, the evidence follows.
+
+A yes/no gets yes or no in the question's own polarity, a count gets the number, a region question gets that
+region, a unit gets that unit (or says why it cannot). Whole-image facts come from the reconciled ledger (so that
+DeltaVLM and the verifiers are weighed as before); region facts come from the verifiers' per-region numbers. A
+category is never claimed from a mask without categories. When the stated fact's confidence is below
+``HEDGE_BELOW`` the first sentence says "probably" and the answer names a better source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.answering.wording import UNIT_NAMES, UNIT_SYMBOLS, join, noun, region_name, say, sentence
+from agent.ledger import Fact
+from agent.reading import Request, languages_sentence
+from deltavlm.rules import CATEGORIES, CELL_IDS, cell_is_changed
+from tools.areas import convert
+from tools.regions import COLUMNS, ROWS
+
+HEDGE_BELOW = 0.8
+"""Below this confidence a stated fact is hedged ("probably") and a better source is suggested."""
+EQUAL_WITHIN = 0.005
+"""Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
+BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
+
+
+@dataclass
+class Knowledge:
+    """What this turn can state: reconciled facts, the verifiers' numbers (with regions and areas), the model."""
+
+    facts: dict[str, Fact]
+    verification: dict[str, Any]
+    has_model: bool = False
+    model_text: str | None = None
+
+
+@dataclass
+class Composed:
+    text: str
+    first: str
+    stated: list[str] = field(default_factory=list)
+    confidence: float = 1.0
+    regions: list[str] = field(default_factory=list)
+    """The region keys whose numbers the answer used (for its evidence)."""
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _px(value: int) -> str:
+    return f"{value:,}"
+
+
+def _area(m2: float, unit: str) -> str:
+    value = convert(m2, unit)  # type: ignore[arg-type]
+    digits = 0 if unit == "m2" else 3 if unit == "km2" else 2
+    return f"{value:,.{digits}f} {UNIT_SYMBOLS[unit]}"
+
+
+def mask_phrase(verification: dict[str, Any]) -> str:
+    source = verification["source"]
+    kinds = {"user": "your change mask", "learned": "the learned change mask", "classical": "the classical change mask"}
+    return f"{kinds[source['kind']]} ({source['provider']}, confidence {source['confidence']:.2f})"
+
+
+class _Turn:
+    """One answer being written: the request, what is known, and the sentences so far."""
+
+    def __init__(self, request: Request, k: Knowledge) -> None:
+        self.r, self.k, self.lang = request, k, request.language
+        self.v = k.verification
+        self.source_conf = float(self.v["source"]["confidence"]) if self.v else 1.0
+        self.categorical = bool(self.v and self.v["source"]["categorical"])
+        self.threshold = float(self.v["regions"]["threshold"]) if self.v else 0.05
+        self.evidence: list[str] = []
+        self.stated: list[str] = []
+        self.fact_confidences: list[float] = []
+        self.refused = False
+        self.used: list[str] = []
+
+    # ---------------------------------------------------------------- facts
+    def stats(self, key: str) -> dict[str, Any]:
+        regions = self.v["regions"]["regions"]
+        if key not in self.used:
+            self.used.append(key)
+        if not key.startswith("cells:"):
+            return regions[key]
+        parts = [regions[c] for c in key[len("cells:") :].split("+")]
+        pixels = sum(p["pixels"] for p in parts)
+        changed = sum(p["changed_pixels"] for p in parts)
+        areas = [p["area_m2"] for p in parts]
+        return {
+            "pixels": pixels,
+            "changed_pixels": changed,
+            "fraction": changed / pixels,
+            "category_fractions": {
+                c: sum(p["category_fractions"][c] * p["pixels"] for p in parts) / pixels for c in CATEGORIES
+            },
+            "objects": sum(p["objects"] for p in parts),
+            "category_objects": {c: sum(p["category_objects"][c] for p in parts) for c in CATEGORIES},
+            "changed": cell_is_changed(changed, pixels, self.threshold),
+            "area_m2": sum(areas) if None not in areas else None,
+            "category_area_m2": {c: sum(p["category_area_m2"][c] for p in parts) for c in CATEGORIES}
+            if None not in areas
+            else None,
+        }
+
+    def fact(self, key: str) -> Fact | None:
+        found = self.k.facts.get(key)
+        if found is not None:
+            self.stated.append(key)
+            self.fact_confidences.append(found.confidence)
+        return found
+
+    @property
+    def confidence(self) -> float:
+        """The lowest confidence among the ledger facts stated, else the mask's (region facts are the mask's)."""
+        return min(self.fact_confidences) if self.fact_confidences else self.source_conf
+
+    def region(self, key: str | None = None) -> str:
+        return region_name(key or self.r.region, self.lang)
+
+    def cells_in(self, key: str) -> list[str]:
+        if key == "image":
+            return list(CELL_IDS)
+        if key in CELL_IDS:
+            return [key]
+        if key.startswith("cells:"):
+            return key[len("cells:") :].split("+")
+        kind, name = key.split(":")
+        if kind == "row":
+            return list(ROWS[name])
+        if kind == "col":
+            return list(COLUMNS[name])
+        return {
+            "top": ["TL", "TC", "TR"],
+            "bottom": ["BL", "BC", "BR"],
+            "left": ["TL", "CL", "BL"],
+            "right": ["TR", "CR", "BR"],
+        }[name]
+
+    def categories_unknown(self) -> bool:
+        """Categories asked of a mask that has none: say so first, never guess."""
+        return bool(self.r.categories) and not self.categorical
+
+    def no_categories(self) -> str:
+        nouns = join([noun(c, self.lang) for c in self.r.categories], self.lang)
+        self.refused = True
+        return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v))
+
+    def yes_no(self, value: bool) -> str:
+        positive = value if self.r.polarity == "positive" else not value
+        return say("yes" if positive else "no", self.lang)
+
+    # ---------------------------------------------------------------- asks
+    def changed(self) -> str:
+        r = self.r
+        if r.categories and not self.categories_unknown():
+            counts = self.category_counts()
+            if counts is None:
+                return self.no_categories()
+            any_changed = any(n > 0 for n in counts.values())
+            if any_changed:
+                count = join([f"{n} {noun(c, self.lang, n)}" for c, n in counts.items()], self.lang)
+                clause = say("category_changed", self.lang, count=count, region=self.region())
+                if r.direction != "any":
+                    self.evidence.append("The mask does not say whether they were built or demolished.")
+                    return clause
+            else:
+                clause = say(
+                    "category_unchanged", self.lang, noun=noun(r.categories[0], self.lang, 1), region=self.region()
+                )
+            return f"{self.yes_no(any_changed)}, {clause}"
+        if self.categories_unknown():
+            self.evidence.append(self.any_change_sentence())
+            return self.no_categories()
+        if r.region == "image":
+            fact = self.fact("changed")
+            changed = bool(fact.value) if fact else bool(self.v["changed"])
+            pct = _pct(self.v["changed_fraction"])
+            if changed:
+                clause = say("region_changed", self.lang, region=self.region(), pct=pct)
+            else:
+                clause = say("region_unchanged", self.lang, region=self.region())
+            self.evidence.append("Rule: the pair changed when any pixel of the change mask changed.")
+            return f"{self.yes_no(changed)}, {clause}"
+        stats = self.stats(r.region)
+        if stats["changed"]:
+            clause = say("region_changed", self.lang, region=self.region(), pct=_pct(stats["fraction"]))
+        elif stats["changed_pixels"] == 0:
+            clause = say("region_unchanged", self.lang, region=self.region())
+        else:
+            clause = say(
+                "region_below_rule",
+                self.lang,
+                region=self.region(),
+                pct=_pct(stats["fraction"]),
+                thr=f"{self.threshold:.0%}",
+            )
+        self.evidence.append(f"Rule: {self.v['regions']['rule']}.")
+        return f"{self.yes_no(bool(stats['changed']))}, {clause}"
+
+    def category_counts(self) -> dict[str, int] | None:
+        if self.r.region == "image":
+            counts = {}
+            for c in self.r.categories:
+                fact = self.fact(f"count.{c}")
+                if fact is None:
+                    return None
+                counts[c] = int(fact.value)
+            return counts
+        if not self.categorical:
+            return None
+        stats = self.stats(self.r.region)
+        return {c: int(stats["category_objects"][c]) for c in self.r.categories}
+
+    def count(self) -> str:
+        r = self.r
+        if r.categories:
+            counts = self.category_counts()
+            if counts is None:
+                self.evidence.append(self.any_change_sentence())
+                if self.k.has_model:
+                    self.evidence.append("DeltaVLM gave no usable count for these categories.")
+                return self.no_categories()
+            parts = [
+                say("count", self.lang, n=n, noun=noun(c, self.lang, n), region=self.region())
+                for c, n in counts.items()
+            ]
+            if r.direction != "any":
+                self.evidence.append("The mask does not say which of them are new and which were demolished.")
+            return "; ".join(parts)
+        if r.region == "image":
+            fact = self.fact("regions")
+            n = int(fact.value) if fact else int(self.v["changed_regions"])
+        else:
+            n = int(self.stats(r.region)["objects"])
+        if not self.categorical:
+            self.evidence.append("The mask has no categories, so these are changed regions of any kind.")
+        return say("count", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
+
+    def values_for(self, key: str) -> float:
+        stats = self.stats(key)
+        if len(self.r.categories) == 1 and self.categorical:
+            return float(stats["category_fractions"][self.r.categories[0]])
+        return float(stats["fraction"])
+
+    def cell_changed(self, cell: str, share: float) -> bool:
+        pixels = int(self.stats(cell)["pixels"])
+        return cell_is_changed(round(share * pixels), pixels, self.threshold)
+
+    def nothing_in(self, key: str) -> str:
+        if self.r.categories:
+            return say(
+                "category_unchanged", self.lang, noun=noun(self.r.categories[0], self.lang, 1), region=self.region(key)
+            )
+        return say("where_nothing", self.lang, region=self.region(key))
+
+    def where(self) -> str:
+        r = self.r
+        if self.categories_unknown():
+            self.evidence.append(self.any_change_sentence())
+            return self.no_categories()
+        cells = self.cells_in(r.region)
+        shares = {c: self.values_for(c) for c in cells}
+        if r.rank:
+            pick = max(cells, key=lambda c: shares[c]) if r.rank == "most" else min(cells, key=lambda c: shares[c])
+            if r.rank == "most" and shares[pick] == 0:
+                return self.nothing_in(r.region)
+            self.evidence.append(
+                "Changed share per cell: "
+                + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c]))
+                + "."
+            )
+            return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=_pct(shares[pick]))
+        if r.region == "image":
+            key = f"cells.{r.categories[0]}" if len(r.categories) == 1 else "cells"
+            fact = self.fact(key)
+            changed = list(fact.value) if fact else [c for c in cells if self.stats(c)["changed"]]
+        else:
+            changed = [c for c in cells if self.cell_changed(c, shares[c])]
+        if not changed:
+            if max(shares.values()) == 0:
+                return self.nothing_in(r.region)
+            top = max(cells, key=lambda c: shares[c])
+            return say(
+                "where_none",
+                self.lang,
+                region=self.region(),
+                thr=f"{self.threshold:.0%}",
+                top=self.region(top),
+                pct=_pct(shares[top]),
+            )
+        names = join([self.region(c) for c in changed], self.lang)
+        if self.lang == "en":
+            what, verb = (
+                (f"{r.categories[0].capitalize()} change", "is") if len(r.categories) == 1 else ("Change", "is")
+            )
+        else:
+            what, verb = (
+                {
+                    "fr": "Cellules modifiées",
+                    "es": "Celdas cambiadas",
+                    "de": "Veränderte Zellen",
+                    "pt": "Células alteradas",
+                    "zh": "变化的格子",
+                }[self.lang],
+                "",
+            )
+        clusters = self.v["regions"]["clusters"]
+        if r.region == "image" and clusters and len(clusters[0]) > 1:
+            self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
+        if r.region == "image" and not r.categories:
+            share = self.v["regions"]["object_share"]
+            top = sorted((c for c in cells if share[c]), key=lambda c: -share[c])[:3]
+            if top:
+                self.evidence.append(
+                    "Share of the changed objects: " + ", ".join(f"{c} {share[c]:.0%}" for c in top) + "."
+                )
+        self.evidence.append(
+            f"A cell changed when more than {self.threshold:.0%} of it changed; shares: "
+            + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)
+            + "."
+        )
+        return say("where", self.lang, what=what, verb=verb, cells=names)
+
+    def how_much(self) -> str:
+        r = self.r
+        if self.categories_unknown():
+            self.evidence.append(self.any_change_sentence())
+            return self.no_categories()
+        stats = self.stats(r.region)
+        single = r.categories[0] if len(r.categories) == 1 else None
+        fraction = stats["category_fractions"][single] if single else stats["fraction"]
+        pixels = round(fraction * stats["pixels"])
+        area_m2 = (stats["category_area_m2"] or {}).get(single) if single else stats["area_m2"]
+        area = self.v["area"]
+        if area.get("note"):
+            self.evidence.append(f"Note: {area['note']}.")
+        if r.unit == "px":
+            return say("pixels", self.lang, px=_px(pixels), region=self.region(), pct=_pct(fraction))
+        if r.unit in UNIT_NAMES:
+            if area_m2 is None:
+                self.evidence.append("Give the ground sampling distance (metres per pixel) to get areas.")
+                return say(
+                    "area_unknown",
+                    self.lang,
+                    unit=UNIT_NAMES[r.unit][self.lang],
+                    pct=_pct(fraction),
+                    region=self.region(),
+                    px=_px(pixels),
+                )
+            self.evidence.append(f"Pixel size: {area['method']}.")
+            return say(
+                "area", self.lang, area=_area(area_m2, r.unit), region=self.region(), pct=_pct(fraction), px=_px(pixels)
+            )
+        if area_m2 is not None:
+            self.evidence.append(
+                f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area['method']}."
+            )
+        elif r.unit is None:
+            self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
+        return say("share", self.lang, pct=_pct(fraction), region=self.region(), px=_px(pixels))
+
+    def compare(self) -> str:
+        r = self.r
+        if self.categories_unknown() and (len(r.categories) == 2 or not r.compared):
+            self.evidence.append(self.any_change_sentence())
+            return self.no_categories()
+        if r.compared:
+            a, b = r.compared[:2]
+            use_area = r.unit in UNIT_NAMES and self.stats(a)["area_m2"] is not None
+            if use_area:
+                va, vb = self.stats(a)["area_m2"], self.stats(b)["area_m2"]
+                fmt = lambda v: _area(v, r.unit)  # noqa: E731
+                close = abs(va - vb) <= EQUAL_WITHIN * max(self.stats(a)["region_area_m2"] or 1.0, 1.0)
+            else:
+                va, vb = self.values_for(a), self.values_for(b)
+                fmt, close = _pct, abs(va - vb) < EQUAL_WITHIN
+            if close:
+                return say("compare_equal", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
+            (a, va), (b, vb) = sorted(((a, va), (b, vb)), key=lambda x: -x[1])
+            return say("compare_more", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
+        first, second = r.categories[:2]
+        if r.unit in ("percent", "px") or r.unit in UNIT_NAMES:
+            stats = self.stats(r.region)
+            va, vb = stats["category_fractions"][first], stats["category_fractions"][second]
+            fmt = _pct
+        else:
+            counts = self.category_counts() or {}
+            va, vb = counts.get(first, 0), counts.get(second, 0)
+            fmt = str
+        if va == vb:
+            return say(
+                "compare_equal", self.lang, a=noun(first, self.lang), b=noun(second, self.lang), va=fmt(va), vb=fmt(vb)
+            )
+        (a, va), (b, vb) = sorted(((first, va), (second, vb)), key=lambda x: -x[1])
+        return say("compare_more", self.lang, a=noun(a, self.lang), b=noun(b, self.lang), va=fmt(va), vb=fmt(vb))
+
+    def describe(self) -> str:
+        r = self.r
+        caption = self.fact("caption") if r.region == "image" and not r.categories else None
+        if caption is not None:
+            return caption.value
+        fact = self.fact("changed") if r.region == "image" else None
+        stats = self.stats(r.region)
+        changed = bool(fact.value) if fact is not None else stats["changed_pixels"] > 0
+        if not changed:
+            return (
+                say("nothing_changed", self.lang)
+                if r.region == "image"
+                else say("region_unchanged", self.lang, region=self.region())
+            )
+        cells = [c for c in self.cells_in(r.region) if self.stats(c)["changed"]] or [
+            max(self.cells_in(r.region), key=lambda c: self.stats(c)["fraction"])
+        ]
+        if self.categorical:
+            what = join(
+                [
+                    f"{stats['category_objects'][c]} {noun(c, self.lang, stats['category_objects'][c])}"
+                    for c in CATEGORIES
+                ],
+                self.lang,
+            )
+        else:
+            n = stats["objects"]
+            what = f"{n} {noun('change', self.lang, n)}"
+            self.evidence.append(f"{mask_phrase(self.v)} cannot say what changed, only where.")
+        if r.region != "image":
+            return (
+                say(
+                    "share",
+                    self.lang,
+                    pct=_pct(stats["fraction"]),
+                    region=self.region(),
+                    px=_px(stats["changed_pixels"]),
+                )
+                + f": {what}"
+            )
+        return say(
+            "describe",
+            self.lang,
+            pct=_pct(stats["fraction"]),
+            cells=join([self.region(c) for c in cells], self.lang),
+            what=what,
+        )
+
+    def any_change_sentence(self) -> str:
+        stats = self.stats(self.r.region)
+        return (
+            f"What the mask shows in {region_name(self.r.region, 'en')}: {_pct(stats['fraction'])} changed "
+            f"in {stats['objects']} region{'s' if stats['objects'] != 1 else ''} of any kind."
+        )
+
+
+def _hedge(first: str, lang: str) -> str:
+    """ "Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
+    word = say("probably", lang)
+    if lang == "zh":
+        return f"{word}{first}"
+    if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
+        return f"{word} {first[0].lower()}{first[1:]}"
+    keep = first.startswith(("I ", "I'")) or first[:2].isupper()
+    return f"{word}: {first if keep else first[0].lower() + first[1:]}"
+
+
+def compose(request: Request, k: Knowledge) -> Composed:
+    """The answer's text for ``request``: its first sentence, then the evidence (English) and notes."""
+    lang = request.language
+    if request.ask == "unsupported_language":
+        return Composed(
+            languages_sentence() + " Please ask again in one of them.", languages_sentence(), confidence=1.0
+        )
+    if request.ask in ("off_topic", "hostile"):
+        first = sentence(say(request.ask, lang))
+        return Composed(first, first, confidence=1.0)
+    turn = _Turn(request, k)
+    if request.ask == "open":
+        if k.model_text:
+            first = sentence(k.model_text)
+            return Composed(first, first, ["model"], min(turn.source_conf, 0.6))
+        first = sentence(say("open_no_model", lang))
+        return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
+    if request.other_subject:
+        first = sentence(say("other_subject", lang, subject=request.other_subject))
+        return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
+    body = {
+        "changed": turn.changed,
+        "count": turn.count,
+        "where": turn.where,
+        "how_much": turn.how_much,
+        "compare": turn.compare,
+        "describe": turn.describe,
+        "export": lambda: say("export", lang),
+        "show": lambda: say("show", lang),
+    }[request.ask]()
+    first = sentence(body)
+    confidence = turn.confidence
+    if request.ask not in ("export", "show") and confidence < HEDGE_BELOW and not turn.refused:
+        first = sentence(_hedge(first, lang))
+        source = k.verification["source"]
+        why = source.get("reason") or source.get("detail") or "no measured accuracy"
+        turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+    evidence = " ".join(turn.evidence)
+    if evidence and lang != "en":
+        evidence = f"{say('details', lang)} {evidence}"
+    text = " ".join(part for part in (first, evidence) if part)
+    return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])

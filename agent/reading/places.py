@@ -1,0 +1,158 @@
+"""Regions named in a question: compass words, sides, corners, halves, rows, columns and cell ids.
+
+The image is taken as north-up. A single compass word names the grid's row or column ("the north" is the top row,
+"the west" the left column), a compound one a corner cell ("south-west" is BL), and "half" turns a side into that
+half of the image. Regions come back in the order the question names them, so comparisons keep the asked order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from deltavlm.rules import CELL_IDS
+
+_V = {"top": "T", "middle": "C", "bottom": "B"}
+_H = {"left": "L", "center": "C", "right": "R"}
+
+_COMPOUND: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), cell)
+    for p, cell in [
+        (r"\bnorth[- ]?west\w*|\bnw\b|\bnord[- ]?ouest\b|\bnoroeste\b|\bnordwest\w*|西北|左上", "TL"),
+        (
+            r"\bnorth[- ]?east\w*|\bne\b(?= (?:corner|part|quadrant|cell|side))|\bnord[- ]?est\b|\bnoreste\b"
+            r"|\bnordeste\b|\bnordost\w*|东北|右上",
+            "TR",
+        ),
+        (r"\bsouth[- ]?west\w*|\bsw\b|\bsud[- ]?ouest\b|\bsuroeste\b|\bsudoeste\b|\bsudwest\w*|西南|左下", "BL"),
+        (
+            r"\bsouth[- ]?east\w*|\bse\b(?= (?:corner|part|quadrant|cell|side))|\bsud[- ]?est\b|\bsureste\b"
+            r"|\bsudeste\b|\bsudost\w*|东南|右下",
+            "BR",
+        ),
+    ]
+]
+
+_VERTICAL: dict[str, str] = {
+    r"north\w*|top|upper|uppermost|haut|nord|norte|arriba|superior\w*|oben|obere\w*|norden|nordlich\w*|cima|北"
+    r"|上(?=[部方面边半侧])": "top",
+    r"south\w*|bottom|lower|lowermost|bas|sud|abajo|inferior\w*|unten|untere\w*|suden|sudlich\w*|sul|baixo|南"
+    r"|下(?=[部方面边半侧])": "bottom",
+}
+_HORIZONTAL: dict[str, str] = {
+    r"west\w*|left|leftmost|gauche|ouest|oeste|izquierd\w*|esquerd\w*|links|linke\w*|westlich\w*|西"
+    r"|左(?=[部方面边半侧])": "left",
+    r"east|eastern|easterly|right|rightmost|droite|l'est|leste|derech\w*|direit\w*|rechts|rechte\w*|osten|ostlich\w*"
+    r"|东|右(?=[部方面边半侧])": "right",
+}
+_CENTRE = r"middle|centre|center|central|centro|mitte|milieu|zentrum|中间|中部|中央|中心"
+_HALF = r"half|halves|moitie|mitad|metade|halfte|半"
+_ROW = r"row|band|strip|ligne|fila|reihe|zeile|linha"
+_COLUMN = r"column|colonne|columna|spalte|coluna"
+
+
+def _token_pattern(lang: str) -> re.Pattern[str]:
+    vertical = "|".join(_VERTICAL)
+    horizontal = "|".join(_HORIZONTAL)
+    if lang == "es":
+        vertical += r"|sur"
+        horizontal += r"|(?<=el )este|(?<=al )este"
+    if lang == "zh":
+        return re.compile(f"(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})")
+    return re.compile(
+        rf"\b(?:(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})|(?P<row>{_ROW})s?"
+        rf"|(?P<col>{_COLUMN})s?)\b"
+    )
+
+
+_PATTERNS = {lang: _token_pattern(lang) for lang in ("en", "fr", "es", "de", "pt", "zh")}
+_CELL_ID = re.compile(r"\b(" + "|".join(CELL_IDS) + r")\b")
+_NOT_A_SIDE = re.compile(
+    r"\b(?:is (?:that|this|it) right|that's right|right now|right away|all right|left over|what's left"
+    r"|is left|are left|top of the|on top of|at the top of my)\b"
+)
+
+
+def _side_of(match: re.Match[str], table: dict[str, str]) -> str:
+    text = match.group(0)
+    for pattern, side in table.items():
+        if re.fullmatch(pattern, text):
+            return side
+    return "top" if table is _VERTICAL else "left"  # es "sur" / "el este"
+
+
+def regions_in(folded: str, original: str, lang: str) -> list[str]:
+    """Region keys the text names, in order of appearance (``tools.regions.REGION_KEYS`` or ``cells:…``)."""
+    text = _NOT_A_SIDE.sub(" ", folded)
+    found: list[tuple[int, str]] = []
+    taken: list[tuple[int, int]] = []
+    for pattern, cell in _COMPOUND:
+        for m in pattern.finditer(text):
+            found.append((m.start(), cell))
+            taken.append(m.span())
+    for m in _CELL_ID.finditer(original):
+        found.append((m.start(), m.group(1)))
+    tokens = []
+    for m in _PATTERNS[lang].finditer(text):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        kind = m.lastgroup
+        value = ""
+        if kind == "v":
+            value = _side_of(m, _VERTICAL) if m.group(0) != "sur" else "bottom"
+        elif kind == "h":
+            value = "right" if m.group(0) == "este" else _side_of(m, _HORIZONTAL)
+        tokens.append((m.start(), m.end(), kind, value))
+    gap = 1 if lang == "zh" else 12
+    i = 0
+    while i < len(tokens):
+        start, end, kind, value = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1][0] - end <= gap else None
+        after = tokens[i + 2] if nxt and i + 2 < len(tokens) and tokens[i + 2][0] - nxt[1] <= gap else None
+        if kind == "c" and nxt and after and {nxt[2], after[2]} == {"v", "h"}:
+            found.append((start, "CC"))
+            i += 1
+            continue
+        if nxt and {kind, nxt[2]} in ({"v", "h"}, {"v", "c"}, {"h", "c"}):
+            vertical = value if kind == "v" else (nxt[3] if nxt[2] == "v" else "middle")
+            horizontal = value if kind == "h" else (nxt[3] if nxt[2] == "h" else "center")
+            found.append((start, _V[vertical] + _H[horizontal]))
+            i += 2
+            continue
+        if kind in ("v", "h") and nxt and nxt[2] == "half":
+            found.append((start, f"half:{value}"))
+            i += 2
+            continue
+        if kind == "half" and nxt and nxt[2] in ("v", "h"):
+            found.append((start, f"half:{nxt[3]}"))
+            i += 2
+            continue
+        if kind in ("v", "c") and nxt and nxt[2] == "row":
+            found.append((start, f"row:{value or 'middle'}"))
+            i += 2
+            continue
+        if kind in ("h", "c") and nxt and nxt[2] == "col":
+            found.append((start, f"col:{value or 'center'}"))
+            i += 2
+            continue
+        if kind == "v":
+            found.append((start, f"row:{value}"))
+        elif kind == "h":
+            found.append((start, f"col:{value}"))
+        elif kind == "c" and not (nxt and nxt[2] in ("row", "col")):
+            found.append((start, "CC"))
+        i += 1
+    if any(t[2] == "half" for t in tokens):  # "which half changed more, the top or the bottom?"
+        found = [
+            (
+                pos,
+                "half:" + key.split(":")[1]
+                if key.startswith(("row:", "col:")) and key.split(":")[1] in ("top", "bottom", "left", "right")
+                else key,
+            )
+            for pos, key in found
+        ]
+    ordered: list[str] = []
+    for _, key in sorted(found):
+        if key not in ordered:
+            ordered.append(key)
+    return ordered

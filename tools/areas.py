@@ -1,0 +1,93 @@
+"""Ground area of pixels: from the georeference when there is one, from the user's ground sampling distance otherwise.
+
+* Projected CRS: a pixel covers ``|a·e − b·d|`` square CRS units (the affine transform's determinant), converted
+  to metres with the CRS's linear unit.
+* Geographic CRS (EPSG:4326 and other lon/lat): a pixel's area shrinks with latitude, so each row's pixel is
+  measured on the WGS84 ellipsoid (``pyproj.Geod.polygon_area_perimeter``) and areas are summed row by row.
+* A plain image has no pixel size. A user's ground sampling distance (metres per pixel side) gives
+  ``gsd²`` m² per pixel. When a pair has both, the georeference wins and the answer says if they disagree.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+from pyproj import CRS, Geod
+
+from tools.raster import Georef
+
+AreaUnit = Literal["m2", "ha", "km2", "acre"]
+SQUARE_METRES: dict[str, float] = {"m2": 1.0, "ha": 10_000.0, "km2": 1_000_000.0, "acre": 4046.8564224}
+GSD_DISAGREEMENT = 0.1
+"""A user's GSD that differs from the georeference's pixel side by more than this share is reported."""
+
+
+class PixelArea(BaseModel):
+    """How large the pixels of a pair are on the ground, and how that was found."""
+
+    source: Literal["georeference", "user", "unknown"]
+    method: str
+    mean_pixel_m2: float | None = None
+    pixel_side_m: float | None = Field(None, description="Square root of the mean pixel area.")
+    note: str = Field("", description="E.g. the user's GSD disagrees with the georeference.")
+
+
+@lru_cache(maxsize=64)
+def _crs(text: str) -> CRS:
+    return CRS.from_user_input(text)
+
+
+def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
+    """Ground area in m² of one pixel in each row, and how it was computed."""
+    a, b, c, d, e, f = georef.transform
+    crs = _crs(georef.crs)
+    if crs.is_geographic:
+        geod = Geod(ellps="WGS84")
+        areas = np.empty(height)
+        for row in range(height):
+            corners = [
+                (c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))
+            ]
+            lons, lats = zip(*corners, strict=True)
+            area, _ = geod.polygon_area_perimeter(lons, lats)
+            areas[row] = abs(area)
+        return areas, f"geodesic area on the WGS84 ellipsoid of each row's pixel ({crs.to_string()})"
+    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    pixel = abs(a * e - b * d) * unit * unit
+    return np.full(height, pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
+
+
+def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:
+    """The pair's pixel size and, when known, each row's pixel area in m²."""
+    if georef is not None:
+        try:
+            rows, method = row_pixel_areas(georef, height)
+        except Exception as exc:  # a CRS pyproj cannot read: fall back to the user's GSD, and say so
+            rows, method = None, f"the georeference's CRS could not be read ({type(exc).__name__})"
+        if rows is not None:
+            mean = float(rows.mean())
+            side = mean**0.5
+            note = ""
+            if gsd_m is not None and abs(gsd_m - side) > GSD_DISAGREEMENT * side:
+                note = (
+                    f"you gave a pixel size of {gsd_m:g} m, but the georeference says about {side:.3g} m; "
+                    "I used the georeference"
+                )
+            return PixelArea(
+                source="georeference", method=method, mean_pixel_m2=mean, pixel_side_m=side, note=note
+            ), rows
+    if gsd_m is not None:
+        return PixelArea(
+            source="user",
+            method=f"your ground sampling distance: {gsd_m:g} m per pixel side, {gsd_m * gsd_m:.4g} m² per pixel",
+            mean_pixel_m2=gsd_m * gsd_m,
+            pixel_side_m=gsd_m,
+        ), np.full(height, gsd_m * gsd_m)
+    return PixelArea(source="unknown", method="plain image without a georeference; no pixel size was given"), None
+
+
+def convert(area_m2: float, unit: AreaUnit) -> float:
+    return area_m2 / SQUARE_METRES[unit]
