@@ -245,3 +245,26 @@ def test_the_catalog_gsd_column(tmp_path):
     assert any("gsd 'abc' is not a number" in p for p in problems) and any(
         "gsd '-1' must be a positive" in p for p in problems
     )
+
+
+def test_where_on_a_large_scene_names_the_cells_holding_most_changed_objects(shared_data, tmp_path):
+    """Beirut at 10 m: the 5 % rule names one cell while most of the 223 changed buildings lie elsewhere; the answer
+    names the cells that hold at least 80 % of the objects (truth: the label's objects by centroid cell)."""
+    import numpy as np
+
+    from deltavlm.rules import RuleSettings
+    from tools.masks import UserMaskProvider
+    from tools.pairs import load_pair
+    from tools.regions import summarize_regions
+
+    city = shared_data / "oscd" / "beirut"
+    pair = load_pair(city / "t1.tif", city / "t2.tif")
+    mask = UserMaskProvider(city / "label.tif", kind="binary", binary_category="building").provide(pair)
+    share = summarize_regions(mask.class_mask, RuleSettings(), None).object_share
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    answer = agent.ask(
+        pair, "Where are the changes?", mask=city / "label.tif", mask_kind="binary", mask_category="building"
+    )
+    named = set(re.findall(r"\b(TL|TC|TR|CL|CC|CR|BL|BC|BR)\b", answer.text.split("A cell changed when")[0]))
+    assert sum(share[c] for c in named) >= 0.8, (answer.text, share)
+    assert np.isclose(sum(share.values()), 1.0)

@@ -25,6 +25,9 @@ EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
 BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
+OBJECT_CORE_SHARE = 0.8
+"""A where-answer names the cells holding at least this share of the changed objects."""
+
 
 @dataclass
 class Knowledge:
@@ -314,18 +317,35 @@ class _Turn:
         if r.region == "image" and clusters and len(clusters[0]) > 1:
             self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
         if r.region == "image" and not r.categories:
-            share = self.v["regions"]["object_share"]
-            top = sorted((c for c in cells if share[c]), key=lambda c: -share[c])[:3]
-            if top:
-                self.evidence.append(
-                    "Share of the changed objects: " + ", ".join(f"{c} {share[c]:.0%}" for c in top) + "."
-                )
+            self.object_spread(changed)
         self.evidence.append(
             f"A cell changed when more than {self.threshold:.0%} of it changed; shares: "
             + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)
             + "."
         )
         return say("where", self.lang, what=what, verb=verb, cells=names)
+
+    def object_spread(self, changed: list[str]) -> None:
+        """Where the changed objects are, beside the 5 % area rule: on a large scene most objects can sit in cells
+        the rule never names, so the cells holding at least 80 % of the objects are named, most first."""
+        share = self.v["regions"]["object_share"]
+        ranked = sorted((c for c in share if share[c]), key=lambda c: -share[c])
+        core: list[str] = []
+        for cell in ranked:
+            if sum(share[c] for c in core) >= OBJECT_CORE_SHARE:
+                break
+            core.append(cell)
+        if not core:
+            return
+        held = sum(share[c] for c in core)
+        listed = ", ".join(f"{c} {share[c]:.0%}" for c in core)
+        if set(core) <= set(changed):
+            self.evidence.append(f"Share of the changed objects: {listed}.")
+        else:
+            self.evidence.append(
+                f"{held:.0%} of the changed objects lie in {' '.join(core)} ({listed}), although only "
+                f"{' '.join(changed) or 'no cell'} {'passes' if len(changed) < 2 else 'pass'} the paper's 5% area rule."
+            )
 
     def how_much(self) -> str:
         r = self.r
@@ -459,6 +479,8 @@ class _Turn:
 def _hedge(first: str, lang: str) -> str:
     """ "Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
     word = say("probably", lang)
+    if first.startswith(("I can't", "I cannot")):  # a refusal is not an estimate: nothing to hedge
+        return first
     if lang == "zh":
         return f"{word}{first}"
     if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
