@@ -35,6 +35,7 @@ from deltavlm.rules import CATEGORIES, CELL_IDS, RuleSettings, change_mask, chan
 from tools.masks import ChangeMask, MaskKind, MaskProvider, load_change_mask
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
+from tools.verify import rules_for_source
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -192,8 +193,12 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
 def score_mask(
     name: str, pred: ChangeMask, truth: ChangeMask, ms: float, rules: RuleSettings | None = None
 ) -> PairScore:
-    """Compare one predicted mask with its label by the ChangeChat rules."""
-    rules = rules or RuleSettings()
+    """Compare one predicted mask with its label by the ChangeChat rules.
+
+    Both masks are counted with the prediction's smallest object (GSD-aware for the classical mask), the rule
+    the verifiers apply to it, so a count error measures the mask, not a size mismatch between the two counts.
+    """
+    rules = rules_for_source(pred.source, rules)
     if pred.class_mask.shape != truth.class_mask.shape:
         raise InputError(
             f"{name}: the {pred.source.provider} mask is {pred.class_mask.shape} but the label is "
@@ -497,6 +502,3 @@ def write_report(report: EvalReport, path: str | Path) -> Path:
 def report_to_dict(report: EvalReport) -> dict:
     """A JSON-ready dict (what ``write_json`` writes)."""
     return json.loads(report.model_dump_json())
-
-
-# --- providers by name ------------------------------------------------------------------------------------
