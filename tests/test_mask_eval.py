@@ -120,10 +120,10 @@ def test_reports_are_written_as_json_and_csv(tmp_path):
 
 
 def test_provider_specs():
-    classical = build_provider("classical:density_threshold=0.1,normalisation=histogram")
-    assert classical.settings.density_threshold == 0.1 and classical.settings.normalisation == "histogram"
-    with pytest.raises(InputError, match=r"density_threshold"):
-        build_provider("classical:density_threshold=lots")
+    classical = build_provider("classical:threshold=0.9,matching=quantile")
+    assert classical.settings.threshold == 0.9 and classical.settings.matching == "quantile"
+    with pytest.raises(InputError, match=r"threshold"):
+        build_provider("classical:threshold=lots")
     with pytest.raises(InputError, match=r"not key=value"):
         build_provider("classical:fast")
     with pytest.raises(InputError, match=r"unknown mask provider 'magic'"):

@@ -383,7 +383,7 @@ def write_calibration(report: LodoReport, path: Path = CALIBRATION_PATH) -> Path
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, grid: Grid = GRID) -> int:
     from tools.provider_spec import build_provider
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, help="worker processes for the grid (default: up to 4)")
     args = parser.parse_args(argv)
     providers = [(spec, build_provider(spec)) for spec in args.provider]
-    report = run_leave_one_dataset_out(args.data, providers, processes=args.processes, progress=print)
+    report = run_leave_one_dataset_out(args.data, providers, grid=grid, processes=args.processes, progress=print)
     print()
     print(format_lodo_table(report, markdown=not args.plain))
     if args.json:
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.json}")
     if args.write_calibration:
         print(f"wrote {write_calibration(report)}")
-    defaults = tuned_parameters(ClassicalSettings())
+    defaults = tuned_parameters(ClassicalSettings(), grid)
     if defaults != report.chosen_on_all:
         print(f"note: ClassicalSettings defaults {defaults} differ from the all-data choice {report.chosen_on_all}")
     return 0

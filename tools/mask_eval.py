@@ -284,10 +284,12 @@ def evaluate(
     warmup: bool = True,
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
+    gsd_m: float | None = None,
 ) -> EvalReport:
     """Run every provider on every labelled pair of ``root`` and score it against the labels.
 
-    ``labels`` name the providers in the table (default: each provider's own name).
+    ``labels`` name the providers in the table (default: each provider's own name). ``gsd_m`` is the pixel size
+    of pairs without a georeference (None: unknown, which the classical detector's confidence accounts for).
     """
     rules = rules or RuleSettings()
     if labels is not None and len(labels) != len(providers):
@@ -295,7 +297,7 @@ def evaluate(
     dataset = find_pairs(root)
     loaded: list[tuple[str, ImagePair, ChangeMask]] = []
     for files in dataset.pairs:
-        pair = load_pair(files.t1, files.t2)
+        pair = load_pair(files.t1, files.t2, gsd_m=gsd_m)
         truth = load_change_mask(files.label, shape=pair.shape, kind=label_kind)
         loaded.append((files.name, pair, truth))
     reports = []
