@@ -32,11 +32,11 @@ from tools.lodo_data import LabelledPair
 class Grid(BaseModel):
     """The values searched: stage A (changes the difference map), stage B (re-thresholds it)."""
 
-    stage_a: dict[str, tuple] = {"matching": ("meanstd", "quantile"), "edge_weight": (0.0, 1.0)}
+    stage_a: dict[str, tuple] = {"matching": ("meanstd", "quantile"), "edge_weight": (1.0, 2.0)}
     stage_b: dict[str, tuple] = {
         "smoothing_m": (10.0, 20.0, 40.0),
-        "threshold": (0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5),
-        "noise_factor": (0.0, 2.0, 3.0),
+        "threshold": (0.5, 0.6, 0.8, 1.0, 1.2),
+        "noise_factor": (0.0, 2.0, 3.0, 4.0),
         "refine_ratio": (0.0, 0.6),
         "min_area_m2": (50.0, 200.0),
     }

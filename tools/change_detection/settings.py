@@ -34,18 +34,18 @@ class ClassicalSettings(BaseModel):
         1, ge=0, le=3, description="Minimum difference over this radius, both directions (misregistration)."
     )
     edge_weight: float = Field(
-        0.0, ge=0, le=4, description="Weight of the gradient-magnitude channel (structure) beside the colour bands."
+        2.0, ge=0, le=4, description="Weight of the gradient-magnitude channel (structure) beside the colour bands."
     )
-    smoothing_m: float = Field(20.0, gt=0, description="Scale of the difference smoothing (metres).")
+    smoothing_m: float = Field(40.0, gt=0, description="Scale of the difference smoothing (metres).")
     smoothing_max_px: float = Field(6.0, gt=0, description="Upper bound of the smoothing scale (pixels).")
-    threshold: float = Field(1.5, gt=0, description="Smoothed difference that counts as change (scene units).")
+    threshold: float = Field(1.2, gt=0, description="Smoothed difference that counts as change (scene units).")
     noise_factor: float = Field(
         0.0,
         ge=0,
         description="The threshold rises to this × the pair's median difference (its own noise); 0 disables.",
     )
     refine_ratio: float = Field(
-        0.0,
+        0.6,
         ge=0,
         le=2,
         description="Inside a change region keep pixels whose unsmoothed difference reaches this × threshold; "
