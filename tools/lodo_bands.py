@@ -43,7 +43,7 @@ def band_auc(city: Path, bands: list[int], settings: ClassicalSettings) -> float
     label = read_raster(city / "label.tif", role="label").bands[0] > 0
     t1 = np.moveaxis(first.bands[bands].astype(np.float32), 0, 2)
     t2 = np.moveaxis(second.bands[bands].astype(np.float32), 0, 2)
-    z1, z2 = scene_units(t1, t2, settings.matching)
+    z1, z2 = scene_units(t1, t2, settings.matching, settings.robust_spread)
     difference = tolerant_difference(z1, z2, settings.neighbourhood_px, len(bands))
     gsd = gsd_from_georef(first.georef) if first.georef else None
     return roc_auc(smooth(difference, plan_scale(gsd, settings)), label)

@@ -32,7 +32,11 @@ from tools.lodo_data import LabelledPair
 class Grid(BaseModel):
     """The values searched: stage A (changes the difference map), stage B (re-thresholds it)."""
 
-    stage_a: dict[str, tuple] = {"matching": ("meanstd", "quantile"), "edge_weight": (1.0, 2.0)}
+    stage_a: dict[str, tuple] = {
+        "matching": ("meanstd", "quantile"),
+        "edge_weight": (1.0, 2.0),
+        "robust_spread": (False, True),
+    }
     stage_b: dict[str, tuple] = {
         "smoothing_m": (10.0, 20.0, 40.0),
         "threshold": (0.5, 0.6, 0.8, 1.0, 1.2),

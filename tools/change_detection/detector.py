@@ -62,7 +62,7 @@ def difference_map(t1: np.ndarray, t2: np.ndarray, settings: ClassicalSettings) 
     """Steps 1–4: the unsmoothed, misregistration-tolerant difference (float32, scene units) and the shift used."""
     shift = estimate_shift(t1, t2, settings.align_max_shift_px) if settings.align else Shift()
     t2 = undo_shift(t2, shift)
-    z1, z2 = scene_units(t1, t2, settings.matching)
+    z1, z2 = scene_units(t1, t2, settings.matching, settings.robust_spread)
     if settings.edge_weight > 0:
         s1, spread = structure_channel(z1)
         s2, _ = structure_channel(z2, spread)

@@ -1,7 +1,8 @@
 """Per-pixel difference of two dates in "scene units", tolerant of a pixel of misregistration.
 
 Scene units: each band of t1 is centred and divided by its own spread; t2 is first matched to t1 per band
-(robust centre/spread: median and interquartile range, or matched quantiles for non-linear tone curves) and then put through the same transform. A
+(centre and spread: mean/std, or median/interquartile range with ``robust_spread``; or matched quantiles for
+non-linear tone curves) and then put through the same transform. A
 difference of 1 is then one standard deviation of the scene, whatever the sensor's bit depth, stretch or
 brightness, which is what lets one threshold serve 8-bit aerial and 16-bit Sentinel-2 pairs.
 
@@ -22,6 +23,13 @@ MIN_SPREAD = 1.0
 """Bands flatter than this (8-bit levels) are not stretched up: noise on a flat band is not signal."""
 
 
+def centre_spread(band: np.ndarray, robust: bool) -> tuple[float, float]:
+    """The band's centre and spread: median and interquartile spread when ``robust``, else mean and std."""
+    if robust:
+        return robust_centre_spread(band)
+    return float(band.mean()), max(float(band.std()), MIN_SPREAD)
+
+
 def robust_centre_spread(band: np.ndarray) -> tuple[float, float]:
     """Median and interquartile spread (IQR / 1.349, the σ of a normal band), on every 2nd pixel each way.
 
@@ -38,21 +46,23 @@ def robust_centre_spread(band: np.ndarray) -> tuple[float, float]:
     return float(median), max(float(spread), MIN_SPREAD)
 
 
-def scene_units(t1: np.ndarray, t2: np.ndarray, matching: Matching) -> tuple[np.ndarray, np.ndarray]:
+def scene_units(
+    t1: np.ndarray, t2: np.ndarray, matching: Matching, robust: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Both dates (H×W×3 uint8) as float32 scene units of t1, t2 matched to t1 per band."""
     a = t1.astype(np.float32)
     b = t2.astype(np.float32)
     z1 = np.empty_like(a)
     z2 = np.empty_like(b)
     for c in range(a.shape[2]):
-        mean1, spread1 = robust_centre_spread(a[..., c])
+        mean1, spread1 = centre_spread(a[..., c], robust)
         if matching == "quantile":
             q1 = np.quantile(a[..., c], QUANTILE_LEVELS)
             q2 = np.quantile(b[..., c], QUANTILE_LEVELS)
             q2 = np.maximum.accumulate(q2 + np.arange(q2.size) * 1e-4)
             matched = np.interp(b[..., c].ravel(), q2, q1).reshape(b.shape[:2]).astype(np.float32)
         else:
-            mean2, spread2 = robust_centre_spread(b[..., c])
+            mean2, spread2 = centre_spread(b[..., c], robust)
             matched = (b[..., c] - mean2) * (spread1 / spread2) + mean1
         z1[..., c] = (a[..., c] - mean1) / spread1
         z2[..., c] = (matched - mean1) / spread1

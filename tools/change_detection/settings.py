@@ -30,6 +30,9 @@ class ClassicalSettings(BaseModel):
         "meanstd",
         description="Radiometric matching of t2 to t1 per band: mean/std (linear) or 100 matched quantiles.",
     )
+    robust_spread: bool = Field(
+        False, description="Centre and spread of a band by median/IQR instead of mean/std (large changes bend less)."
+    )
     neighbourhood_px: int = Field(
         1, ge=0, le=3, description="Minimum difference over this radius, both directions (misregistration)."
     )
