@@ -5,7 +5,7 @@
 2. **Scene units** (``matching``): match t2 to t1 per band and divide by t1's spread, so 1 unit is one
    standard deviation of the scene (:mod:`tools.change_detection.differencing`). Only the RGB bands are used:
    the pair is 8-bit RGB by then, and on Sentinel-2 near-infrared mostly adds seasonal vegetation change
-   (``python -m tools.lodo --bands`` measures it).
+   (``python -m tools.lodo_bands`` measures it).
 3. **Structure** (``edge_weight``): the gradient magnitude joins the colour bands as one more channel, so new
    outlines count even where colour barely moved.
 4. **Tolerant difference** (``neighbourhood_px``): the smallest difference over a 3×3 neighbourhood of the other

@@ -3,7 +3,7 @@
 One parameter set for every sensor: sizes are given in metres and turned into pixels with the pair's ground
 sampling distance (GSD), thresholds are given in "scene units" (a band's difference divided by that band's
 spread over the first date), so the same numbers hold at 0.5 m aerial and 10 m Sentinel-2. The defaults are the
-set ``python -m tools.lodo --tune`` chose over all four labelled datasets in ``../shared/data`` (LEVIR-CD,
+set ``python -m tools.lodo`` chose over all four labelled datasets in ``../shared/data`` (LEVIR-CD,
 DSIFN, SZTAKI, OSCD, with no-change pairs made from each); the leave-one-dataset-out figures in the README say
 how such a choice holds on a dataset it never saw.
 """
