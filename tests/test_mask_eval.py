@@ -120,10 +120,10 @@ def test_reports_are_written_as_json_and_csv(tmp_path):
 
 
 def test_provider_specs():
-    classical = build_provider("classical:density_threshold=0.1,normalisation=histogram")
-    assert classical.settings.density_threshold == 0.1 and classical.settings.normalisation == "histogram"
-    with pytest.raises(InputError, match=r"density_threshold"):
-        build_provider("classical:density_threshold=lots")
+    classical = build_provider("classical:threshold=0.9,matching=quantile")
+    assert classical.settings.threshold == 0.9 and classical.settings.matching == "quantile"
+    with pytest.raises(InputError, match=r"threshold"):
+        build_provider("classical:threshold=lots")
     with pytest.raises(InputError, match=r"not key=value"):
         build_provider("classical:fast")
     with pytest.raises(InputError, match=r"unknown mask provider 'magic'"):
@@ -157,4 +157,5 @@ def test_eval_masks_on_real_pairs(shared_data, tmp_path, capsys):
     assert "skipped test_113_0256: no label/ file" in capsys.readouterr().out
     report = json.loads((tmp_path / "levir.json").read_text())
     negative = next(p for p in report["providers"][0]["pairs"] if p["name"] == "train_386_0512_0768")
-    assert negative["true_changed"] is False and negative["pred_changed"] is False
+    assert negative["true_changed"] is False
+    assert report["providers"][0]["kind"] == "classical" and 0 < negative["confidence"] < 1

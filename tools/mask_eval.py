@@ -35,6 +35,7 @@ from deltavlm.rules import CATEGORIES, CELL_IDS, RuleSettings, change_mask, chan
 from tools.masks import ChangeMask, MaskKind, MaskProvider, load_change_mask
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
+from tools.verify import rules_for_source
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -192,8 +193,12 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
 def score_mask(
     name: str, pred: ChangeMask, truth: ChangeMask, ms: float, rules: RuleSettings | None = None
 ) -> PairScore:
-    """Compare one predicted mask with its label by the ChangeChat rules."""
-    rules = rules or RuleSettings()
+    """Compare one predicted mask with its label by the ChangeChat rules.
+
+    Both masks are counted with the prediction's smallest object (GSD-aware for the classical mask), the rule
+    the verifiers apply to it, so a count error measures the mask, not a size mismatch between the two counts.
+    """
+    rules = rules_for_source(pred.source, rules)
     if pred.class_mask.shape != truth.class_mask.shape:
         raise InputError(
             f"{name}: the {pred.source.provider} mask is {pred.class_mask.shape} but the label is "
@@ -279,10 +284,12 @@ def evaluate(
     warmup: bool = True,
     progress: Callable[[str], None] | None = None,
     labels: Sequence[str] | None = None,
+    gsd_m: float | None = None,
 ) -> EvalReport:
     """Run every provider on every labelled pair of ``root`` and score it against the labels.
 
-    ``labels`` name the providers in the table (default: each provider's own name).
+    ``labels`` name the providers in the table (default: each provider's own name). ``gsd_m`` is the pixel size
+    of pairs without a georeference (None: unknown, which the classical detector's confidence accounts for).
     """
     rules = rules or RuleSettings()
     if labels is not None and len(labels) != len(providers):
@@ -290,7 +297,7 @@ def evaluate(
     dataset = find_pairs(root)
     loaded: list[tuple[str, ImagePair, ChangeMask]] = []
     for files in dataset.pairs:
-        pair = load_pair(files.t1, files.t2)
+        pair = load_pair(files.t1, files.t2, gsd_m=gsd_m)
         truth = load_change_mask(files.label, shape=pair.shape, kind=label_kind)
         loaded.append((files.name, pair, truth))
     reports = []
@@ -497,6 +504,3 @@ def write_report(report: EvalReport, path: str | Path) -> Path:
 def report_to_dict(report: EvalReport) -> dict:
     """A JSON-ready dict (what ``write_json`` writes)."""
     return json.loads(report.model_dump_json())
-
-
-# --- providers by name ------------------------------------------------------------------------------------

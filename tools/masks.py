@@ -36,6 +36,19 @@ class MaskSource(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="How far counts and cells from it can be trusted.")
     settings: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
+    confidence_reason: str = Field(
+        "", description="Where the confidence comes from, in words an answer can quote (held-out accuracy …)."
+    )
+    calibration_key: str | None = Field(
+        None, description="The calibration entry the confidence was read from (GSD band / sensor kind)."
+    )
+    gsd_m: float | None = Field(None, description="Metres per pixel the mask was made at; None = unknown.")
+    min_object_pixels: int | None = Field(
+        None, ge=1, description="Smallest object the provider resolves, in pixels; counts ignore smaller ones."
+    )
+    reliable: bool = Field(
+        True, description="False when held-out accuracy for this kind of pair is too low to state facts plainly."
+    )
 
 
 class ChangeMask(BaseModel):
@@ -135,6 +148,7 @@ def load_change_mask(
             confidence=1.0,
             settings={"path": str(raster.path), "kind": kind},
             detail=f"user-supplied mask read as {note}; taken as ground truth",
+            confidence_reason="a mask you supplied is taken as ground truth",
         ),
     )
 

@@ -33,6 +33,9 @@ class ImagePair(BaseModel):
     t2_path: Path | None = None
     pair_id: str = Field(description="Content hash of both dates: the key of every per-pair cache.")
     scaling: str = Field("none", description="How the pixels were brought to 8-bit RGB.")
+    gsd_m: float | None = Field(
+        None, gt=0, description="Metres per pixel: from the georeference, else as the caller gave it; None = unknown."
+    )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -49,8 +52,12 @@ def load_pair(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     rgb_bands: Sequence[int] | None = None,
+    gsd_m: float | None = None,
 ) -> ImagePair:
-    """Read and check two dates; ``rgb_bands`` (1-based) picks red, green, blue from multi-band files."""
+    """Read and check two dates; ``rgb_bands`` (1-based) picks red, green, blue from multi-band files.
+
+    ``gsd_m`` (metres per pixel) is used when the files carry no georeference; a georeference wins.
+    """
     first = read_raster(t1, max_pixels=max_pixels, role="t1")
     second = read_raster(t2, max_pixels=max_pixels, role="t2")
     _check_aligned(first, second)
@@ -65,11 +72,27 @@ def load_pair(
         t2_path=second.path,
         pair_id=pair_hash(img1, img2),
         scaling=scaling,
+        gsd_m=pair_gsd(first.georef, gsd_m),
     )
 
 
-def pair_from_arrays(t1: np.ndarray, t2: np.ndarray, georef: Georef | None = None) -> ImagePair:
-    """Build a pair from in-memory images (H×W, H×W×3 or H×W×4; any numeric type)."""
+def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
+    """The pair's metres per pixel: from its georeference when that has a metric size, else ``given_m``."""
+    if given_m is not None and given_m <= 0:
+        raise InputError(f"ground sampling distance must be positive metres per pixel, not {given_m}")
+    if georef is not None:
+        from tools.gsd import gsd_from_georef
+
+        measured = gsd_from_georef(georef)
+        if measured is not None:
+            return measured
+    return given_m
+
+
+def pair_from_arrays(
+    t1: np.ndarray, t2: np.ndarray, georef: Georef | None = None, gsd_m: float | None = None
+) -> ImagePair:
+    """Build a pair from in-memory images (H×W, H×W×3 or H×W×4; any numeric type); ``gsd_m`` as in load_pair."""
     bands = []
     for role, image in (("t1", t1), ("t2", t2)):
         image = np.asarray(image)
@@ -86,7 +109,14 @@ def pair_from_arrays(t1: np.ndarray, t2: np.ndarray, georef: Georef | None = Non
             f"t2 is {bands[1].shape[2]}×{bands[1].shape[1]} (width×height)"
         )
     (img1, img2), scaling = to_rgb8(bands[0], bands[1])
-    return ImagePair(t1=img1, t2=img2, georef=georef, pair_id=pair_hash(img1, img2), scaling=scaling)
+    return ImagePair(
+        t1=img1,
+        t2=img2,
+        georef=georef,
+        pair_id=pair_hash(img1, img2),
+        scaling=scaling,
+        gsd_m=pair_gsd(georef, gsd_m),
+    )
 
 
 def as_pair(pair: ImagePair | Sequence) -> ImagePair:

@@ -48,11 +48,29 @@ class Verification(BaseModel):
     source: MaskSource
 
 
+def count_rules(min_object_pixels: int | None, settings: RuleSettings | None = None) -> RuleSettings:
+    """``settings`` with the smallest counted object set to ``min_object_pixels`` when one is given.
+
+    The rules' default (8 px, 2 m² at 0.5 m) is a pixel count; at 10 m it would be 800 m² and no house would be
+    counted. A provider that resolves objects down to a size in metres (the classical detector: its
+    ``min_area_m2`` at the pair's GSD) states that size in pixels, and counts use it.
+    """
+    settings = settings or RuleSettings()
+    if min_object_pixels is None:
+        return settings
+    return settings.model_copy(update={"min_object_pixels": int(min_object_pixels)})
+
+
+def rules_for_source(source: MaskSource, settings: RuleSettings | None = None) -> RuleSettings:
+    """The rules a mask from ``source`` is read with: GSD-aware object sizes where the source states them."""
+    return count_rules(source.min_object_pixels, settings)
+
+
 def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verification:
     """Run every rule once on ``mask`` and split the result into per-question verdicts."""
-    settings = settings or RuleSettings()
-    summary = summarize(mask.class_mask, settings)
     source = mask.source
+    settings = rules_for_source(source, settings)
+    summary = summarize(mask.class_mask, settings)
     count_rule = (
         "external contours (cv2.RETR_EXTERNAL, 8-connected) of each category's mask, "
         f"ignoring those under {settings.min_object_pixels} px"

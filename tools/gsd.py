@@ -1,0 +1,54 @@
+"""Ground sampling distance (metres per pixel) from a georeference.
+
+The classical detector works in metres (smoothing scale, smallest object), so it needs the pixel size. A
+projected CRS gives it directly from the transform (times the unit's size in metres); a geographic CRS
+(EPSG:4326 and other lon/lat systems) gives degrees, which are turned into metres geodesically on the CRS's
+ellipsoid at the raster's reference point. One number per pair: the geometric mean of the x and y pixel sizes,
+so a 9 × 11 m Sentinel-2 pixel at 34° N counts as about 10 m.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pyproj import CRS, Geod
+from pyproj.exceptions import CRSError
+
+from tools.raster import Georef, InputError
+
+
+def gsd_from_georef(georef: Georef) -> float | None:
+    """Metres per pixel of ``georef``, or None when its CRS has no usable unit (e.g. a local engineering CRS)."""
+    a, b, c, d, e, f = georef.transform
+    x_size = math.hypot(a, d)
+    y_size = math.hypot(b, e)
+    if x_size <= 0 or y_size <= 0:
+        return None
+    try:
+        crs = CRS.from_user_input(georef.crs)
+    except CRSError as exc:
+        raise InputError(f"the georeference's CRS {georef.crs!r} is not understood: {exc}") from exc
+    if crs.is_geographic:
+        return _geodesic_pixel_size(crs, (a, b, c, d, e, f))
+    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else None
+    if not unit:
+        return None
+    return math.sqrt(x_size * y_size) * unit
+
+
+def _geodesic_pixel_size(crs: CRS, transform: tuple[float, float, float, float, float, float]) -> float:
+    """Geodesic width × height of the pixel at the transform's origin, as one size in metres."""
+    a, b, c, d, e, f = transform
+    geod = Geod(ellps="WGS84") if crs.ellipsoid is None else crs.get_geod()
+    lon0, lat0 = c, f
+    lat0 = max(min(lat0, 89.9), -89.9)
+    _, _, width = geod.inv(lon0, lat0, lon0 + a, lat0 + d)
+    _, _, height = geod.inv(lon0, lat0, lon0 + b, lat0 + e)
+    return math.sqrt(abs(width) * abs(height))
+
+
+def describe_gsd(gsd_m: float | None) -> str:
+    """How an answer names the pixel size: "10 m", "0.5 m", or "unknown"."""
+    if gsd_m is None:
+        return "unknown"
+    return f"{gsd_m:.0f} m" if gsd_m >= 3 else f"{gsd_m:.2g} m"
