@@ -101,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, OSError, ValueError) as exc:  # a missing config or checkpoint: one line, no traceback
         print(f"app.py: error: could not set up the agent: {exc}", file=sys.stderr)
         return 2
+    if page.agent.model_problem:  # asked for a model that does not load: say so now, not to every visitor
+        print(
+            f"app.py: error: {page.agent.model_problem}; fix --model-config/--checkpoint or drop them", file=sys.stderr
+        )
+        return 2
     log.info("perception: %s", page.perception)
     blocks = build_blocks(page)
     blocks.launch(
