@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agent import Agent
-from agent.settings import AgentSettings, ModelSettings
+from agent.settings import AgentSettings, ModelSettings, TrustSettings
 from deltavlm.rules import summarize
 from deltavlm.synthetic import generate_pair, write_example
 from tools.masks import load_change_mask
@@ -95,7 +95,9 @@ def test_classical_mask_never_states_category_counts_as_facts(example, tmp_path)
     answer = _agent(tmp_path).ask(pair, "How many new buildings?")
     assert answer.counts is None
     assert answer.first_sentence.startswith("I can't tell buildings apart from other change")
-    assert answer.evidence.mask.kind == "classical" and answer.confidence <= 0.6
+    mask = answer.evidence.mask
+    assert mask.kind == "classical" and mask.confidence_reason  # a measured accuracy, with where it was measured
+    assert answer.confidence == mask.confidence < 1.0
 
 
 def test_tiny_in_process_deltavlm_encodes_the_pair_once_per_thread(example, tmp_path):
@@ -136,16 +138,28 @@ def test_a_disagreeing_model_is_corrected_by_a_supplied_mask(example, tmp_path):
 def test_model_beats_the_classical_mask_and_later_turns_reconcile_with_the_ledger(example, tmp_path):
     _, pair, _ = example
     model = ScriptedModel({"yes or no": "no", "how many": "2 new buildings"})
-    agent = _agent(tmp_path, vlm_backend=model)
+    # Trust in the model's yes/no above the classical mask's measured accuracy, so that the model's "no" wins.
+    agent = _agent(tmp_path, vlm_backend=model, settings={"trust": TrustSettings(model_binary=0.995)})
     binary = agent.ask(pair, "Has anything changed?", thread_id="l1")
-    assert binary.changed is False  # DeltaVLM (0.75) outranks the classical mask (≤ 0.6)
+    assert binary.evidence.mask.confidence < 0.995
+    assert binary.changed is False  # DeltaVLM (0.995) outranks the classical mask (its calibrated accuracy)
     assert any(c.rejected_source.startswith("verifier") for c in binary.conflicts)
     count = agent.ask(pair, "How many new buildings?", thread_id="l1")
-    # The model's own count (0.5) contradicts the established "no change" (0.75): the earlier fact stands.
+    # The model's own count (0.5) contradicts the established "no change" (0.995): the earlier fact stands.
     assert count.counts["building"] == 0
     assert any("no change" in c.resolution or "turn 1" in c.resolution for c in count.conflicts)
     assert count.model_used
     assert model.calls[1][1] == [(model.calls[0][0], "no")]  # the model saw the dialog history
+
+
+def test_a_classical_mask_measured_more_accurate_than_the_model_wins(example, tmp_path):
+    """Reconciliation weighs measured numbers: the classical mask's calibrated accuracy beats a less trusted model."""
+    _, pair, _ = example
+    model = ScriptedModel({"yes or no": "no"})
+    agent = _agent(tmp_path, vlm_backend=model, settings={"trust": TrustSettings(model_binary=0.5)})
+    binary = agent.ask(pair, "Has anything changed?", thread_id="l2")
+    assert binary.evidence.mask.confidence > 0.5
+    assert binary.changed is True and any(c.rejected_source == "DeltaVLM" for c in binary.conflicts)
 
 
 def test_conversation_resumes_after_a_restart_with_sqlite(example, tmp_path):

@@ -159,3 +159,23 @@ def test_eval_masks_on_real_pairs(shared_data, tmp_path, capsys):
     negative = next(p for p in report["providers"][0]["pairs"] if p["name"] == "train_386_0512_0768")
     assert negative["true_changed"] is False
     assert report["providers"][0]["kind"] == "classical" and 0 < negative["confidence"] < 1
+
+
+def test_eval_masks_runs_the_leave_one_dataset_out_protocol(tmp_path, monkeypatch, capsys):
+    """``changeagent eval-masks ROOT --lodo`` runs tools.lodo's protocol and prints its table (tiny grid here)."""
+    import functools
+    import json
+
+    import tools.lodo
+    from agent.cli.main import main
+    from tests.test_lodo import TINY_GRID, _dataset
+
+    _dataset(tmp_path, "levircd", 1)
+    _dataset(tmp_path, "dsifn", 2)
+    real = tools.lodo.run_leave_one_dataset_out
+    monkeypatch.setattr(tools.lodo, "run_leave_one_dataset_out", functools.partial(real, grid=TINY_GRID, processes=1))
+    out = tmp_path / "lodo.json"
+    assert main(["eval-masks", str(tmp_path), "--lodo", "--markdown", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| held out |" in printed and "LEVIR-CD 0.5 m" in printed
+    assert [f["held_out"] for f in json.loads(out.read_text())["folds"]] == ["levircd", "dsifn"]

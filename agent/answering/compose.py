@@ -521,11 +521,19 @@ def compose(request: Request, k: Knowledge) -> Composed:
     }[request.ask]()
     first = sentence(body)
     confidence = turn.confidence
-    if request.ask not in ("export", "show") and confidence < HEDGE_BELOW and not turn.refused:
+    source = k.verification["source"]
+    unreliable = source.get("reliable") is False  # measured: this kind of imagery defeats the mask
+    if request.ask not in ("export", "show") and (confidence < HEDGE_BELOW or unreliable) and not turn.refused:
         first = sentence(_hedge(first, lang))
-        source = k.verification["source"]
-        why = source.get("reason") or source.get("detail") or "no measured accuracy"
-        turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+        why = source.get("confidence_reason") or source.get("detail") or "no measured accuracy"
+        if unreliable:
+            where = f"at {source['gsd_m']:.3g} m per pixel" if source.get("gsd_m") else "on imagery like this"
+            turn.evidence.append(
+                f"Confidence {confidence:.2f} ({why}). I can't tell where and how much reliably {where} without a "
+                f"learned model: {BETTER_PATH}."
+            )
+        else:
+            turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"

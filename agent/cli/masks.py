@@ -16,8 +16,26 @@ from tools.mask_eval import evaluate, format_pairs, format_table, write_report
 from tools.provider_spec import PROVIDER_HELP, build_provider
 
 
+def cmd_lodo(args: argparse.Namespace) -> int:
+    """The leave-one-dataset-out protocol over a data root: each dataset scored with settings chosen on the others."""
+    from tools.lodo import format_lodo_table, run_leave_one_dataset_out, write_calibration
+
+    progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    extra = [(spec, build_provider(spec)) for spec in args.provider or []]
+    report = run_leave_one_dataset_out(args.folder, extra, progress=progress)
+    print(format_lodo_table(report, markdown=args.markdown))
+    if args.json:
+        args.json.write_text(report.model_dump_json(indent=1))
+        print(f"wrote {args.json}")
+    if args.write_calibration:
+        print(f"wrote {write_calibration(report)}")
+    return 0
+
+
 def cmd_eval_masks(args: argparse.Namespace) -> int:
     """Build each provider, run it on every labelled pair of ``args.folder``, print and write the scores."""
+    if args.lodo:
+        return cmd_lodo(args)
     specs = args.provider or ["classical"]
     providers = [build_provider(spec) for spec in specs]
     rules = RuleSettings(cell_threshold=args.cell_threshold, min_object_pixels=args.min_object_pixels)
@@ -30,6 +48,7 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
         warmup=not args.no_warmup,
         progress=progress,
         labels=specs,
+        gsd_m=args.gsd,
     )
     print(f"{report.root}: {len(report.providers[0].pairs)} labelled pairs (labels read as {args.label_kind})")
     for name, why in report.skipped.items():
@@ -54,7 +73,19 @@ def add_eval_masks_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
             "time per pair, by the ChangeChat rules. Binary 0/255 labels are compared as change of any category."
         ),
     )
-    parser.add_argument("folder", type=Path, help="folder with A/ (before), B/ (after) and label/ (masks)")
+    parser.add_argument(
+        "folder", type=Path, help="folder with A/ (before), B/ (after) and label/ (masks); with --lodo, the data root"
+    )
+    parser.add_argument(
+        "--lodo",
+        action="store_true",
+        help="leave-one-dataset-out over a data root (levircd, dsifn, sztaki, oscd and no-change pairs made from "
+        "them): each dataset scored with the classical settings chosen on the others; --provider adds rows",
+    )
+    parser.add_argument(
+        "--write-calibration", action="store_true", help="with --lodo: store the measured mask confidences"
+    )
+    parser.add_argument("--gsd", type=float, help="metres per pixel of the folder's images (plain files have none)")
     parser.add_argument(
         "--provider", action="append", metavar="SPEC", help=f"repeatable; default classical. {PROVIDER_HELP}"
     )
