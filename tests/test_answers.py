@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent import Agent
-from agent.answering.compose import BETTER_PATH
+from agent.answering.compose import BETTER_PATH, HEDGE_BELOW
 from agent.batch.runner import BatchOptions, run_batch
 from agent.settings import AgentSettings
 from tests.phrasings import DATA, PAIRS, Truth, check_answer, load_items, request_matches
@@ -130,8 +130,25 @@ def test_category_claims_never_come_from_a_category_free_mask_and_low_confidence
     labelled = agent.ask((t1, t2), "How many buildings changed?", mask=label, mask_kind="binary")
     assert labelled.first_sentence.startswith("I can't tell buildings apart from other change")
     classical = agent.ask((t1, t2), "Has anything changed?")
-    assert classical.confidence < 0.8 and classical.hedged
-    assert classical.first_sentence.startswith(("Probably yes", "Probably no")) and BETTER_PATH in classical.text
+    measured_low = classical.confidence < HEDGE_BELOW or not classical.evidence.mask.reliable
+    assert classical.hedged == measured_low  # the hedge follows the calibrated confidence, not a constant
+    doubtful = Agent(AgentSettings(artefact_dir=tmp_path), mask_provider=_Doubtful())
+    low = doubtful.ask((t1, t2), "Has anything changed?")
+    assert low.confidence == 0.55 and low.hedged
+    assert low.first_sentence.startswith(("Probably yes", "Probably no")) and BETTER_PATH in low.text
+
+
+class _Doubtful:
+    """The classical mask as a detector measured at 55 % accuracy would state it."""
+
+    name = "doubtful"
+
+    def provide(self, pair):
+        from tools.classical_mask import ClassicalMaskProvider
+
+        mask = ClassicalMaskProvider().provide(pair)
+        source = mask.source.model_copy(update={"confidence": 0.55, "provider": "doubtful", "reliable": True})
+        return mask.model_copy(update={"source": source})
 
 
 def _sample(path, per_kind: int):
