@@ -67,6 +67,8 @@ class ClassicalMaskProvider:
             reason += f"; {fallback}"
         if not defaults:
             reason += "; measured with the default settings, not these"
+        if self.path is not None and self.path != choose_path(gsd_m, sensor):
+            reason += f"; measured on the {choose_path(gsd_m, sensor)} path, which routing would have chosen"
         return entry, reason
 
     def aerial_source(self, pair: ImagePair, analysis: AerialAnalysis) -> MaskSource:
