@@ -72,11 +72,18 @@ def test_grid_scores_and_choice(data_root):
 def test_protocol_runs_end_to_end_and_writes_the_calibration(data_root, tmp_path, capsys):
     report = run_leave_one_dataset_out(data_root, [("naive again", NaiveCvaOtsu())], grid=TINY_GRID, processes=1)
     assert [f.held_out for f in report.folds] == ["levircd", "dsifn"] and report.folds[0].tuned_on == ["dsifn"]
-    classical = [r for r in report.rows if r.provider.startswith("classical (tuned")]
+    classical = [r for r in report.rows if r.provider.startswith("classical, routed (tuned")]
     assert len(classical) == 2 and all(r.pairs_real == 3 and r.pairs_no_change == 15 for r in classical)
     assert all(r.binary_real == 1.0 and r.grid_f1 > 0.4 for r in classical)
     assert all(0 < r.mean_confidence <= 1 and r.mean_confidence_without is not None for r in classical)
-    assert {r.provider for r in report.rows} >= {"naive CVA + Otsu", "naive again", "classical, GSD hidden"}
+    expected = {"naive CVA + Otsu", "naive again", "classical, routed, GSD hidden"}
+    assert {r.provider for r in report.rows} >= expected | {
+        "aerial path only, GSD hidden",
+        "gsd-aware path only, GSD hidden",
+    }
+    levir = {r.provider: r for r in report.rows if r.held_out == "levircd"}
+    # GSD known (0.5 m) and hidden (8-bit RGB) both route LEVIR-CD to the aerial path: the rows agree with it
+    assert levir["classical, routed, GSD hidden"].grid_f1 == levir["aerial path only, GSD hidden"].grid_f1
     keys = {e.key for e in report.calibration.entries}
     assert {"sub-metre/rgb8", "1-5m/rgb8", "unknown-gsd/rgb8", "any/any"} <= keys
     table = format_lodo_table(report)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from deltavlm.rules import ChangeClass
+from tools.change_detection.calibration import gsd_band, load_calibration
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskProvider, UserMaskProvider, classes_from_mask_file, load_change_mask
 from tools.pairs import pair_from_arrays
@@ -79,20 +80,22 @@ def _scene(seed=0, size=128):
     return base
 
 
-def test_classical_ignores_global_brightness_shift_and_finds_a_new_roof():
+@pytest.mark.parametrize("gsd", [None, 0.5, 2.0, 10.0])  # both classical paths (aerial, GSD-aware)
+def test_classical_ignores_global_brightness_shift_and_finds_a_new_roof(gsd):
     t1 = _scene()
     shifted = np.clip(t1.astype(int) + 25, 0, 255).astype(np.uint8)  # illumination / season shift
-    quiet = ClassicalMaskProvider().provide(pair_from_arrays(t1, shifted))
+    quiet = ClassicalMaskProvider().provide(pair_from_arrays(t1, shifted, gsd_m=gsd))
     assert not quiet.class_mask.any()
     t2 = shifted.copy()
     t2[40:80, 30:70] = (200, 60, 50)  # a red roof appears
-    found = ClassicalMaskProvider().provide(pair_from_arrays(t1, t2))
+    found = ClassicalMaskProvider().provide(pair_from_arrays(t1, t2, gsd_m=gsd))
     changed = found.class_mask == ChangeClass.CHANGE
     assert changed[45:75, 35:65].mean() > 0.9
     assert changed.sum() < 2 * 40 * 40
     assert set(np.unique(found.class_mask)) <= {0, int(ChangeClass.CHANGE)}
     assert not found.source.categorical and found.source.kind == "classical"
-    assert 0 < found.source.confidence <= 0.6
+    entry, _ = load_calibration().lookup(gsd_band(gsd), "rgb8")
+    assert found.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and found.source.confidence_reason
     assert "not what changed" in found.source.detail
 
 
@@ -103,4 +106,5 @@ def test_classical_on_real_no_change_negative_keeps_change_small(shared_data):
     pair = load_pair(root / "A" / "train_386_0512_0768.png", root / "B" / "train_386_0512_0768.png")
     mask = ClassicalMaskProvider().provide(pair)
     assert mask.class_mask.shape == (256, 256)
-    assert mask.source.confidence <= 0.6
+    entry, _ = load_calibration().lookup("unknown-gsd", "rgb8")
+    assert mask.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and mask.source.confidence_reason
