@@ -23,6 +23,8 @@ TINTS: dict[ChangeClass, tuple[int, int, int]] = {
     ChangeClass.CHANGE: (225, 0, 225),
 }
 CELL_OUTLINE = (0, 235, 255)
+NO_DATA = (96, 96, 96)
+"""Where a date holds no data: grey with diagonal hatching, so it is never read as "no change"."""
 GRID_LINE = (255, 255, 255)
 LEGEND_HEIGHT = 44
 
@@ -49,6 +51,7 @@ def render_overlay(pair: ImagePair, mask: ChangeMask, verification: Verification
         if selected.any():
             canvas[selected] = (1 - alpha) * canvas[selected] + alpha * np.array(colour, dtype=np.float32)
     canvas = canvas.astype(np.uint8)
+    _draw_no_data(canvas, mask.valid, (width, height))
     for cls, colour in TINTS.items():
         contours, _ = cv2.findContours((classes == cls).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(canvas, contours, -1, colour, 1, cv2.LINE_AA)
@@ -60,7 +63,20 @@ def render_overlay(pair: ImagePair, mask: ChangeMask, verification: Verification
         r0, r1, c0, c1 = bounds[cell]
         cv2.rectangle(canvas, (c0 + 2, r0 + 2), (c1 - 3, r1 - 3), CELL_OUTLINE, 3)
         _text(canvas, cell, (c0 + 8, r0 + 22), 0.6)
+    for cell in verification.grid.no_data_cells:
+        r0, r1, c0, c1 = bounds[cell]
+        _text(canvas, f"{cell} no data", (c0 + 8, r0 + 22), 0.5)
     return np.vstack([canvas, _legend(width, mask, verification)])
+
+
+def _draw_no_data(canvas: np.ndarray, valid: np.ndarray | None, size: tuple[int, int]) -> None:
+    """Grey, hatched pixels where either date has no data (nothing is known there)."""
+    if valid is None:
+        return
+    missing = cv2.resize((~valid).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    rows, cols = np.indices(missing.shape)
+    canvas[missing] = NO_DATA
+    canvas[missing & ((rows + cols) % 12 < 2)] = (160, 160, 160)
 
 
 def _legend(width: int, mask: ChangeMask, verification: Verification) -> np.ndarray:
@@ -75,6 +91,10 @@ def _legend(width: int, mask: ChangeMask, verification: Verification) -> np.ndar
         x += 30 + 9 * len(label)
     cv2.rectangle(strip, (x, 6), (x + 14, 20), CELL_OUTLINE, 2)
     _text(strip, "changed cell (>5%)", (x + 20, 19), 0.45, outline=False)
+    if mask.valid is not None:
+        x += 30 + 9 * len("changed cell (>5%)")
+        cv2.rectangle(strip, (x, 6), (x + 14, 20), NO_DATA, -1)
+        _text(strip, f"no data ({1 - verification.valid_fraction:.0%})", (x + 20, 19), 0.45, outline=False)
     source = mask.source
     _text(
         strip,

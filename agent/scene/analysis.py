@@ -27,7 +27,7 @@ from agent.settings import AgentSettings
 from deltavlm.rules import CATEGORIES, ChangeSummary, cell_is_changed
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
-from tools.raster import Georef, InputError
+from tools.raster import Georef, InputError, ensure_folder
 from tools.scene.disk_mask import N_CLASSES
 from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
 from tools.scene.merge import MaskAnalysis, analyse_mask
@@ -240,8 +240,7 @@ def analyse_scene(
     out = Path(out_dir) if out_dir is not None else None
     scratch = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        work = out
+        work = ensure_folder(out, "output folder")
     else:
         scratch = tempfile.TemporaryDirectory(prefix="changeagent-scene-")
         work = Path(scratch.name)
