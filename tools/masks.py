@@ -132,23 +132,30 @@ def mask_channel(raster: RasterData, kind: MaskKind) -> np.ndarray:
 
     Gray stored as RGB(A) (all colour channels equal) reads as gray. Other multi-channel files are accepted
     only as LEVIR-MCI colour labels (their convention reads the first channel), and only when no other
-    channel holds data where the first channel says "no change".
+    channel holds data where the first channel says "no change" (:func:`check_mask_channels`).
     """
     colour = [i for i, name in enumerate(raster.color_interp) if name != "alpha"] or [0]
     bands = raster.bands[colour]
     first = bands[0]
-    if bands.shape[0] == 1 or all(np.array_equal(first, other) for other in bands[1:]):
-        return first
-    names = ", ".join(raster.color_interp[i] for i in colour)
-    values = {int(v) for v in np.unique(first)} if first.dtype == np.uint8 else set()
-    levir = kind == "levir-mci" or (kind == "auto" and 128 in values and values <= set(LEVIR_MCI_LABEL_VALUES))
-    hidden = (first == 0) & (bands[1:] != 0).any(axis=0)
-    if levir and not hidden.any():
-        return first
-    where = f"; {int(np.count_nonzero(hidden))} px have data only outside the first channel" if hidden.any() else ""
+    if bands.shape[0] > 1 and not all(np.array_equal(first, other) for other in bands[1:]):
+        values = {int(v) for v in np.unique(first)} if first.dtype == np.uint8 else set()
+        hidden = int(np.count_nonzero((first == 0) & (bands[1:] != 0).any(axis=0)))
+        check_mask_channels(raster.path, [raster.color_interp[i] for i in colour], values, hidden, kind)
+    return first
+
+
+def check_mask_channels(path: Path, names: list[str], first_values: set[int], hidden: int, kind: MaskKind) -> None:
+    """The rule for a mask whose colour channels differ: only a LEVIR-MCI colour label with nothing hidden
+    outside its first channel is read (by that channel); anything else is refused, naming the file."""
+    levir = kind == "levir-mci" or (
+        kind == "auto" and 128 in first_values and first_values <= set(LEVIR_MCI_LABEL_VALUES)
+    )
+    if levir and not hidden:
+        return
+    where = f"; {hidden} px have data only outside the first channel" if hidden else ""
     raise InputError(
-        f"mask file {raster.path} holds different data in its channels ({names}){where}; a mask must be one band "
-        "(or gray stored as RGB), or a LEVIR-MCI colour label (first channel: 0 none, 128 road, 255 building)"
+        f"mask file {path} holds different data in its channels ({', '.join(names)}){where}; a mask must be one "
+        "band (or gray stored as RGB), or a LEVIR-MCI colour label (first channel: 0 none, 128 road, 255 building)"
     )
 
 
