@@ -84,6 +84,8 @@ class HTTPBackend:
 
     Connection errors, time-outs and 5xx answers are retried with exponential backoff; a 404 on a
     pair id (the server restarted or evicted it) re-uploads the pair once; other 4xx are final.
+    ``timeout_s`` bounds one question as a whole (upload, chat and every retry together), so the agent's
+    "no answer within N s" is what the user waits at most, not N s per try.
     Every request names its pair in :data:`AFFINITY_HEADER`, which Ray Serve uses to route a conversation
     to the replica holding that pair (other servers ignore it).
     """
@@ -105,6 +107,8 @@ class HTTPBackend:
         )
         self.retries = retries
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._deadline: float | None = None
         self.options = options or GenerationOptions()
         self.name = f"DeltaVLM server at {endpoint}"
         self._uploaded: set[str] = set()
@@ -114,10 +118,18 @@ class HTTPBackend:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), max(0.0, self._remaining())))
+            remaining = self._remaining()
+            if remaining <= 0:
+                raise VLMUnavailable(
+                    f"{self.name} gave no answer within {self.timeout_s:g} s ({attempt} tries; last: {last})"
+                )
             try:
                 response = self.client.post(
-                    path, json=payload.model_dump(mode="json", exclude_none=True), headers={AFFINITY_HEADER: pair_id}
+                    path,
+                    json=payload.model_dump(mode="json", exclude_none=True),
+                    headers={AFFINITY_HEADER: pair_id},
+                    timeout=min(self.timeout_s, remaining),
                 )
             except httpx.HTTPError as exc:
                 last = exc
@@ -129,6 +141,9 @@ class HTTPBackend:
                 raise VLMUnavailable(f"{self.name} refused the bearer token (401); check the token setting")
             return response
         raise VLMUnavailable(f"{self.name} unreachable after {self.retries + 1} tries: {last}")
+
+    def _remaining(self) -> float:
+        return self.timeout_s if self._deadline is None else self._deadline - time.monotonic()
 
     def _upload(self, pair: ImagePair) -> None:
         upload = PairUpload(t1_png_b64=_png_b64(pair.t1), t2_png_b64=_png_b64(pair.t2))
@@ -155,6 +170,13 @@ class HTTPBackend:
             options=self.options,
         )
         self._encodes = None
+        self._deadline = time.monotonic() + self.timeout_s
+        try:
+            return self._chat(pair, request)
+        finally:
+            self._deadline = None
+
+    def _chat(self, pair: ImagePair, request: ChatRequest) -> str:
         for _ in range(2):
             if pair.pair_id not in self._uploaded:
                 self._upload(pair)
