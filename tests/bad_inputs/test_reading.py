@@ -96,12 +96,12 @@ def test_api_names_a_truncated_mask(dates, tmp_path):
 def test_batch_records_the_truncated_file_and_exits_1(dates, tmp_path, capsys):
     _, made = dates
     t1, _, cut = made["png"]
-    report, record, out = batch_run(tmp_path, t1, cut)
+    report, record, _out = batch_run(tmp_path, t1, cut)
     assert report.failed == 1 and report.answered == 0
     assert record["stage"] == "load" and "cut.png" in record["error"] and "cut short" in record["error"]
     catalog = t1.parent / "catalog.csv"
     questions = tmp_path / "questions.txt"
-    code, _, err = run_cli(["batch", catalog, "--questions", questions, "--out", tmp_path / "o2", "--json"], capsys)
+    code, _, _err = run_cli(["batch", catalog, "--questions", questions, "--out", tmp_path / "o2", "--json"], capsys)
     assert code == 1
 
 
