@@ -10,7 +10,7 @@ from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson, write_geojson
-from tools.masks import ChangeMask, MaskProvider, UserMaskProvider
+from tools.masks import ChangeMask, MaskProvider, UserMaskProvider, on_valid_data
 from tools.overlay import render_overlay, save_png
 from tools.pairs import ImagePair, load_pair
 from tools.raster import ensure_folder
@@ -18,7 +18,7 @@ from tools.verify import Verification, describe, verify
 
 
 def _verify_pair(pair: ImagePair, provider: MaskProvider, settings: RuleSettings) -> tuple[ChangeMask, Verification]:
-    mask = provider.provide(pair)
+    mask = on_valid_data(provider).provide(pair)
     return mask, verify(mask, settings)
 
 

@@ -69,7 +69,9 @@ def test_out_naming_a_file_bad_db_and_unknown_model_config_are_one_line_errors(t
     assert code == 2 and f"conversation store {afile} cannot be opened as SQLite" in err
     code, _, err = run_cli(["ask", ex.t1, ex.t2, "changed?", "--db", tmp_path], capsys)
     assert code == 2 and "cannot be opened as SQLite" in err
-    code, _, err = run_cli(["ask", ex.t1, ex.t2, "changed?", "--model-config", "nonsense"], capsys)
+    code, _, err = run_cli(
+        ["ask", ex.t1, ex.t2, "changed?", "--db", tmp_path / "t.sqlite", "--model-config", "nonsense"], capsys
+    )
     assert code == 2 and "no DeltaVLM config 'nonsense'" in err
     assert "Traceback" not in err
 

@@ -115,6 +115,9 @@ def test_cli_verify_states_the_valid_share_and_no_data_cells(half, capsys):
     )
     text = capsys.readouterr().out
     assert code == 0 and "valid data: 50.0% of the image" in text and "no-data cells" in text
+    code, payload, _ = verify_json(t1, t2, capsys)  # the classical mask, too, is judged on the valid half
+    assert code == 0 and payload["verification"]["valid_fraction"] == 0.5
+    assert payload["verification"]["grid"]["no_data_cells"] == NO_DATA_CELLS
 
 
 def test_api_answers_on_the_valid_half_and_the_classical_mask_stays_inside_it(half, tmp_path):
