@@ -108,18 +108,17 @@ class HTTPBackend:
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
-        self._deadline: float | None = None
         self.options = options or GenerationOptions()
         self.name = f"DeltaVLM server at {endpoint}"
         self._uploaded: set[str] = set()
         self._encodes: int | None = None
 
-    def _post(self, path: str, payload: BaseModel, pair_id: str) -> httpx.Response:
+    def _post(self, path: str, payload: BaseModel, pair_id: str, deadline: float) -> httpx.Response:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), max(0.0, self._remaining())))
-            remaining = self._remaining()
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic())))
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise VLMUnavailable(
                     f"{self.name} gave no answer within {self.timeout_s:g} s ({attempt} tries; last: {last})"
@@ -142,12 +141,9 @@ class HTTPBackend:
             return response
         raise VLMUnavailable(f"{self.name} unreachable after {self.retries + 1} tries: {last}")
 
-    def _remaining(self) -> float:
-        return self.timeout_s if self._deadline is None else self._deadline - time.monotonic()
-
-    def _upload(self, pair: ImagePair) -> None:
+    def _upload(self, pair: ImagePair, deadline: float) -> None:
         upload = PairUpload(t1_png_b64=_png_b64(pair.t1), t2_png_b64=_png_b64(pair.t2))
-        response = self._post("/v1/pairs", upload, pair.pair_id)
+        response = self._post("/v1/pairs", upload, pair.pair_id, deadline)
         if response.status_code != 200:
             raise VLMUnavailable(f"pair upload refused ({response.status_code}): {response.text[:200]}")
         try:
@@ -170,17 +166,11 @@ class HTTPBackend:
             options=self.options,
         )
         self._encodes = None
-        self._deadline = time.monotonic() + self.timeout_s
-        try:
-            return self._chat(pair, request)
-        finally:
-            self._deadline = None
-
-    def _chat(self, pair: ImagePair, request: ChatRequest) -> str:
+        deadline = time.monotonic() + self.timeout_s  # one budget for the whole question
         for _ in range(2):
             if pair.pair_id not in self._uploaded:
-                self._upload(pair)
-            response = self._post("/v1/chat", request, pair.pair_id)
+                self._upload(pair, deadline)
+            response = self._post("/v1/chat", request, pair.pair_id, deadline)
             if response.status_code == 404:
                 self._uploaded.discard(pair.pair_id)
                 continue

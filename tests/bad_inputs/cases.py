@@ -23,10 +23,10 @@ from agent.cli.main import main as cli_main
 from agent.scene.analysis import analyse_scene
 from agent.settings import AgentSettings
 from deltavlm.synthetic import write_example
-from tests.geodata import UTM14N
+from deltavlm.synthetic.pairs import EXAMPLE_ORIGIN
 
 SIZE = 64
-ORIGIN = (620000.0, 3350000.0)
+ORIGIN = EXAMPLE_ORIGIN
 
 
 def example(folder: Path, seed: int = 7):
@@ -102,16 +102,13 @@ def green_channel_mask(mask_png: Path, out: Path) -> Path:
 
 
 def shifted_mask_tif(mask_png: Path, out: Path, crs: str = "EPSG:32615") -> Path:
-    """The example's mask as a GeoTIFF in another CRS and position than the pair."""
+    """The example's mask as a GeoTIFF 500 m east of the pair, in the next UTM zone by default (the pair: 32614)."""
     label = cv2.imread(str(mask_png), cv2.IMREAD_GRAYSCALE)[None]
     profile = {"driver": "GTiff", "height": SIZE, "width": SIZE, "count": 1, "dtype": "uint8", "crs": crs}
     profile["transform"] = from_origin(ORIGIN[0] + 500.0, ORIGIN[1], 0.5, 0.5)
     with rasterio.open(out, "w", **profile) as ds:
         ds.write(label)
     return out
-
-
-assert UTM14N == "EPSG:32614"  # the example's CRS; shifted_mask_tif uses the next zone
 
 
 # ------------------------------------------------------------------------------------------------ surfaces

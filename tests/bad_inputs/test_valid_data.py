@@ -161,3 +161,22 @@ def test_scene_states_the_valid_share_and_keeps_no_data_out_of_the_mask(half, tm
         assert ds.nodata == 255
         written = ds.read(1)
     assert (written[:, INVALID] == 255).all() and (written[:, 32:] != 255).all()
+
+
+def test_scene_outside_the_warped_footprint_is_no_data(tmp_path):
+    from tests.bad_inputs.cases import ORIGIN, bands_of, write_like
+
+    ex = example(tmp_path / "ex")
+    bands, profile = bands_of(ex.t2)
+    from rasterio.transform import from_origin
+
+    shifted = write_like(
+        ex.t2.parent / "t2_east.tif", bands, profile, transform=from_origin(ORIGIN[0] + 16.0, ORIGIN[1], 0.5, 0.5)
+    )
+    with pytest.raises(InputError, match="different grids"):
+        scene_run(tmp_path, ex.t1, shifted)
+    result = scene_run(tmp_path, ex.t1, shifted, resample=True)
+    s = result.summary
+    assert 0.45 < s.valid_fraction < 0.55
+    assert {"TL", "CL", "BL"} <= set(s.no_data_cells) and not set(s.cells) & set(s.no_data_cells)
+    assert any("resampled" in w for w in result.warnings)
