@@ -18,7 +18,7 @@ Conventions, stated once:
   exactly 5 % is *not* changed.
 * A pair has changed when its class mask has any changed pixel.
 * *Valid data*: when a valid-data mask is given (where both dates hold data), the rules look at the valid
-  part only. Fractions are of valid pixels; a cell with valid data on no more than ``min_valid_cell_fraction``
+  part only. Fractions are of valid pixels; a cell with valid data on less than ``min_valid_cell_fraction``
   of its pixels is *no data* (listed in ``no_data_cells``, never changed, never unchanged); without a
   valid-data mask every pixel is valid and nothing differs from the rules above.
 """

@@ -180,3 +180,27 @@ def test_scene_outside_the_warped_footprint_is_no_data(tmp_path):
     assert 0.45 < s.valid_fraction < 0.55
     assert {"TL", "CL", "BL"} <= set(s.no_data_cells) and not set(s.cells) & set(s.no_data_cells)
     assert any("resampled" in w for w in result.warnings)
+
+
+def test_the_rules_with_a_valid_mask_everywhere_are_the_rules_without_one():
+    from deltavlm.rules import cell_has_data
+
+    rng = np.random.default_rng(3)
+    classes = (rng.random((30, 45)) < 0.1).astype(np.uint8) * 2
+    plain = summarize(classes)
+    everywhere = summarize(classes, valid=np.ones(classes.shape, bool))
+    assert everywhere.model_dump() == plain.model_dump()
+    assert plain.valid_fraction == 1.0 and plain.no_data_cells == []
+    assert cell_has_data(50, 100, 0.5) and not cell_has_data(49, 100, 0.5) and not cell_has_data(0, 100, 0.01)
+
+
+def test_change_outside_the_valid_part_is_not_counted():
+    classes = np.zeros((30, 30), np.uint8)
+    classes[2:8, 2:8] = 2  # a building in the top-left cell, where a date has no data
+    classes[22:28, 22:28] = 2  # and one in the bottom-right cell, where both have
+    valid = np.ones(classes.shape, bool)
+    valid[:10, :10] = False
+    s = summarize(classes, valid=valid)
+    assert s.counts["building"] == 1 and s.changed_pixels == 36
+    assert s.no_data_cells == ["TL"] and s.cells == ["BR"]
+    assert s.changed_fraction == 36 / 800 and s.valid_fraction == 800 / 900
