@@ -112,7 +112,7 @@ class ChangeSummary(BaseModel):
     cell_fractions: dict[str, float] = Field(description="Changed fraction of each cell's valid pixels, all change.")
     category_cell_fractions: dict[str, dict[str, float]]
     settings: RuleSettings
-    valid_pixels: int | None = Field(None, description="Pixels where both dates hold data (None: not stated, all of them).")
+    valid_pixels: int | None = Field(None, description="Pixels where both dates hold data (None: all, not stated).")
     valid_fraction: float = Field(1.0, description="Share of the image where both dates hold data.")
     no_data_cells: list[str] = Field(
         default_factory=list, description="Cells with too little valid data to say changed or unchanged."
