@@ -24,13 +24,14 @@ from agent.planner import LLMPlanner
 from agent.policy import AgentPolicy
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
+from agent.thread_lock import ThreadLocks
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.context import GraphContext
 from graphs.pair_store import PairStore
 from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskKind, MaskProvider, UserMaskProvider
+from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
 from tools.pairs import ImagePair, as_pair
 from tools.provider_spec import build_provider
 from tools.raster import InputError
@@ -58,6 +59,17 @@ def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
     if not model.config:
         raise InputError("model backend 'in-process' needs a config (tiny, full, or a YAML path)")
     return InProcessBackend(model.config, checkpoint=model.checkpoint, max_new_tokens=model.max_new_tokens)
+
+
+def _open_db(path: Path) -> sqlite3.Connection:
+    """The conversation store, or an InputError naming the file when it cannot be one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+        connection.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
+    except (OSError, sqlite3.Error) as exc:
+        raise InputError(f"conversation store {path} cannot be opened as SQLite: {exc}") from exc
+    return connection
 
 
 class Agent:
@@ -93,11 +105,11 @@ class Agent:
         self.policy = AgentPolicy(self.settings, self.planner, model_problem=self.model_problem)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
-            Path(self.settings.checkpoint_db).parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(str(self.settings.checkpoint_db), check_same_thread=False)
+            self._connection = _open_db(Path(self.settings.checkpoint_db))
             self.checkpointer = SqliteSaver(self._connection)
         else:
             self.checkpointer = InMemorySaver()
+        self.locks = ThreadLocks(self.settings.checkpoint_db)
         self.graph = compile_graph(self.checkpointer)
 
     @property
@@ -152,6 +164,19 @@ class Agent:
             raise InputError(f"the ground sampling distance must be a positive number of metres, not {gsd_m!r}")
         image_pair = as_pair(pair)
         thread_id = thread_id or uuid.uuid4().hex
+        with self.locks.hold(thread_id):  # one turn at a time per thread, across processes: no lost turn
+            return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m)
+
+    def _ask_locked(
+        self,
+        image_pair: ImagePair,
+        question: str,
+        thread_id: str,
+        mask: str | Path | None,
+        mask_kind: MaskKind,
+        mask_category: str | None,
+        gsd_m: float | None,
+    ) -> Answer:
         state = self.thread_state(thread_id)
         if state.get("pair_id") and state["pair_id"] != image_pair.pair_id:
             raise ThreadPairMismatch(
@@ -166,6 +191,7 @@ class Agent:
             if mask_spec
             else self.default_provider
         )
+        provider = on_valid_data(provider)
         self.store.put(image_pair, provider)
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self.graph.invoke(
@@ -190,7 +216,8 @@ class Agent:
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""
-        self.checkpointer.delete_thread(thread_id)
+        with self.locks.hold(thread_id):
+            self.checkpointer.delete_thread(thread_id)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -17,6 +17,10 @@ Conventions, stated once:
   ``cell_threshold`` (5 %) of its pixels changed, compared in exact integer arithmetic so that
   exactly 5 % is *not* changed.
 * A pair has changed when its class mask has any changed pixel.
+* *Valid data*: when a valid-data mask is given (where both dates hold data), the rules look at the valid
+  part only. Fractions are of valid pixels; a cell with valid data on less than ``min_valid_cell_fraction``
+  of its pixels is *no data* (listed in ``no_data_cells``, never changed, never unchanged); without a
+  valid-data mask every pixel is valid and nothing differs from the rules above.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ class RuleSettings(BaseModel):
     min_object_pixels: int = Field(
         8, ge=1, description="Contours covering fewer pixels are noise (8 px = 2 m² at 0.5 m/px)."
     )
+    min_valid_cell_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="A cell with valid data on less than this share of it is 'no data'."
+    )
 
 
 class ChangeObject(BaseModel):
@@ -102,9 +109,14 @@ class ChangeSummary(BaseModel):
     category_fractions: dict[str, float]
     cells: list[str] = Field(description="Changed cells over all change, in CELL_IDS order.")
     category_cells: dict[str, list[str]]
-    cell_fractions: dict[str, float] = Field(description="Changed fraction per cell, all change.")
+    cell_fractions: dict[str, float] = Field(description="Changed fraction of each cell's valid pixels, all change.")
     category_cell_fractions: dict[str, dict[str, float]]
     settings: RuleSettings
+    valid_pixels: int | None = Field(None, description="Pixels where both dates hold data (None: all, not stated).")
+    valid_fraction: float = Field(1.0, description="Share of the image where both dates hold data.")
+    no_data_cells: list[str] = Field(
+        default_factory=list, description="Cells with too little valid data to say changed or unchanged."
+    )
 
     @field_validator("cells")
     @classmethod
@@ -186,13 +198,22 @@ def grid_bounds(height: int, width: int) -> dict[str, tuple[int, int, int, int]]
     return {cell: (rows[i // 3], rows[i // 3 + 1], cols[i % 3], cols[i % 3 + 1]) for i, cell in enumerate(CELL_IDS)}
 
 
-def cell_pixel_counts(mask: np.ndarray) -> dict[str, tuple[int, int]]:
-    """``(changed pixels, cell pixels)`` per cell of a boolean mask."""
+def cell_pixel_counts(mask: np.ndarray, valid: np.ndarray | None = None) -> dict[str, tuple[int, int]]:
+    """``(changed pixels, valid cell pixels)`` per cell of a boolean mask (all cell pixels without ``valid``)."""
     counts = {}
     for cell, (r0, r1, c0, c1) in grid_bounds(*mask.shape[:2]).items():
         block = mask[r0:r1, c0:c1]
-        counts[cell] = (int(np.count_nonzero(block)), int(block.size))
+        if valid is None:
+            counts[cell] = (int(np.count_nonzero(block)), int(block.size))
+        else:
+            inside = valid[r0:r1, c0:c1]
+            counts[cell] = (int(np.count_nonzero(block & inside)), int(np.count_nonzero(inside)))
     return counts
+
+
+def cell_has_data(valid: int, total: int, min_valid_fraction: float) -> bool:
+    """A cell holds enough data to be judged when at least ``min_valid_fraction`` of it is valid (exact)."""
+    return valid > 0 and Fraction(valid) >= Fraction(str(min_valid_fraction)) * total
 
 
 def cell_is_changed(changed: int, total: int, threshold: float) -> bool:
@@ -200,27 +221,58 @@ def cell_is_changed(changed: int, total: int, threshold: float) -> bool:
     return Fraction(changed) > Fraction(str(threshold)) * total
 
 
-def changed_cells(mask: np.ndarray, settings: RuleSettings | None = None) -> list[str]:
-    """Cells of a boolean mask that changed by the > threshold rule, in CELL_IDS order."""
+def changed_cells(mask: np.ndarray, settings: RuleSettings | None = None, valid: np.ndarray | None = None) -> list[str]:
+    """Cells of a boolean mask that changed by the > threshold rule (of their valid pixels), in CELL_IDS order."""
     settings = settings or RuleSettings()
+    no_data = set(no_data_cells(valid, settings)) if valid is not None else set()
     return [
         cell
-        for cell, (changed, total) in cell_pixel_counts(mask).items()
-        if cell_is_changed(changed, total, settings.cell_threshold)
+        for cell, (changed, total) in cell_pixel_counts(mask, valid).items()
+        if cell not in no_data and cell_is_changed(changed, total, settings.cell_threshold)
     ]
 
 
-def _cell_fractions(mask: np.ndarray) -> dict[str, float]:
-    return {cell: changed / total for cell, (changed, total) in cell_pixel_counts(mask).items()}
+def no_data_cells(valid: np.ndarray | None, settings: RuleSettings | None = None) -> list[str]:
+    """Cells where too little of the image holds data to judge them (none without a valid-data mask)."""
+    if valid is None:
+        return []
+    settings = settings or RuleSettings()
+    bounds = grid_bounds(*valid.shape[:2])
+    return [
+        cell
+        for cell, (r0, r1, c0, c1) in bounds.items()
+        if not cell_has_data(
+            int(np.count_nonzero(valid[r0:r1, c0:c1])), (r1 - r0) * (c1 - c0), settings.min_valid_cell_fraction
+        )
+    ]
 
 
-def summarize(class_mask: np.ndarray, settings: RuleSettings | None = None) -> ChangeSummary:
-    """Apply every rule to one class mask."""
+def _cell_fractions(mask: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+    return {
+        cell: changed / total if total else 0.0 for cell, (changed, total) in cell_pixel_counts(mask, valid).items()
+    }
+
+
+def summarize(
+    class_mask: np.ndarray, settings: RuleSettings | None = None, valid: np.ndarray | None = None
+) -> ChangeSummary:
+    """Apply every rule to one class mask; with ``valid`` (H×W bool), to its valid part only."""
     settings = settings or RuleSettings()
     if class_mask.ndim != 2:
         raise ValueError(f"a class mask must be 2-D, got shape {class_mask.shape}")
     if class_mask.size and int(class_mask.max()) > max(ChangeClass):
         raise ValueError(f"class mask holds value {int(class_mask.max())}; classes are 0–{max(ChangeClass)}")
+    if valid is not None:
+        if valid.shape != class_mask.shape:
+            raise ValueError(f"valid-data mask has shape {valid.shape}; the class mask has {class_mask.shape}")
+        valid = valid.astype(bool, copy=False)
+        if valid.all():
+            valid = None
+        else:
+            class_mask = np.where(valid, class_mask, int(ChangeClass.BACKGROUND)).astype(np.uint8)
+    valid_pixels = int(class_mask.size if valid is None else np.count_nonzero(valid))
+    if valid_pixels == 0:
+        raise ValueError("no pixel holds valid data in both dates; the rules have nothing to judge")
     any_change = change_mask(class_mask)
     changed_pixels = int(np.count_nonzero(any_change))
     per_category = {name: change_mask(class_mask, name) for name in CATEGORIES}
@@ -228,14 +280,17 @@ def summarize(class_mask: np.ndarray, settings: RuleSettings | None = None) -> C
         changed=changed_pixels > 0,
         changed_pixels=changed_pixels,
         total_pixels=int(class_mask.size),
-        changed_fraction=changed_pixels / class_mask.size,
+        changed_fraction=changed_pixels / valid_pixels,
         categorical=is_categorical(class_mask),
         counts={name: len(find_objects(m, name, settings)) for name, m in per_category.items()},
         changed_regions=len(find_objects(any_change, "change", settings)),
-        category_fractions={name: float(np.count_nonzero(m)) / class_mask.size for name, m in per_category.items()},
-        cells=changed_cells(any_change, settings),
-        category_cells={name: changed_cells(m, settings) for name, m in per_category.items()},
-        cell_fractions=_cell_fractions(any_change),
-        category_cell_fractions={name: _cell_fractions(m) for name, m in per_category.items()},
+        category_fractions={name: float(np.count_nonzero(m)) / valid_pixels for name, m in per_category.items()},
+        cells=changed_cells(any_change, settings, valid),
+        category_cells={name: changed_cells(m, settings, valid) for name, m in per_category.items()},
+        cell_fractions=_cell_fractions(any_change, valid),
+        category_cell_fractions={name: _cell_fractions(m, valid) for name, m in per_category.items()},
         settings=settings,
+        valid_pixels=valid_pixels,
+        valid_fraction=valid_pixels / class_mask.size,
+        no_data_cells=no_data_cells(valid, settings),
     )

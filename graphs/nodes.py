@@ -41,6 +41,8 @@ def _compact(verification: Verification) -> dict[str, Any]:
         "cells": s.cells,
         "category_cells": s.category_cells,
         "cell_fractions": s.cell_fractions,
+        "valid_fraction": s.valid_fraction,
+        "no_data_cells": s.no_data_cells,
         "source": verification.source.model_dump(),
         "rules": {
             "counts": verification.counts.rule,

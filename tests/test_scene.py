@@ -213,7 +213,10 @@ def test_sixteen_bit_scene_is_stretched_once_for_all_tiles(tmp_path):
     mask_path = write_tif(tmp_path / "m.tif", mask)
     result = analyse_scene(t1, t2, tile=64, overlap=8, mask=mask_path, mask_category="building")
     assert result.summary.counts == {"road": 0, "building": 1}
-    assert any("stretched linearly between its percentiles 2 and 98" in w for w in result.warnings)
+    assert any(
+        "each date stretched on its own, per band linearly between its percentiles 2 and 98" in w
+        for w in result.warnings
+    )
 
 
 def test_cli_scene_prints_answers_and_json(border_scene, tmp_path, capsys):

@@ -177,7 +177,9 @@ def test_two_replicas_never_lose_a_pair(two_replicas):
         backend = HTTPBackend(url, timeout_s=30, retries=1, options=OPTIONS)
         uploads: list[str] = []
         upload = backend._upload
-        backend._upload = lambda pair, upload=upload, seen=uploads: seen.append(pair.pair_id) or upload(pair)
+        backend._upload = lambda pair, *rest, upload=upload, seen=uploads: (
+            seen.append(pair.pair_id) or upload(pair, *rest)
+        )
         for question in ["Changed?", "How many?", "Where?"]:
             backend.generate(pair_from_arrays(t1, t2), question, [])
         assert len(uploads) == 1

@@ -3,6 +3,14 @@
 Counts, cells and GeoJSON are only as good as the mask behind them, so a mask never travels
 without its :class:`MaskSource`: who made it, with which settings, whether it knows categories,
 and how far to trust it. The agent quotes that source in every answer.
+
+A mask also carries the pair's valid-data mask (``ChangeMask.valid``): change is only ever reported where
+both dates hold data. :class:`UserMaskProvider` attaches it itself; :func:`on_valid_data` wraps any other
+provider so it does too.
+
+Mask files are refused rather than half-read: data in more than one channel (unless the file is a LEVIR-MCI
+colour label, whose convention is the first channel), or a georeferenced mask on another grid than the pair's
+(:func:`check_mask_grid`, the one rule for every surface).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from deltavlm.rules import (
     is_categorical,
 )
 from tools.pairs import ImagePair
-from tools.raster import DEFAULT_MAX_PIXELS, InputError, read_raster
+from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
 
 MaskKind = Literal["auto", "levir-mci", "index", "binary"]
 
@@ -58,6 +66,9 @@ class ChangeMask(BaseModel):
 
     class_mask: np.ndarray
     source: MaskSource
+    valid: np.ndarray | None = Field(
+        None, description="H×W bool: where both dates hold data (the rules judge only there); None = everywhere."
+    )
 
 
 @runtime_checkable
@@ -113,6 +124,54 @@ def classes_from_mask_file(
     raise ValueError(f"unknown mask kind {kind!r}")
 
 
+def check_mask_grid(mask_georef: Georef | None, pair_georef: Georef | None, path: Path, what: str = "pair") -> None:
+    """A georeferenced mask must lie on the georeferenced pair's grid: same CRS and transform (1e-6)."""
+    if mask_georef is None or pair_georef is None:
+        return
+    from rasterio.crs import CRS
+
+    same_crs = CRS.from_string(mask_georef.crs) == CRS.from_string(pair_georef.crs)
+    same_transform = np.allclose(mask_georef.transform, pair_georef.transform, rtol=0, atol=1e-6)
+    if not (same_crs and same_transform):
+        raise InputError(
+            f"mask file {path} does not lie on the {what}'s grid: the mask is in {mask_georef.crs} with transform "
+            f"{mask_georef.transform}, the {what} in {pair_georef.crs} with {pair_georef.transform}; reproject the "
+            "mask onto the first date's grid first"
+        )
+
+
+def mask_channel(raster: RasterData, kind: MaskKind) -> np.ndarray:
+    """The one band a mask file's labels live in; data spread over several channels is refused.
+
+    Gray stored as RGB(A) (all colour channels equal) reads as gray. Other multi-channel files are accepted
+    only as LEVIR-MCI colour labels (their convention reads the first channel), and only when no other
+    channel holds data where the first channel says "no change" (:func:`check_mask_channels`).
+    """
+    colour = [i for i, name in enumerate(raster.color_interp) if name != "alpha"] or [0]
+    bands = raster.bands[colour]
+    first = bands[0]
+    if bands.shape[0] > 1 and not all(np.array_equal(first, other) for other in bands[1:]):
+        values = {int(v) for v in np.unique(first)} if first.dtype == np.uint8 else set()
+        hidden = int(np.count_nonzero((first == 0) & (bands[1:] != 0).any(axis=0)))
+        check_mask_channels(raster.path, [raster.color_interp[i] for i in colour], values, hidden, kind)
+    return first
+
+
+def check_mask_channels(path: Path, names: list[str], first_values: set[int], hidden: int, kind: MaskKind) -> None:
+    """The rule for a mask whose colour channels differ: only a LEVIR-MCI colour label with nothing hidden
+    outside its first channel is read (by that channel); anything else is refused, naming the file."""
+    levir = kind == "levir-mci" or (
+        kind == "auto" and 128 in first_values and first_values <= set(LEVIR_MCI_LABEL_VALUES)
+    )
+    if levir and not hidden:
+        return
+    where = f"; {hidden} px have data only outside the first channel" if hidden else ""
+    raise InputError(
+        f"mask file {path} holds different data in its channels ({', '.join(names)}){where}; a mask must be one "
+        "band (or gray stored as RGB), or a LEVIR-MCI colour label (first channel: 0 none, 128 road, 255 building)"
+    )
+
+
 def load_change_mask(
     path: str | Path,
     *,
@@ -120,17 +179,23 @@ def load_change_mask(
     kind: MaskKind = "auto",
     binary_category: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    georef: Georef | None = None,
+    valid: np.ndarray | None = None,
 ) -> ChangeMask:
-    """Read a user's mask file; ``shape`` (rows, cols) is the pair's, which the mask must match."""
-    raster = read_raster(path, max_pixels=max_pixels, role="mask")
-    if raster.bands.shape[0] not in (1, 3, 4):
+    """Read a user's mask file; ``shape`` (rows, cols) and ``georef`` are the pair's, which the mask must match.
+
+    ``valid`` is the pair's valid-data mask: the class mask is cleared outside it and carries it on.
+    """
+    raster = read_raster(path, max_pixels=max_pixels, role="mask", validity=False)
+    if raster.bands.shape[0] not in (1, 2, 3, 4):
         raise InputError(f"mask file {raster.path} has {raster.bands.shape[0]} bands; expected 1 (or RGB(A))")
     if shape is not None and (raster.height, raster.width) != tuple(shape):
         raise InputError(
             f"mask file {raster.path} is {raster.width}×{raster.height} but the pair is {shape[1]}×{shape[0]} "
             "(width×height)"
         )
-    raw = raster.bands[0]
+    check_mask_grid(raster.georef, georef, raster.path)
+    raw = mask_channel(raster, kind)
     if raw.dtype != np.uint8:
         if raw.min() < 0 or raw.max() > 255 or not np.all(np.equal(np.mod(raw, 1), 0)):
             raise InputError(f"mask file {raster.path} holds {raw.dtype} values that are not class labels")
@@ -139,18 +204,32 @@ def load_change_mask(
         classes, note = classes_from_mask_file(raw, kind, binary_category=binary_category)
     except ValueError as exc:
         raise InputError(f"mask file {raster.path}: {exc}") from exc
-    return ChangeMask(
-        class_mask=classes,
-        source=MaskSource(
-            provider="user",
-            kind="user",
-            categorical=is_categorical(classes),
-            confidence=1.0,
-            settings={"path": str(raster.path), "kind": kind},
-            detail=f"user-supplied mask read as {note}; taken as ground truth",
-            confidence_reason="a mask you supplied is taken as ground truth",
+    return restrict_to_valid(
+        ChangeMask(
+            class_mask=classes,
+            source=MaskSource(
+                provider="user",
+                kind="user",
+                categorical=is_categorical(classes),
+                confidence=1.0,
+                settings={"path": str(raster.path), "kind": kind},
+                detail=f"user-supplied mask read as {note}; taken as ground truth",
+                confidence_reason="a mask you supplied is taken as ground truth",
+            ),
         ),
+        valid,
     )
+
+
+def restrict_to_valid(mask: ChangeMask, valid: np.ndarray | None) -> ChangeMask:
+    """The mask with no change outside ``valid``, carrying ``valid`` for the rules and the overlay."""
+    if valid is None:
+        return mask
+    if valid.shape != mask.class_mask.shape:
+        raise ValueError(f"valid-data mask {valid.shape} does not match the class mask {mask.class_mask.shape}")
+    classes = np.where(valid, mask.class_mask, 0).astype(np.uint8)
+    source = mask.source.model_copy(update={"categorical": is_categorical(classes)})
+    return ChangeMask(class_mask=classes, source=source, valid=valid)
 
 
 class UserMaskProvider:
@@ -164,4 +243,44 @@ class UserMaskProvider:
         self.binary_category = binary_category
 
     def provide(self, pair: ImagePair) -> ChangeMask:
-        return load_change_mask(self.path, shape=pair.shape, kind=self.kind, binary_category=self.binary_category)
+        return load_change_mask(
+            self.path,
+            shape=pair.shape,
+            kind=self.kind,
+            binary_category=self.binary_category,
+            georef=pair.georef,
+            valid=pair.valid,
+        )
+
+
+class _Described:
+    """Holds a provider; its repr is the provider's class and settings (stable across instances), so two
+    wrappers of equal providers compare equal where providers are compared by ``repr(vars(...))``."""
+
+    def __init__(self, provider: MaskProvider) -> None:
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        inner = vars(self.provider) if hasattr(self.provider, "__dict__") else self.provider
+        return f"{type(self.provider).__name__}({inner!r})"
+
+
+class ValidDataProvider:
+    """Any provider, with its mask cleared where a date has no data and the pair's valid-data mask attached."""
+
+    def __init__(self, provider: MaskProvider) -> None:
+        self.name = provider.name
+        self.inner = _Described(provider)
+
+    def provide(self, pair: ImagePair) -> ChangeMask:
+        mask = self.inner.provider.provide(pair)
+        if mask.valid is not None or pair.valid is None:
+            return mask
+        return restrict_to_valid(mask, pair.valid)
+
+
+def on_valid_data(provider: MaskProvider) -> MaskProvider:
+    """``provider`` such that its masks respect the pair's valid data (user masks already do)."""
+    if isinstance(provider, UserMaskProvider | ValidDataProvider):
+        return provider
+    return ValidDataProvider(provider)

@@ -24,6 +24,8 @@ TINTS: dict[ChangeClass, RGB] = {
     ChangeClass.CHANGE: (225, 0, 225),
 }
 CELL_OUTLINE = (0, 235, 255)
+NO_DATA = (96, 96, 96)
+"""Where a date holds no data: grey with diagonal hatching, so it is never read as "no change"."""
 GRID_LINE = (255, 255, 255)
 FINE_GRID_LINE = (150, 220, 150)
 
@@ -64,6 +66,7 @@ def draw_changes(
         if selected.any():
             canvas[selected] = (1 - alpha) * canvas[selected] + alpha * np.array(colour, dtype=np.float32)
     canvas = canvas.astype(np.uint8)
+    _draw_no_data(canvas, mask.valid, (width, height))
     for cls, colour in TINTS.items():
         contours, _ = cv2.findContours((classes == cls).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(canvas, contours, -1, colour, 1, cv2.LINE_AA)
@@ -78,7 +81,20 @@ def draw_changes(
         r0, r1, c0, c1 = bounds[cell]
         cv2.rectangle(canvas, (c0 + 2, r0 + 2), (c1 - 3, r1 - 3), CELL_OUTLINE, 3)
         _text(canvas, cell, (c0 + 8, r0 + round(22 * _text_factor(width))), label_scale)
+    for cell in verification.grid.no_data_cells:
+        r0, r1, c0, c1 = bounds[cell]
+        _text(canvas, f"{cell} no data", (c0 + 8, r0 + round(22 * _text_factor(width))), 0.5 * _text_factor(width))
     return canvas
+
+
+def _draw_no_data(canvas: np.ndarray, valid: np.ndarray | None, size: tuple[int, int]) -> None:
+    """Grey, hatched pixels where either date has no data (nothing is known there)."""
+    if valid is None:
+        return
+    missing = cv2.resize((~valid).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    rows, cols = np.indices(missing.shape)
+    canvas[missing] = NO_DATA
+    canvas[missing & ((rows + cols) % 12 < 2)] = (160, 160, 160)
 
 
 def fine_grid_shares(mask: ChangeMask, verification: Verification, size: int) -> np.ndarray:
@@ -137,6 +153,8 @@ def legend_entries(mask: ChangeMask, verification: Verification, fine_grid: int 
     entries.append(("outline", f"changed 3×3 cell (over {threshold:.0%} of its pixels)", CELL_OUTLINE))
     if fine_grid > 3:
         entries.append(("line", f"{fine_grid}×{fine_grid} grid: % = share of the changed objects", FINE_GRID_LINE))
+    if mask.valid is not None:
+        entries.append(("fill", f"no data ({1 - verification.valid_fraction:.0%} of the pair)", NO_DATA))
     return entries
 
 

@@ -1,10 +1,15 @@
 """Image pairs: one loader for PNG/JPEG/TIFF/GeoTIFF, turning two dates into aligned 8-bit RGB.
 
 Display and the model both want 8-bit RGB, while archives deliver 16-bit and multi-band imagery.
-The scaling rule is stated once here: 8-bit bands pass unchanged; any other type is stretched per
-band linearly from its 2nd to its 98th percentile, computed over the valid pixels of BOTH dates
-together, so that the same stretch applies to t1 and t2 and a real brightness change is not
-normalised away.
+The scaling rule is stated once here: when both dates are 8-bit their bands pass unchanged; otherwise
+EACH date is stretched on its own, per band, linearly from its 2nd to its 98th percentile over its valid
+pixels, so an 8-bit date and a 16-bit copy of the same scene come out alike and the answer does not
+depend on the bit depth or the dynamic range a date was delivered in. (A date-wide brightening is then
+normalised away; the change detectors look for local change, not for exposure.)
+
+The pair's valid part is where both dates hold data (:mod:`tools.raster`); pixels outside it are zeroed in
+both dates, so no detector sees change where a date has none, and the pair carries that mask to the
+rules, the overlay and the exports.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from deltavlm.serving.hashing import pair_hash
-from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
+from tools.raster import DEFAULT_MAX_PIXELS, MIN_SIDE, Georef, InputError, RasterData, read_raster
 
 STRETCH_PERCENTILES = (2.0, 98.0)
 
@@ -36,6 +41,14 @@ class ImagePair(BaseModel):
     gsd_m: float | None = Field(
         None, gt=0, description="Metres per pixel: from the georeference, else as the caller gave it; None = unknown."
     )
+    valid: np.ndarray | None = Field(
+        None, description="H×W bool, True where both dates hold data; None when every pixel does."
+    )
+
+    @property
+    def valid_fraction(self) -> float:
+        """Share of the pixels where both dates hold data (1.0 when all do)."""
+        return 1.0 if self.valid is None else float(np.count_nonzero(self.valid)) / self.valid.size
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,7 +76,9 @@ def load_pair(
     _check_aligned(first, second)
     rgb1 = _rgb_bands(first, "t1", rgb_bands)
     rgb2 = _rgb_bands(second, "t2", rgb_bands)
-    (img1, img2), scaling = to_rgb8(rgb1, rgb2, nodata=(first.nodata, second.nodata))
+    valid = _pair_valid(first.valid, second.valid, f"t1 {first.path} and t2 {second.path}")
+    (img1, img2), scaling = to_rgb8(rgb1, rgb2, valid=(first.valid, second.valid))
+    _zero_outside(valid, img1, img2)
     return ImagePair(
         t1=img1,
         t2=img2,
@@ -72,6 +87,7 @@ def load_pair(
         t2_path=second.path,
         pair_id=pair_hash(img1, img2),
         scaling=scaling,
+        valid=valid,
         gsd_m=pair_gsd(first.georef, gsd_m),
     )
 
@@ -89,32 +105,76 @@ def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
     return given_m
 
 
+def _pair_valid(first: np.ndarray | None, second: np.ndarray | None, what: str) -> np.ndarray | None:
+    """Where both dates hold data; refused when nowhere."""
+    valid = (first if second is None else second) if first is None or second is None else first & second
+    if valid is None or valid.all():
+        return None
+    if not valid.any():
+        raise InputError(f"{what} share no valid pixel (where one has data, the other has none); nothing to compare")
+    return valid
+
+
+def _zero_outside(valid: np.ndarray | None, *images: np.ndarray) -> None:
+    if valid is not None:
+        for image in images:
+            image[~valid] = 0
+
+
 def pair_from_arrays(
-    t1: np.ndarray, t2: np.ndarray, georef: Georef | None = None, gsd_m: float | None = None
+    t1: np.ndarray,
+    t2: np.ndarray,
+    georef: Georef | None = None,
+    valid: np.ndarray | None = None,
+    gsd_m: float | None = None,
 ) -> ImagePair:
-    """Build a pair from in-memory images (H×W, H×W×3 or H×W×4; any numeric type); ``gsd_m`` as in load_pair."""
-    bands = []
+    """Build a pair from in-memory images (H×W, H×W×3 or H×W×4; any numeric type); ``gsd_m`` as in load_pair.
+
+    Invalid pixels are NaN/inf (float images), an alpha of 0 (H×W×4), or False in ``valid`` (H×W bool).
+    """
+    bands, masks = [], []
     for role, image in (("t1", t1), ("t2", t2)):
         image = np.asarray(image)
+        alpha = None
         if image.ndim == 2:
             image = np.repeat(image[None], 3, axis=0)
         elif image.ndim == 3 and image.shape[2] in (3, 4):
+            alpha = image[..., 3] if image.shape[2] == 4 else None
             image = np.moveaxis(image[..., :3], 2, 0)
         else:
             raise InputError(f"{role} array has shape {image.shape}; expected H×W, H×W×3 or H×W×4")
+        if min(image.shape[1:]) < MIN_SIDE:
+            raise InputError(
+                f"{role} array is {image.shape[2]}×{image.shape[1]} px; the 3×3 grid needs at least "
+                f"{MIN_SIDE}×{MIN_SIDE}"
+            )
+        mask = np.isfinite(image).all(axis=0) if np.issubdtype(image.dtype, np.floating) else None
+        if alpha is not None:
+            mask = alpha > 0 if mask is None else mask & (alpha > 0)
+        if mask is not None and not mask.any():
+            raise InputError(f"{role} array has no valid pixel (all NaN or transparent); nothing to analyse")
         bands.append(image)
+        masks.append(None if mask is None or mask.all() else mask)
     if bands[0].shape != bands[1].shape:
         raise InputError(
             f"t1 and t2 differ in size: t1 is {bands[0].shape[2]}×{bands[0].shape[1]}, "
             f"t2 is {bands[1].shape[2]}×{bands[1].shape[1]} (width×height)"
         )
-    (img1, img2), scaling = to_rgb8(bands[0], bands[1])
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != bands[0].shape[1:]:
+            raise InputError(f"valid mask has shape {valid.shape}; the pair is {bands[0].shape[1:]}")
+        masks = [valid if m is None else m & valid for m in masks]
+    pair_valid = _pair_valid(masks[0], masks[1], "t1 and t2")
+    (img1, img2), scaling = to_rgb8(bands[0], bands[1], valid=(masks[0], masks[1]))
+    _zero_outside(pair_valid, img1, img2)
     return ImagePair(
         t1=img1,
         t2=img2,
         georef=georef,
         pair_id=pair_hash(img1, img2),
         scaling=scaling,
+        valid=pair_valid,
         gsd_m=pair_gsd(georef, gsd_m),
     )
 
@@ -184,30 +244,41 @@ def _rgb_bands(raster: RasterData, role: str, rgb_bands: Sequence[int] | None) -
     )
 
 
+def stretch_bounds(bands: np.ndarray, valid: np.ndarray | None) -> list[tuple[float, float]]:
+    """Per band (low, high): the STRETCH_PERCENTILES of one date's valid, finite pixels."""
+    lo_p, hi_p = STRETCH_PERCENTILES
+    bounds = []
+    for band in bands:
+        keep = np.isfinite(band) if np.issubdtype(band.dtype, np.floating) else np.ones(band.shape, dtype=bool)
+        if valid is not None:
+            keep &= valid
+        values = band[keep]
+        lo, hi = np.percentile(values, [lo_p, hi_p]) if values.size else (0.0, 0.0)
+        bounds.append((float(lo), float(hi)))
+    return bounds
+
+
+def apply_stretch(bands: np.ndarray, bounds: list[tuple[float, float]]) -> np.ndarray:
+    """Bands (3×H×W) → H×W×3 uint8 by ``bounds``; non-finite values become 0."""
+    out = np.zeros((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
+    for band, (lo, hi) in enumerate(bounds):
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        values = np.nan_to_num(bands[band].astype(np.float64), nan=lo, posinf=lo, neginf=lo)
+        out[..., band] = np.round(np.clip((values - lo) * scale, 0, 255))
+    return out
+
+
 def to_rgb8(
-    first: np.ndarray, second: np.ndarray, nodata: tuple[float | None, float | None] = (None, None)
+    first: np.ndarray, second: np.ndarray, valid: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
 ) -> tuple[tuple[np.ndarray, np.ndarray], str]:
-    """Bring two 3×H×W band stacks to H×W×3 uint8 by the module's scaling rule."""
+    """Bring two 3×H×W band stacks to H×W×3 uint8 by the module's scaling rule (each date on its own)."""
     if first.dtype == np.uint8 and second.dtype == np.uint8:
         return (np.moveaxis(first, 0, 2).copy(), np.moveaxis(second, 0, 2).copy()), "none (8-bit input)"
-    a = first.astype(np.float64)
-    b = second.astype(np.float64)
-    valid_a = np.isfinite(a) if nodata[0] is None else np.isfinite(a) & (a != nodata[0])
-    valid_b = np.isfinite(b) if nodata[1] is None else np.isfinite(b) & (b != nodata[1])
-    out_a = np.zeros(a.shape, dtype=np.uint8)
-    out_b = np.zeros(b.shape, dtype=np.uint8)
+    dates = zip((first, second), valid, strict=True)
+    out = tuple(apply_stretch(bands, stretch_bounds(bands, mask)) for bands, mask in dates)
     lo_p, hi_p = STRETCH_PERCENTILES
-    for band in range(3):
-        values = np.concatenate([a[band][valid_a[band]], b[band][valid_b[band]]])
-        if values.size == 0:
-            continue
-        lo, hi = np.percentile(values, [lo_p, hi_p])
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        for src, valid, dst in ((a, valid_a, out_a), (b, valid_b, out_b)):
-            stretched = np.clip((src[band] - lo) * scale, 0, 255)
-            dst[band] = np.where(valid[band], np.round(stretched), 0).astype(np.uint8)
     scaling = (
-        f"{first.dtype}/{second.dtype} → uint8: per-band linear stretch from the {lo_p:g}th to the "
-        f"{hi_p:g}th percentile of both dates together"
+        f"{first.dtype}/{second.dtype} → uint8: each date stretched on its own, per band linearly from its "
+        f"{lo_p:g}th to its {hi_p:g}th percentile"
     )
-    return (np.moveaxis(out_a, 0, 2).copy(), np.moveaxis(out_b, 0, 2).copy()), scaling
+    return (out[0], out[1]), scaling

@@ -30,6 +30,9 @@ class CountVerdict(BaseModel):
 
 class GridVerdict(BaseModel):
     cells: list[str] = Field(description="Changed cells over all change.")
+    no_data_cells: list[str] = Field(
+        default_factory=list, description="Cells with too little valid data to call changed or unchanged."
+    )
     category_cells: dict[str, list[str]]
     cell_fractions: dict[str, float]
     categorical: bool
@@ -46,6 +49,9 @@ class Verification(BaseModel):
     category_fractions: dict[str, float]
     summary: ChangeSummary
     source: MaskSource
+    valid_fraction: float = Field(
+        1.0, description="Share of the image where both dates hold data; every fraction is of this valid part."
+    )
 
 
 def count_rules(min_object_pixels: int | None, settings: RuleSettings | None = None) -> RuleSettings:
@@ -70,12 +76,16 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
     """Run every rule once on ``mask`` and split the result into per-question verdicts."""
     source = mask.source
     settings = rules_for_source(source, settings)
-    summary = summarize(mask.class_mask, settings)
+    summary = summarize(mask.class_mask, settings, valid=mask.valid)
     count_rule = (
         "external contours (cv2.RETR_EXTERNAL, 8-connected) of each category's mask, "
         f"ignoring those under {settings.min_object_pixels} px"
     )
     grid_rule = f"3×3 grid; a cell changed when more than {settings.cell_threshold:.0%} of its pixels changed"
+    if mask.valid is not None:
+        grid_rule += (
+            f" (of its valid pixels; a cell under {settings.min_valid_cell_fraction:.0%} valid data is 'no data')"
+        )
     return Verification(
         binary=BinaryVerdict(
             changed=summary.changed,
@@ -92,6 +102,7 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
         ),
         grid=GridVerdict(
             cells=summary.cells,
+            no_data_cells=summary.no_data_cells,
             category_cells=summary.category_cells if summary.categorical else {},
             cell_fractions=summary.cell_fractions,
             categorical=summary.categorical,
@@ -101,6 +112,7 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
         category_fractions=summary.category_fractions if summary.categorical else {},
         summary=summary,
         source=source,
+        valid_fraction=summary.valid_fraction,
     )
 
 
@@ -110,8 +122,11 @@ def describe(verification: Verification) -> str:
     lines = [
         f"mask: {v.source.provider} ({v.source.kind}, confidence {v.source.confidence:.2f})",
         f"changed: {'yes' if v.binary.changed else 'no'} "
-        f"({v.binary.changed_pixels} px, {v.binary.changed_fraction:.1%} of the image)",
+        f"({v.binary.changed_pixels} px, {v.binary.changed_fraction:.1%} of the "
+        f"{'image' if v.valid_fraction >= 1.0 else 'valid part'})",
     ]
+    if v.valid_fraction < 1.0:
+        lines.append(f"valid data: {v.valid_fraction:.1%} of the image (both dates hold data there)")
     if v.counts.categorical:
         counts = ", ".join(f"{v.counts.counts[c]} {c}{'s' if v.counts.counts[c] != 1 else ''}" for c in CATEGORIES)
         lines.append(f"changed objects: {counts}")
@@ -119,9 +134,12 @@ def describe(verification: Verification) -> str:
         lines.append(f"changed regions (category unknown): about {v.counts.changed_regions}")
     cells = " ".join(v.grid.cells) or "none"
     lines.append(f"changed cells: {cells}")
+    if v.grid.no_data_cells:
+        lines.append(f"no-data cells (too little valid data to judge): {' '.join(v.grid.no_data_cells)}")
     for category, cells_of in v.grid.category_cells.items():
         lines.append(f"  {category}: {' '.join(cells_of) or 'none'}")
-    grid = [" ".join(f"{v.grid.cell_fractions[c]:5.1%}" for c in CELL_IDS[r * 3 : r * 3 + 3]) for r in range(3)]
+    shown = {c: "   --" if c in v.grid.no_data_cells else f"{v.grid.cell_fractions[c]:5.1%}" for c in CELL_IDS}
+    grid = [" ".join(shown[c] for c in CELL_IDS[r * 3 : r * 3 + 3]) for r in range(3)]
     lines.append("changed fraction per cell:")
     lines.extend(f"  {row}" for row in grid)
     return "\n".join(lines)

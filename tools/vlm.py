@@ -84,6 +84,8 @@ class HTTPBackend:
 
     Connection errors, time-outs and 5xx answers are retried with exponential backoff; a 404 on a
     pair id (the server restarted or evicted it) re-uploads the pair once; other 4xx are final.
+    ``timeout_s`` bounds one question as a whole (upload, chat and every retry together), so the agent's
+    "no answer within N s" is what the user waits at most, not N s per try.
     Every request names its pair in :data:`AFFINITY_HEADER`, which Ray Serve uses to route a conversation
     to the replica holding that pair (other servers ignore it).
     """
@@ -105,19 +107,28 @@ class HTTPBackend:
         )
         self.retries = retries
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
         self.options = options or GenerationOptions()
         self.name = f"DeltaVLM server at {endpoint}"
         self._uploaded: set[str] = set()
         self._encodes: int | None = None
 
-    def _post(self, path: str, payload: BaseModel, pair_id: str) -> httpx.Response:
+    def _post(self, path: str, payload: BaseModel, pair_id: str, deadline: float) -> httpx.Response:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic())))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise VLMUnavailable(
+                    f"{self.name} gave no answer within {self.timeout_s:g} s ({attempt} tries; last: {last})"
+                )
             try:
                 response = self.client.post(
-                    path, json=payload.model_dump(mode="json", exclude_none=True), headers={AFFINITY_HEADER: pair_id}
+                    path,
+                    json=payload.model_dump(mode="json", exclude_none=True),
+                    headers={AFFINITY_HEADER: pair_id},
+                    timeout=min(self.timeout_s, remaining),
                 )
             except httpx.HTTPError as exc:
                 last = exc
@@ -130,9 +141,9 @@ class HTTPBackend:
             return response
         raise VLMUnavailable(f"{self.name} unreachable after {self.retries + 1} tries: {last}")
 
-    def _upload(self, pair: ImagePair) -> None:
+    def _upload(self, pair: ImagePair, deadline: float) -> None:
         upload = PairUpload(t1_png_b64=_png_b64(pair.t1), t2_png_b64=_png_b64(pair.t2))
-        response = self._post("/v1/pairs", upload, pair.pair_id)
+        response = self._post("/v1/pairs", upload, pair.pair_id, deadline)
         if response.status_code != 200:
             raise VLMUnavailable(f"pair upload refused ({response.status_code}): {response.text[:200]}")
         try:
@@ -155,10 +166,11 @@ class HTTPBackend:
             options=self.options,
         )
         self._encodes = None
+        deadline = time.monotonic() + self.timeout_s  # one budget for the whole question
         for _ in range(2):
             if pair.pair_id not in self._uploaded:
-                self._upload(pair)
-            response = self._post("/v1/chat", request, pair.pair_id)
+                self._upload(pair, deadline)
+            response = self._post("/v1/chat", request, pair.pair_id, deadline)
             if response.status_code == 404:
                 self._uploaded.discard(pair.pair_id)
                 continue

@@ -534,6 +534,13 @@ def compose(request: Request, k: Knowledge) -> Composed:
             )
         else:
             turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+    valid = k.verification.get("valid_fraction", 1.0) if k.verification else 1.0
+    if valid < 1.0:  # numbers are on the part both dates cover: say how much that is, and which cells had none
+        no_data = k.verification.get("no_data_cells") or []
+        cells = f"; no data in {' '.join(no_data)}" if no_data else ""
+        turn.evidence.insert(
+            0, f"Only {valid:.1%} of the pair holds data on both dates; these numbers are on that part{cells}."
+        )
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -197,31 +196,68 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
     return items
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"{what} {path} is not UTF-8 text (line {line}: {exc.reason})") from exc
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read: {exc}") from exc
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in reader.fieldnames or []]
+    """One row per physical line: a quoted value may hold commas but not a line break, so an unterminated quote
+    is an error on its own line instead of swallowing the rows after it."""
+    lines = _read_text(path, "catalog").splitlines()
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    if not numbered:
+        raise InputError(f"catalog {path} is empty; a CSV catalog needs a header id, t1, t2 and optionally mask")
+    header_number, header_line = numbered[0]
+    try:
+        fields = [f.strip() for f in _split_csv_line(header_line)]
+    except csv.Error as exc:
+        raise InputError(f"catalog {path} line {header_number}: the header is not CSV ({exc})") from exc
     missing = [c for c in ("id", "t1", "t2") if c not in fields]
     if missing:
         raise InputError(
             f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
             f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask, bounds, crs"
         )
-    reader.fieldnames = fields
-    for row in reader:
-        where = f"{path.name} line {reader.line_num}"
-        if None in row:
-            yield where, f"{where}: {len(fields) + len(row[None])} values for {len(fields)} columns"
+    for number, line in numbered[1:]:
+        where = f"{path.name} line {number}"
+        try:
+            values = _split_csv_line(line)
+        except csv.Error as exc:
+            yield where, f"{where}: not a CSV row ({exc}); a quoted value must end on its own line"
             continue
+        if len(values) > len(fields):
+            yield where, f"{where}: {len(values)} values for {len(fields)} columns"
+            continue
+        row = dict(zip(fields, values + [""] * (len(fields) - len(values)), strict=True))
         if all(not (v or "").strip() for v in row.values()):
             continue
         yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs", "gsd")}
 
 
+def _split_csv_line(line: str) -> list[str]:
+    """One CSV record from one line, strictly: an unterminated quote or text after a closing quote is an error."""
+    reader = csv.reader([line], strict=True)
+    values = next(reader, [])
+    if line.count('"') % 2:  # the csv module accepts an unterminated quote at the end of its input
+        raise csv.Error("unterminated quoted value")
+    return values
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             where = f"{path.name} line {number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield where, f"{where}: not UTF-8 text (byte {exc.start + 1}: {exc.reason})"
+                continue
             if not line.strip():
                 continue
             try:
@@ -291,7 +327,7 @@ def _stac_rows(path: Path, asset: str | None) -> Iterator[tuple[str, dict[str, A
     except ImportError as exc:  # an optional extra
         raise InputError(f"reading the STAC catalog {path} needs pystac: pip install 'changeagent[batch]'") from exc
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path, "catalog"))
         collection = pystac.ItemCollection.from_dict(data, preserve_dict=False)
     except (json.JSONDecodeError, pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(f"catalog {path} is not a STAC ItemCollection: {exc}") from exc
@@ -387,7 +423,7 @@ def read_questions(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"questions file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, "questions file")
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 

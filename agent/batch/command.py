@@ -40,10 +40,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
         progress=not args.json,
         agent=AgentSettings(model=ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint)),
     )
-    report = run_batch(options)
+    try:
+        report = run_batch(options)
+    except KeyboardInterrupt:
+        print(
+            f"changeagent batch: interrupted; every pair committed so far is kept in {args.out}. "
+            "Rerun the same command to finish the rest.",
+            file=sys.stderr,
+        )
+        return 130
+    failed = bool(report.failed or "errors" in report.outputs)
     if args.json:
         print(report.model_dump_json(indent=1))
-        return 0
+        return 1 if failed else 0
     resumed = f", {report.done_before} done by an earlier run" if report.done_before else ""
     repaired = f"; dropped and redid {report.repaired} torn/partial record(s)" if report.repaired else ""
     print(
@@ -53,13 +62,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
     for kind, path in report.outputs.items():
         print(f"wrote {kind}: {path}")
-    if report.failed or "errors" in report.outputs:
+    if failed:
         print(f"some pairs could not be analysed; see {report.outputs.get('errors')}", file=sys.stderr)
+        return 1
     return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add ``batch`` to the ``changeagent`` sub-commands (errors exit 2 through the entry point)."""
+    """Add ``batch`` to the ``changeagent`` sub-commands: exit 0 when every pair was answered, 1 when some failed
+    (errors.jsonl says which and why), 2 for a usage error, 130 when interrupted."""
     batch = subparsers.add_parser(
         "batch",
         help="run a list of questions over a catalog of pairs (resumable; local or Ray)",

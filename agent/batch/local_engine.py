@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,9 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(config_json: str, threads: int) -> None:
     """Each worker process gets its share of the cores: N processes × N OpenMP/OpenCV threads each would
     oversubscribe the machine, and spinning OpenMP threads then slow everything down many times over."""
+    # Ctrl-C reaches every process of the terminal's group: a worker leaves quietly (no traceback) and the parent,
+    # which alone commits, reports the interruption; what the worker had in hand is redone on the next run.
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import cv2
 

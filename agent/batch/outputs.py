@@ -44,13 +44,24 @@ SUMMARY_COLUMNS = (
     "changed_regions",
     "changed_cells",
     "changed_fraction",
+    "valid_fraction",
+    "no_data_cells",
     "mask_provider",
     "mask_confidence",
     "questions",
     "error",
 )
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a cell starting with one of these as a formula; such cells get a leading apostrophe."""
+
 # ------------------------------------------------------------------------------------------ output folder
+
+
+def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with text cells that a spreadsheet would run as a formula (a catalog id like ``=HYPERLINK(…)``)
+    escaped by a leading apostrophe (OWASP's CSV-injection advice); numbers are left alone."""
+    return {k: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for k, v in row.items()}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -242,20 +253,22 @@ def finalize(out: Path, catalog: Catalog) -> dict[str, str]:
             entry = item.entry
             if item.key in errors:
                 writer.writerow(
-                    {
-                        "pair": item.key if entry or not (item.problem and item.problem.id) else item.problem.id,
-                        "status": f"error ({errors[item.key]['stage']})",
-                        "t1": display_path(entry.t1, catalog.folder) if entry else "",
-                        "t2": display_path(entry.t2, catalog.folder) if entry else "",
-                        "error": errors[item.key]["error"],
-                    }
+                    spreadsheet_safe(
+                        {
+                            "pair": item.key if entry or not (item.problem and item.problem.id) else item.problem.id,
+                            "status": f"error ({errors[item.key]['stage']})",
+                            "t1": display_path(entry.t1, catalog.folder) if entry else "",
+                            "t2": display_path(entry.t2, catalog.folder) if entry else "",
+                            "error": errors[item.key]["error"],
+                        }
+                    )
                 )
                 continue
             path = part_path(out, item.key)
             if not path.exists():
                 continue
             part = json.loads(path.read_text(encoding="utf-8"))
-            writer.writerow(part["row"])
+            writer.writerow(spreadsheet_safe(part["row"]))
             layer = mapped if part["georeferenced"] else pixel
             for feature in part["features"]:
                 layer.add(feature)

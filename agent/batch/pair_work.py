@@ -15,7 +15,7 @@ from agent.settings import AgentSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
 from tools.georef import place_pair
-from tools.masks import ChangeMask, MaskKind, MaskProvider, UserMaskProvider
+from tools.masks import ChangeMask, MaskKind, MaskProvider, UserMaskProvider, on_valid_data
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
 from tools.verify import Verification, verify
@@ -99,7 +99,7 @@ def mask_provider(entry: CatalogEntry, config: BatchConfig) -> MaskProvider:
     so the agent recognises the verification handed to it and does not redo it."""
     if entry.mask is not None:
         return UserMaskProvider(str(entry.mask), kind=config.mask_kind, binary_category=config.mask_category)
-    return ClassicalMaskProvider(config.agent.classical)
+    return on_valid_data(ClassicalMaskProvider(config.agent.classical))
 
 
 def _part(job: PairJob, pair: ImagePair, mask: ChangeMask, verification: Verification, config: BatchConfig) -> str:
@@ -118,6 +118,8 @@ def _part(job: PairJob, pair: ImagePair, mask: ChangeMask, verification: Verific
         "changed_regions": summary.changed_regions,
         "changed_cells": " ".join(summary.cells),
         "changed_fraction": f"{summary.changed_fraction:.6f}",
+        "valid_fraction": f"{summary.valid_fraction:.6f}",
+        "no_data_cells": " ".join(summary.no_data_cells),
         "mask_provider": verification.source.provider,
         "mask_confidence": f"{verification.source.confidence:.3f}",
         "questions": len(config.questions),

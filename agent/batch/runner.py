@@ -61,7 +61,7 @@ from agent.batch.pair_work import BatchConfig, PairJob, PairOutcome, compact_jso
 from agent.batch.ray_engine import run_ray
 from agent.settings import AgentSettings
 from tools.masks import MaskKind
-from tools.raster import InputError
+from tools.raster import InputError, ensure_folder
 
 # ---------------------------------------------------------------------------------------------- the runner
 
@@ -148,7 +148,7 @@ def run_batch(options: BatchOptions, *, on_outcome: Callable[[PairOutcome], None
     catalog = read_catalog(options.catalog, root=options.root, stac_asset=options.stac_asset)
     questions = read_questions(options.questions)
     out = options.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out, "--out")
     agent_settings = options.agent.model_copy(update={"artefact_dir": out / ARTEFACTS, "checkpoint_db": None})
     config = BatchConfig(
         questions=questions,

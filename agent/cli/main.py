@@ -71,12 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 on success, 1 when some work failed (the command says which), 2 for an input the user can fix
+    (one line naming it, no traceback), 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except InputError as exc:
         print(f"changeagent: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the user named: missing, not a folder, no permission, a disk full
+        print(f"changeagent: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("changeagent: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,14 +11,15 @@ from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson, write_geojson
 from tools.georef import load_placed_pair, unplaced_hint
-from tools.masks import ChangeMask, MaskProvider, UserMaskProvider
+from tools.masks import ChangeMask, MaskProvider, UserMaskProvider, on_valid_data
 from tools.overlay import render_overlay, save_png
 from tools.pairs import ImagePair, load_pair
+from tools.raster import ensure_folder
 from tools.verify import Verification, describe, verify
 
 
 def _verify_pair(pair: ImagePair, provider: MaskProvider, settings: RuleSettings) -> tuple[ChangeMask, Verification]:
-    mask = provider.provide(pair)
+    mask = on_valid_data(provider).provide(pair)
     return mask, verify(mask, settings)
 
 
@@ -73,7 +74,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from deltavlm.synthetic import write_example
 
-    out = Path(args.out)
+    out = ensure_folder(Path(args.out), "--out")
     example = write_example(out, seed=args.seed)
     pair = load_pair(example.t1, example.t2)
     print(f"synthetic example pair written to {out} (seed {args.seed}, EPSG:32614, 0.5 m pixels)\n")

@@ -24,10 +24,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agent.settings import AgentSettings
-from deltavlm.rules import CATEGORIES, ChangeSummary, cell_is_changed
+from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_changed
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
-from tools.raster import Georef, InputError
+from tools.raster import Georef, InputError, ensure_folder
 from tools.scene.disk_mask import N_CLASSES
 from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
 from tools.scene.merge import MaskAnalysis, analyse_mask
@@ -102,7 +102,9 @@ def _mask_source(stats: list[TileMaskStats], note: str | None, spec: SceneSpec, 
     )
 
 
-def _tiles(stats: list[TileMaskStats], analysis: MaskAnalysis, tile: int, threshold: float) -> list[SceneTileChange]:
+def _tiles(
+    stats: list[TileMaskStats], analysis: MaskAnalysis, tile: int, threshold: float, min_valid: float
+) -> list[SceneTileChange]:
     layers = list(CATEGORIES) if analysis.summary.categorical else ["change"]
     per_tile: dict[tuple[int, int], int] = {}
     for name in layers:
@@ -111,9 +113,9 @@ def _tiles(stats: list[TileMaskStats], analysis: MaskAnalysis, tile: int, thresh
             per_tile[key] = per_tile.get(key, 0) + 1
     changed = []
     for s in stats:
-        total = sum(s.class_pixels)
+        total = sum(s.class_pixels)  # valid pixels
         moved = total - s.class_pixels[0]
-        if cell_is_changed(moved, total, threshold):
+        if cell_has_data(total, total + s.invalid_pixels, min_valid) and cell_is_changed(moved, total, threshold):
             height = min(tile, analysis.height - s.row * tile)
             width = min(tile, analysis.width - s.col * tile)
             changed.append(
@@ -148,9 +150,19 @@ def _text(result: SceneResult) -> str:
     s = result.summary
     source = result.mask
     by = f"{source.provider} mask, confidence {source.confidence:.2f}"
+    part = "scene" if s.valid_fraction >= 1.0 else "valid part"
+    valid = (
+        []
+        if s.valid_fraction >= 1.0
+        else [
+            f"Valid data: {s.valid_fraction:.2%} of the scene (both dates hold data there); the rest is no data, "
+            "neither changed nor unchanged."
+        ]
+    )
+    no_data = [f"No-data 3×3 cells (too little valid data): {' '.join(s.no_data_cells)}."] if s.no_data_cells else []
     if not s.changed:
-        return f"No change: no pixel of the scene changed by the {by}."
-    lines = [f"Changed: yes, {s.changed_fraction:.2%} of the scene ({s.changed_pixels:,} px) by the {by}."]
+        return "\n".join([f"No change: no pixel of the {part} changed by the {by}.", *valid, *no_data])
+    lines = [f"Changed: yes, {s.changed_fraction:.2%} of the {part} ({s.changed_pixels:,} px) by the {by}.", *valid]
     cut = f"{_plural(result.objects_across_tiles, 'object')} span tile borders and count once"
     if s.categorical:
         counts = ", ".join(_plural(s.counts[c], c) for c in CATEGORIES)
@@ -161,6 +173,7 @@ def _text(result: SceneResult) -> str:
             "counts from a classical mask are estimates."
         )
     lines.append(f"Changed 3×3 cells: {' '.join(s.cells) or 'none'}.")
+    lines.extend(no_data)
     if s.categorical:
         for c in CATEGORIES:
             lines.append(f"  {c}: {' '.join(s.category_cells[c]) or 'none'}")
@@ -240,8 +253,7 @@ def analyse_scene(
     out = Path(out_dir) if out_dir is not None else None
     scratch = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        work = out
+        work = ensure_folder(out, "output folder")
     else:
         scratch = tempfile.TemporaryDirectory(prefix="changeagent-scene-")
         work = Path(scratch.name)
@@ -253,6 +265,11 @@ def analyse_scene(
             spec, None if mask else provider, work / ".change_mask.u8", workers=workers, on_progress=bar
         )
         class_pixels = [sum(s.class_pixels[i] for s in stats) for i in range(N_CLASSES)]
+        if not sum(class_pixels):
+            raise InputError(
+                f"t1 {spec.t1} and t2 {spec.t2} share no valid pixel (nodata, NaN, transparent or outside the warped "
+                "footprint everywhere); nothing to analyse"
+            )
         analysis = analyse_mask(disk, settings.rules, class_pixels=class_pixels)
         source = _mask_source(stats, meta.mask_note, spec, analysis.summary)
         result = SceneResult(
@@ -267,7 +284,9 @@ def analyse_scene(
             summary=analysis.summary,
             mask=source,
             objects_across_tiles=_across(analysis, tile),
-            changed_tiles=_tiles(stats, analysis, tile, settings.rules.cell_threshold),
+            changed_tiles=_tiles(
+                stats, analysis, tile, settings.rules.cell_threshold, settings.rules.min_valid_cell_fraction
+            ),
             warnings=meta.warnings,
             text="",
         )

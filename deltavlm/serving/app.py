@@ -104,14 +104,20 @@ class _BodyTooLarge(HTTPException):
     """Raised while the body streams in, so an oversized chunked upload is cut off too."""
 
 
+class _BodyTimeout(HTTPException):
+    """Raised when a client stops sending its body: a half-sent request must not hold a connection forever."""
+
+
 class ServerGuard:
-    """Outermost ASGI layer: bearer token and body size checked before a byte of body is read; metrics."""
+    """Outermost ASGI layer: bearer token and body size checked before a byte of body is read, the body's
+    arrival bounded in time; metrics."""
 
     def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: ServerMetrics) -> None:
         self.app = app
         self.token = settings.token.encode() if settings.token else None
         self.max_body = settings.limits.max_body_bytes
         self.max_chat_body = CHAT_BODY_BYTES + 8 * settings.limits.max_history_chars  # no images in a chat
+        self.body_timeout_s = settings.body_timeout_s
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,11 +142,22 @@ class ServerGuard:
                 return
             received = 0
             limit = self._body_limit(path)
+            deadline = time.monotonic() + self.body_timeout_s
+            body_done = False
 
             async def receive_wrapper() -> Message:
-                nonlocal received
-                message = await receive()
+                nonlocal received, body_done
+                if body_done:  # after the body only a disconnect can come; it is not the client's to rush
+                    return await receive()
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError as exc:
+                    self.metrics.rejected.inc(reason="body_timeout")
+                    raise _BodyTimeout(
+                        408, f"the request body did not arrive within {self.body_timeout_s:g} s"
+                    ) from exc
                 if message["type"] == "http.request":
+                    body_done = not message.get("more_body", False)
                     received += len(message.get("body", b""))
                     if received > limit:
                         raise _BodyTooLarge(413, f"the request body exceeds {limit} bytes")

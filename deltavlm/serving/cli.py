@@ -44,7 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GPU precision: autocast and frozen-LLM weights (auto keeps the config's, bf16 for full)",
     )
     net = parser.add_argument_group("network")
-    net.add_argument("--host", default=defaults.host, help="bind address (default loopback; wider binds warn)")
+    net.add_argument(
+        "--host",
+        default=defaults.host,
+        help="bind address (default loopback); a wider bind needs a token (or --allow-no-token)",
+    )
+    net.add_argument(
+        "--allow-no-token",
+        action="store_true",
+        help="bind beyond loopback WITHOUT a token anyway (anyone who reaches the port can use the model)",
+    )
+    net.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=defaults.body_timeout_s,
+        help="close requests whose body has not arrived after this many seconds (408)",
+    )
     net.add_argument("--port", type=int, default=defaults.port)
     net.add_argument("--token", help=f"require this bearer token (default: ${TOKEN_ENV} when set; prefer the variable)")
     net.add_argument(
@@ -90,6 +105,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         host=args.host,
         port=args.port,
         token=args.token or os.environ.get(TOKEN_ENV) or None,
+        allow_no_token=args.allow_no_token,
+        body_timeout_s=args.body_timeout_s,
         engine=args.engine,
         max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms,
@@ -144,6 +161,16 @@ def choose_engine(settings: ServerSettings) -> str:
     return "ray"
 
 
+def exposure_refusal(settings: ServerSettings) -> str | None:
+    """Why the server must not start on this bind (None when it may): beyond loopback a token is required."""
+    if settings.loopback or settings.token or settings.allow_no_token:
+        return None
+    return (
+        f"refusing to bind {settings.host} without a token: anyone who reaches the port could use the model. "
+        f"Set ${TOKEN_ENV} (or --token), bind 127.0.0.1, or pass --allow-no-token to accept the risk"
+    )
+
+
 def exposure_warning(settings: ServerSettings) -> str | None:
     """What to tell the operator when the server is reachable beyond this machine (None on loopback)."""
     if settings.loopback:
@@ -163,6 +190,10 @@ def _wait_for_signal() -> None:
 def serve(settings: ServerSettings, log_level: str = "info") -> int:
     """Run the server until interrupted; 2 for a setup error a user can fix."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    refusal = exposure_refusal(settings)
+    if refusal:
+        print(f"changeagent serve: error: {refusal}", file=sys.stderr)
+        return 2
     try:
         check_model_source(settings)
         engine = choose_engine(settings)
@@ -215,7 +246,13 @@ def serve(settings: ServerSettings, log_level: str = "info") -> int:
         time.perf_counter() - started,
         url,
     )
-    uvicorn.run(create_app(engine_obj, settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(
+        create_app(engine_obj, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_keep_alive=5,  # an idle connection is closed after 5 s; a half-sent body after body_timeout_s
+    )
     return 0
 
 

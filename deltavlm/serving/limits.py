@@ -89,8 +89,13 @@ def read_png_under(root: Path | None, relative: str, role: str, limits: RequestL
     """A PNG named by a path below ``root``; paths leading outside it (``..``, absolute, links) are refused."""
     if root is None:
         raise RequestRejected(403, "this server reads no files: start it with --data-root to allow paths", "paths")
+    if "\x00" in relative:
+        raise RequestRejected(422, f"{role} path {relative!r} contains a NUL byte", "paths")
     base = root.resolve()
-    path = (base / relative).resolve()
+    try:
+        path = (base / relative).resolve()
+    except (OSError, ValueError) as exc:
+        raise RequestRejected(422, f"{role} path {relative!r} is not a usable path: {exc}", "paths") from exc
     if not path.is_relative_to(base):
         raise RequestRejected(403, f"{role} path {relative!r} leads outside the server's data root", "paths")
     if not path.is_file():

@@ -35,6 +35,12 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8700, ge=0, le=65535)
     token: str | None = Field(None, repr=False, description="Bearer token required on every route but /health.")
+    allow_no_token: bool = Field(
+        False, description="Bind beyond loopback without a token anyway (refused unless set: anyone could use it)."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="A request body not fully received this long after it starts gets 408 and is closed."
+    )
     engine: Engine = Field("auto", description="auto: Ray Serve when installed, else uvicorn.")
     max_batch_size: int = Field(8, ge=1, le=256)
     max_wait_ms: float = Field(10.0, ge=0.0, le=5000.0)

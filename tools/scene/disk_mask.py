@@ -1,4 +1,6 @@
-"""The merged class mask on disk, one byte per pixel (100 MB for 10,000² px), written by whole tile rows."""
+"""The merged class mask on disk, one byte per pixel (100 MB for 10,000² px), written by whole tile rows.
+
+Pixels where a date holds no data are stored as :data:`NO_DATA` (255)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from deltavlm.rules import ChangeClass
 STRIP_PIXELS = 8_000_000
 """Pixels per analysis strip (rows = this / width, at least 64): bounds the labelling's memory."""
 N_CLASSES = int(max(ChangeClass)) + 1
+NO_DATA = 255
+"""Disk-mask value of pixels where a date holds no data: no class, counted neither as changed nor as unchanged."""
 
 
 class DiskMask:

@@ -1,13 +1,14 @@
-"""Windowed reads of both dates: one grid (or t2 warped onto t1's), the RGB bands picked once, one stretch.
+"""Windowed reads of both dates: one grid (or t2 warped onto t1's), the RGB bands picked once, one stretch per date.
 
-8-bit bands pass unchanged; other types are stretched per band from the 2nd to the 98th percentile of both dates
-together (the rule of :mod:`tools.pairs`), with the percentiles taken once on a decimated read of the whole scene
-(<= 2048 px a side) so every tile gets the same stretch."""
+When both dates are 8-bit their bands pass unchanged; otherwise each date is stretched on its own, per band from
+its 2nd to its 98th percentile (the rule of :mod:`tools.pairs`), with the percentiles taken once per date on a
+decimated read of the whole scene (<= 2048 px a side) so every tile gets the same stretch. Files are opened
+through :func:`tools.raster.open_raster` (whole-file checks); GDAL read errors become InputErrors naming the file.
+The mask file follows the rules of :mod:`tools.masks` (one channel, on t1's grid)."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +19,14 @@ import rasterio
 import rasterio.features
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from tools.masks import MaskKind, classes_from_mask_file
-from tools.pairs import STRETCH_PERCENTILES
-from tools.raster import Georef, InputError, georef_of
+from tools.masks import MaskKind, check_mask_channels, check_mask_grid, classes_from_mask_file
+from tools.pairs import STRETCH_PERCENTILES, apply_stretch, stretch_bounds
+from tools.raster import Georef, InputError, gdal_reason, georef_of, open_raster
 from tools.scene.disk_mask import STRIP_PIXELS
 from tools.scene.tiling import window_of
 
@@ -71,14 +72,22 @@ def _band_plan(ds: Any, path: Path, role: str, rgb_bands: Sequence[int] | None) 
 
 
 def _open(path: Path, role: str) -> Any:
-    if not path.exists():
-        raise InputError(f"{role} file not found: {path}")
+    return open_raster(path, role)
+
+
+def _read(ds: Any, path: Path, role: str, *args: Any, **kwargs: Any) -> np.ndarray:
+    """``ds.read`` with GDAL's errors (a truncated or damaged file) as an InputError naming the file."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+        return ds.read(*args, **kwargs)
     except RasterioError as exc:
-        raise InputError(f"{role} file {path} is not a readable raster ({exc})") from exc
+        raise InputError(f"{role} file {path} is not readable, or is cut short ({gdal_reason(exc)})") from exc
+
+
+def _dataset_mask(ds: Any, path: Path, role: str, **kwargs: Any) -> np.ndarray:
+    try:
+        return ds.dataset_mask(**kwargs)
+    except RasterioError as exc:
+        raise InputError(f"{role} file {path} is not readable, or is cut short ({gdal_reason(exc)})") from exc
 
 
 class SceneInputs:
@@ -110,6 +119,10 @@ class SceneInputs:
                 any(flag != MaskFlags.all_valid for flags in ds.mask_flag_enums for flag in flags)
                 for ds in self.datasets
             )
+            self._float = tuple(
+                any(np.issubdtype(np.dtype(ds.dtypes[i - 1]), np.floating) for i in plan.indexes)
+                for ds, plan in zip(self.datasets, self.plans, strict=True)
+            )
             self.stretch = self._stretch()
         except BaseException:
             self.close()
@@ -133,8 +146,9 @@ class SceneInputs:
 
     @property
     def has_invalid_pixels(self) -> bool:
-        """True when either date declares nodata, an alpha band or a mask (validity is then read per window)."""
-        return any(self._masked)
+        """True when either date declares nodata, an alpha band or a mask, or is floating point (NaN): validity is
+        then read per window."""
+        return any(self._masked) or any(self._float)
 
     def _align(self, first: Any, second: Any, resample: bool) -> Any:
         """The pair must share one grid; with ``resample``, t2 is warped onto t1's grid (with a warning)."""
@@ -186,8 +200,8 @@ class SceneInputs:
             )
         )
 
-    def _stretch(self) -> list[tuple[float, float]] | None:
-        """Per-band (low, high) of both dates together, from a decimated read; None for 8-bit input."""
+    def _stretch(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]] | None:
+        """Per date, per band (low, high) from a decimated read; None when both dates are 8-bit."""
         if all(
             ds.dtypes[i - 1] == "uint8"
             for ds, plan in zip(self.datasets, self.plans, strict=True)
@@ -196,44 +210,37 @@ class SceneInputs:
             return None
         scale = max(1, math.ceil(max(self.height, self.width) / STRETCH_SAMPLE_SIDE))
         shape = (max(1, self.height // scale), max(1, self.width // scale))
-        samples = []
-        for ds, plan, masked in zip(self.datasets, self.plans, self._masked, strict=True):
-            bands = ds.read(plan.indexes, out_shape=(len(plan.indexes), *shape), resampling=Resampling.nearest)
-            valid = np.isfinite(bands)
-            if masked:
-                valid &= ds.dataset_mask(out_shape=shape, resampling=Resampling.nearest)[None] > 0
-            if ds.nodata is not None:
-                valid &= bands != ds.nodata
-            samples.append((bands.astype(np.float64), valid))
-        lo_p, hi_p = STRETCH_PERCENTILES
         bounds = []
-        for band in range(3):
-            values = np.concatenate([b[band][v[band]] for b, v in samples])
-            lo, hi = np.percentile(values, [lo_p, hi_p]) if values.size else (0.0, 0.0)
-            bounds.append((lo, hi))
+        for which, (ds, plan, masked) in enumerate(zip(self.datasets, self.plans, self._masked, strict=True)):
+            path, role = self.paths[which], ("t1", "t2")[which]
+            bands = _read(
+                ds, path, role, plan.indexes, out_shape=(len(plan.indexes), *shape), resampling=Resampling.nearest
+            )
+            valid = np.isfinite(bands).all(axis=0) if np.issubdtype(bands.dtype, np.floating) else None
+            if masked:
+                inside = _dataset_mask(ds, path, role, out_shape=shape, resampling=Resampling.nearest) > 0
+                valid = inside if valid is None else valid & inside
+            bounds.append(stretch_bounds(bands, valid))
+        lo_p, hi_p = STRETCH_PERCENTILES
         self.warnings.append(
-            f"non-8-bit input: each band stretched linearly between its percentiles {lo_p:g} and {hi_p:g} over both "
-            f"dates together, sampled every {scale} px of the scene"
+            f"non-8-bit input: each date stretched on its own, per band linearly between its percentiles {lo_p:g} "
+            f"and {hi_p:g}, sampled every {scale} px of the scene"
         )
-        return [(float(lo), float(hi)) for lo, hi in bounds]
+        return bounds[0], bounds[1]
 
     def _rgb(self, which: int, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
         ds, plan = self.datasets[which], self.plans[which]
-        bands = ds.read(plan.indexes, window=window)
-        valid = ds.dataset_mask(window=window) > 0 if self._masked[which] else None
+        path, role = self.paths[which], ("t1", "t2")[which]
+        bands = _read(ds, path, role, plan.indexes, window=window)
+        valid = _dataset_mask(ds, path, role, window=window) > 0 if self._masked[which] else None
+        if np.issubdtype(bands.dtype, np.floating):
+            finite = np.isfinite(bands).all(axis=0)
+            valid = finite if valid is None else valid & finite
         if plan.palette is not None:
             return plan.palette[bands[0].astype(np.uint8)], valid
         if self.stretch is None:
             return np.ascontiguousarray(np.moveaxis(bands, 0, 2)), valid
-        out = np.zeros((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
-        finite = np.isfinite(bands).all(axis=0)
-        if ds.nodata is not None:
-            finite &= (bands != ds.nodata).all(axis=0)
-        valid = finite if valid is None else valid & finite
-        for band, (lo, hi) in enumerate(self.stretch):
-            scale = 255.0 / (hi - lo) if hi > lo else 0.0
-            out[..., band] = np.round(np.clip((bands[band].astype(np.float64) - lo) * scale, 0, 255))
-        return out, valid
+        return apply_stretch(bands, self.stretch[which]), valid
 
     def read(self, span: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """t1 and t2 of a window as H×W×3 uint8, and where both are valid (None: everywhere).
@@ -287,29 +294,32 @@ class SceneMaskFile:
                     f"mask file {self.path} is {self.ds.width}×{self.ds.height} but the scene is {width}×{height} "
                     "(width×height)"
                 )
-            mask_georef = georef_of(self.ds)
-            if (
-                mask_georef is not None
-                and georef is not None
-                and (
-                    CRS.from_string(mask_georef.crs) != CRS.from_string(georef.crs)
-                    or not np.allclose(mask_georef.transform, georef.transform, rtol=0, atol=1e-6)
-                )
-            ):
-                raise InputError(f"mask file {self.path} does not lie on t1's grid (CRS and transform must match)")
+            check_mask_grid(georef_of(self.ds), georef, self.path, "scene")
+            self._colour = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci.name != "alpha"] or [1]
             self.lut, self.note = self._lookup(kind, binary_category)
         except BaseException:
             self.close()
             raise
 
     def _lookup(self, kind: MaskKind, binary_category: str | None) -> tuple[np.ndarray, str]:
-        """One value→class table for the whole file, so every tile reads the mask by the same convention."""
+        """One value→class table for the whole file, so every tile reads the mask by the same convention; the
+        channels are checked on the way (the rule of :func:`tools.masks.check_mask_channels`)."""
         present = np.zeros(256, dtype=bool)
+        differs, hidden = False, 0
         rows = max(1, STRIP_PIXELS // max(1, self.ds.width))
         for r0 in range(0, self.ds.height, rows):
-            raw = self._raw(Window(0, r0, self.ds.width, min(rows, self.ds.height - r0)))
+            window = Window(0, r0, self.ds.width, min(rows, self.ds.height - r0))
+            raw = self._raw(window)
             present |= np.bincount(raw.ravel(), minlength=256).astype(bool)
+            if len(self._colour) > 1:
+                others = _read(self.ds, self.path, "mask", self._colour[1:], window=window)
+                if not (others == raw[None]).all():
+                    differs = True
+                    hidden += int(np.count_nonzero((raw == 0) & (others != 0).any(axis=0)))
         values = np.flatnonzero(present).astype(np.uint8)
+        if differs:
+            names = [self.ds.colorinterp[i - 1].name for i in self._colour]
+            check_mask_channels(self.path, names, {int(v) for v in values}, hidden, kind)
         try:
             classes, note = classes_from_mask_file(values[None, :], kind, binary_category=binary_category)
         except ValueError as exc:
@@ -319,7 +329,7 @@ class SceneMaskFile:
         return lut, note
 
     def _raw(self, window: Window) -> np.ndarray:
-        raw = self.ds.read(1, window=window)
+        raw = _read(self.ds, self.path, "mask", self._colour[0], window=window)
         if raw.dtype != np.uint8:
             if raw.size and (raw.min() < 0 or raw.max() > 255 or not np.all(np.equal(np.mod(raw, 1), 0))):
                 raise InputError(f"mask file {self.path} holds {raw.dtype} values that are not class labels")

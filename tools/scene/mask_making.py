@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from tools.masks import MaskKind, MaskProvider, MaskSource
-from tools.pairs import pair_from_arrays
-from tools.raster import Georef
-from tools.scene.disk_mask import N_CLASSES, DiskMask
+from tools.pairs import pair_from_arrays, pair_gsd
+from tools.raster import MIN_SIDE, Georef
+from tools.scene.disk_mask import N_CLASSES, NO_DATA, DiskMask
 from tools.scene.inputs import SceneInputs, SceneMaskFile
 from tools.scene.tiling import SceneTile, plan_tiles
 
@@ -28,7 +28,8 @@ class TileMaskStats(BaseModel):
 
     row: int
     col: int
-    class_pixels: list[int]
+    class_pixels: list[int] = Field(description="Valid pixels of each class in the tile's core.")
+    invalid_pixels: int = Field(0, description="Pixels of the core where a date holds no data.")
     source: MaskSource | None = None
 
 
@@ -55,17 +56,29 @@ def tile_row_band(
         else:
             assert inputs is not None and provider is not None
             rgb1, rgb2, valid_read = inputs.read(tile.read)
-            change = provider.provide(pair_from_arrays(rgb1, rgb2))
-            block = change.class_mask[tile.core_in_read()]
-            source = change.source
             valid = None if valid_read is None else valid_read[tile.core_in_read()]
-        if valid is not None:
-            block = np.where(valid, block, 0).astype(np.uint8)
-        band[:, c0 : c0 + w] = block
-        pixels = np.bincount(block.ravel(), minlength=N_CLASSES)
-        if pixels.size > N_CLASSES:
+            if (valid_read is not None and not valid_read.any()) or min(rgb1.shape[:2]) < MIN_SIDE:
+                block = np.zeros((tile.core[2], w), dtype=np.uint8)  # no data, or a sliver no detector can judge
+            else:
+                gsd_m = pair_gsd(inputs.georef, None)  # tiles keep the scene's pixel size for the detector
+                change = provider.provide(pair_from_arrays(rgb1, rgb2, valid=valid_read, gsd_m=gsd_m))
+                block = change.class_mask[tile.core_in_read()]
+                source = change.source
+        if block.size and int(block.max()) >= N_CLASSES:
             raise ValueError(f"tile {tile.row},{tile.col}: class mask holds values above {N_CLASSES - 1}")
-        stats.append(TileMaskStats(row=tile.row, col=tile.col, class_pixels=pixels.tolist(), source=source))
+        if valid is not None:
+            block = np.where(valid, block, NO_DATA).astype(np.uint8)
+        band[:, c0 : c0 + w] = block
+        pixels = np.bincount(block.ravel(), minlength=NO_DATA + 1)
+        stats.append(
+            TileMaskStats(
+                row=tile.row,
+                col=tile.col,
+                class_pixels=pixels[:N_CLASSES].tolist(),
+                invalid_pixels=int(pixels[NO_DATA]),
+                source=source,
+            )
+        )
     return band, stats
 
 

@@ -11,7 +11,8 @@ the scene's border; otherwise it sits in another object's hole and ``RETR_EXTERN
 Components smaller than ``min_object_pixels`` are decided by ``deltavlm.rules.find_objects`` itself on
 their isolated crop (its filled-contour size), so the count equals ``rules.summarize`` on the whole mask
 (tested). 3×3 cells and per-tile fractions come from per-block pixel counts and
-``rules.cell_is_changed``.
+``rules.cell_is_changed``; pixels stored as ``NO_DATA`` (a date holds no data there) are left out of every
+count, and a cell with too little valid data is "no data" (``rules.cell_has_data``), as in ``rules.summarize``.
 
 Object outlines are polygonised per strip (``rasterio.features.shapes``) and the pieces of one object are
 joined with shapely's ``unary_union``.
@@ -43,6 +44,7 @@ from deltavlm.rules import (
     ChangeClass,
     ChangeSummary,
     RuleSettings,
+    cell_has_data,
     cell_is_changed,
     find_objects,
     grid_bounds,
@@ -298,16 +300,28 @@ def analyse_mask(
         objects[layer.name] = _resolve(layer, mask, settings)
     total_pixels = height * width
     class_totals = sum(cell_pixels.values())
+    valid_pixels = int(class_totals.sum())
+    if valid_pixels == 0:
+        raise ValueError("no pixel of the scene holds valid data in both dates; the rules have nothing to judge")
     changed_pixels = int(class_totals[1:].sum())
+    area = {cell: (r1 - r0) * (c1 - c0) for cell, (r0, r1, c0, c1) in bounds.items()}
+    no_data = [
+        cell
+        for cell, p in cell_pixels.items()
+        if not cell_has_data(int(p.sum()), area[cell], settings.min_valid_cell_fraction)
+    ]
 
     def fractions(classes: tuple[int, ...]) -> dict[str, float]:
-        return {cell: int(sum(p[c] for c in classes)) / int(p.sum()) for cell, p in cell_pixels.items()}
+        return {
+            cell: int(sum(p[c] for c in classes)) / int(p.sum()) if p.sum() else 0.0 for cell, p in cell_pixels.items()
+        }
 
     def cells(classes: tuple[int, ...]) -> list[str]:
         return [
             cell
             for cell, p in cell_pixels.items()
-            if cell_is_changed(int(sum(p[c] for c in classes)), int(p.sum()), settings.cell_threshold)
+            if cell not in no_data
+            and cell_is_changed(int(sum(p[c] for c in classes)), int(p.sum()), settings.cell_threshold)
         ]
 
     every = LAYERS[0][1]
@@ -315,16 +329,19 @@ def analyse_mask(
         changed=changed_pixels > 0,
         changed_pixels=changed_pixels,
         total_pixels=total_pixels,
-        changed_fraction=changed_pixels / total_pixels,
+        changed_fraction=changed_pixels / valid_pixels,
         categorical=int(class_totals[int(ChangeClass.CHANGE)]) == 0,
         counts={name: len(objects[name]) for name in CATEGORIES},
         changed_regions=len(objects["change"]),
-        category_fractions={name: int(class_totals[int(CATEGORY_CLASS[name])]) / total_pixels for name in CATEGORIES},
+        category_fractions={name: int(class_totals[int(CATEGORY_CLASS[name])]) / valid_pixels for name in CATEGORIES},
         cells=cells(every),
         category_cells={name: cells((int(CATEGORY_CLASS[name]),)) for name in CATEGORIES},
         cell_fractions=fractions(every),
         category_cell_fractions={name: fractions((int(CATEGORY_CLASS[name]),)) for name in CATEGORIES},
         settings=settings,
+        valid_pixels=valid_pixels,
+        valid_fraction=valid_pixels / total_pixels,
+        no_data_cells=no_data,
     )
     return MaskAnalysis(
         height=height,

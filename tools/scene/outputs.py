@@ -20,7 +20,7 @@ from deltavlm.rules import (
 )
 from tools.geojson import cell_features, feature_collection, object_feature, to_map
 from tools.raster import Georef
-from tools.scene.disk_mask import DiskMask
+from tools.scene.disk_mask import NO_DATA, DiskMask
 from tools.scene.inputs import GDAL_CACHE_MB
 from tools.scene.merge import MaskAnalysis
 
@@ -31,7 +31,8 @@ SCENE_PIXEL_COORDINATES = "pixel (x = column, y = row, origin at the scene's top
 
 
 def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) -> Path:
-    """The merged class mask as a tiled, compressed GeoTIFF on t1's grid (class indices 0–3)."""
+    """The merged class mask as a tiled, compressed GeoTIFF on t1's grid (class indices 0–3; nodata 255 where a
+    date holds no data)."""
     path = Path(path)
     profile: dict[str, Any] = {
         "driver": "GTiff",
@@ -43,6 +44,7 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
         "blockxsize": 256,
         "blockysize": 256,
         "compress": "deflate",
+        "nodata": NO_DATA,
     }
     if georef is not None:
         profile |= {"crs": CRS.from_string(georef.crs), "transform": Affine(*georef.transform)}
@@ -50,7 +52,9 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(path, "w", **profile) as dst:
-            dst.set_band_description(1, "change class: 0 none, 1 road, 2 building, 3 changed (category unknown)")
+            dst.set_band_description(
+                1, f"change class: 0 none, 1 road, 2 building, 3 changed (category unknown), {NO_DATA} no data"
+            )
             for row0 in range(0, mask.height, rows):
                 row1 = min(mask.height, row0 + rows)
                 dst.write(mask.read_rows(row0, row1), 1, window=Window(0, row0, mask.width, row1 - row0))
