@@ -25,6 +25,7 @@ from agent.policy import AgentPolicy
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
+from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
@@ -58,7 +59,16 @@ def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
         )
     if not model.config:
         raise InputError("model backend 'in-process' needs a config (tiny, full, or a YAML path)")
-    return InProcessBackend(model.config, checkpoint=model.checkpoint, max_new_tokens=model.max_new_tokens)
+    try:  # a config name that names nothing is a typo to fix now; broken model files below are a fallback
+        load_config(model.config)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from exc
+    try:
+        return InProcessBackend(model.config, checkpoint=model.checkpoint, max_new_tokens=model.max_new_tokens)
+    except ImportError as exc:  # the default install has no torch
+        raise ModelLoadError(
+            f"in-process DeltaVLM needs the model extra ({exc.name or exc} is not installed: pip install -e '.[model]')"
+        ) from exc
 
 
 def _open_db(path: Path) -> sqlite3.Connection:
