@@ -285,3 +285,20 @@ def test_where_on_a_large_scene_names_the_cells_holding_most_changed_objects(sha
     named = set(re.findall(r"\b(TL|TC|TR|CL|CC|CR|BL|BC|BR)\b", answer.text.split("A cell changed when")[0]))
     assert sum(share[c] for c in named) >= 0.8, (answer.text, share)
     assert np.isclose(sum(share.values()), 1.0)
+
+
+def test_an_empty_export_says_so_first_and_still_writes_the_file(shared_data, tmp_path):
+    """LEVIR-CD's real no-change pair: the export's first sentence says it is empty; the file is a valid collection."""
+    root = shared_data / "levircd"
+    name = "train_386_0512_0768"
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    answer = agent.ask(
+        (root / "A" / f"{name}.png", root / "B" / f"{name}.png"),
+        "Export the changes as GeoJSON",
+        mask=root / "label" / f"{name}.png",
+        mask_kind="binary",
+        mask_category="building",
+    )
+    assert answer.first_sentence.startswith("Nothing changed, so the GeoJSON I wrote is an empty FeatureCollection")
+    collection = json.loads(Path(answer.artefacts["geojson"]).read_text())
+    assert collection["type"] == "FeatureCollection" and collection["features"] == []

@@ -516,7 +516,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
         "how_much": turn.how_much,
         "compare": turn.compare,
         "describe": turn.describe,
-        "export": lambda: say("export", lang),
+        "export": lambda: say("export" if not k.verification or k.verification["changed"] else "export_empty", lang),
         "show": lambda: say("show", lang),
     }[request.ask]()
     first = sentence(body)

@@ -212,6 +212,14 @@ T: dict[str, dict[str, str]] = {
         "pt": "Aqui está o GeoJSON das células e objetos alterados",
         "zh": "这是变化格子和对象的GeoJSON",
     },
+    "export_empty": {
+        "en": "Nothing changed, so the GeoJSON I wrote is an empty FeatureCollection",
+        "fr": "Rien n'a changé : le GeoJSON écrit est une FeatureCollection vide",
+        "es": "No cambió nada: el GeoJSON escrito es una FeatureCollection vacía",
+        "de": "Nichts hat sich verändert: das geschriebene GeoJSON ist eine leere FeatureCollection",
+        "pt": "Nada mudou: o GeoJSON escrito é uma FeatureCollection vazia",
+        "zh": "没有变化，所以写出的GeoJSON是空的FeatureCollection",
+    },
     "show": {
         "en": "Here is the change overlay: changed pixels tinted, changed 3×3 cells outlined",
         "fr": "Voici la superposition : pixels modifiés teintés, cellules 3×3 modifiées encadrées",
