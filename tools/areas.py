@@ -3,21 +3,20 @@
 * Projected CRS: a pixel covers ``|a·e − b·d|`` square CRS units (the affine transform's determinant), converted
   to metres with the CRS's linear unit.
 * Geographic CRS (EPSG:4326 and other lon/lat): a pixel's area shrinks with latitude, so each row's pixel is
-  measured on the WGS84 ellipsoid (``pyproj.Geod.polygon_area_perimeter``) and areas are summed row by row.
+  measured on the CRS's ellipsoid (``pyproj.Geod.polygon_area_perimeter``, via tools.gsd) and summed row by row.
 * A plain image has no pixel size. A user's ground sampling distance (metres per pixel side) gives
   ``gsd²`` m² per pixel. When a pair has both, the georeference wins and the answer says if they disagree.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from pyproj import CRS, Geod
 
-from tools.raster import Georef
+from tools.gsd import crs_of, geod_of, metres_per_unit
+from tools.raster import Georef, InputError
 
 AreaUnit = Literal["m2", "ha", "km2", "acre"]
 SQUARE_METRES: dict[str, float] = {"m2": 1.0, "ha": 10_000.0, "km2": 1_000_000.0, "acre": 4046.8564224}
@@ -35,17 +34,12 @@ class PixelArea(BaseModel):
     note: str = Field("", description="E.g. the user's GSD disagrees with the georeference.")
 
 
-@lru_cache(maxsize=64)
-def _crs(text: str) -> CRS:
-    return CRS.from_user_input(text)
-
-
 def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
     """Ground area in m² of one pixel in each row, and how it was computed."""
     a, b, c, d, e, f = georef.transform
-    crs = _crs(georef.crs)
+    crs = crs_of(georef)
     if crs.is_geographic:
-        geod = Geod(ellps="WGS84")
+        geod = geod_of(crs)
         areas = np.empty(height)
         for row in range(height):
             corners = [
@@ -54,8 +48,10 @@ def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
             lons, lats = zip(*corners, strict=True)
             area, _ = geod.polygon_area_perimeter(lons, lats)
             areas[row] = abs(area)
-        return areas, f"geodesic area on the WGS84 ellipsoid of each row's pixel ({crs.to_string()})"
-    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+        return areas, f"geodesic area on the CRS's ellipsoid of each row's pixel ({crs.to_string()})"
+    unit = metres_per_unit(crs)
+    if unit is None:  # the same rule as the pair's pixel size (tools.gsd): no unit, no metres
+        raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
     pixel = abs(a * e - b * d) * unit * unit
     return np.full(height, pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
 

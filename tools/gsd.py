@@ -10,11 +10,35 @@ so a 9 × 11 m Sentinel-2 pixel at 34° N counts as about 10 m.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from pyproj import CRS, Geod
 from pyproj.exceptions import CRSError
 
 from tools.raster import Georef, InputError
+
+
+def crs_of(georef: Georef) -> CRS:
+    """The georeference's CRS as pyproj reads it (cached: every answer's area and pixel size ask again)."""
+    try:
+        return _parsed_crs(georef.crs)
+    except CRSError as exc:
+        raise InputError(f"the georeference's CRS {georef.crs!r} is not understood: {exc}") from exc
+
+
+@lru_cache(maxsize=64)
+def _parsed_crs(text: str) -> CRS:
+    return CRS.from_user_input(text)
+
+
+def metres_per_unit(crs: CRS) -> float | None:
+    """Metres in one unit of a projected CRS's first axis; None when the CRS names no usable unit."""
+    return (crs.axis_info[0].unit_conversion_factor if crs.axis_info else None) or None
+
+
+def geod_of(crs: CRS) -> Geod:
+    """The ellipsoid geodesic sizes and areas are measured on (WGS84 when the CRS names none)."""
+    return Geod(ellps="WGS84") if crs.ellipsoid is None else crs.get_geod()
 
 
 def gsd_from_georef(georef: Georef) -> float | None:
@@ -24,22 +48,17 @@ def gsd_from_georef(georef: Georef) -> float | None:
     y_size = math.hypot(b, e)
     if x_size <= 0 or y_size <= 0:
         return None
-    try:
-        crs = CRS.from_user_input(georef.crs)
-    except CRSError as exc:
-        raise InputError(f"the georeference's CRS {georef.crs!r} is not understood: {exc}") from exc
+    crs = crs_of(georef)
     if crs.is_geographic:
         return _geodesic_pixel_size(crs, (a, b, c, d, e, f))
-    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else None
-    if not unit:
-        return None
-    return math.sqrt(x_size * y_size) * unit
+    unit = metres_per_unit(crs)
+    return None if unit is None else math.sqrt(x_size * y_size) * unit
 
 
 def _geodesic_pixel_size(crs: CRS, transform: tuple[float, float, float, float, float, float]) -> float:
     """Geodesic width × height of the pixel at the transform's origin, as one size in metres."""
     a, b, c, d, e, f = transform
-    geod = Geod(ellps="WGS84") if crs.ellipsoid is None else crs.get_geod()
+    geod = geod_of(crs)
     lon0, lat0 = c, f
     lat0 = max(min(lat0, 89.9), -89.9)
     _, _, width = geod.inv(lon0, lat0, lon0 + a, lat0 + d)
