@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
+from tools.naming import distinct_names
 from tools.raster import InputError
 
 FORMAT = "changeagent-batch/1"
@@ -177,6 +178,7 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
     """Turn (where, row or error text) into items: bad rows and repeated ids become problems."""
     items: list[CatalogItem] = []
     seen: dict[str, str] = {}
+    rows = _named(list(rows))
     for where, row in rows:
         index = len(items)
         if isinstance(row, str):
@@ -194,6 +196,18 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
         seen[entry.id] = where
         items.append(CatalogItem(index=index, entry=entry))
     return items
+
+
+def _named(rows: list[tuple[str, dict[str, Any] | str]]) -> list[tuple[str, dict[str, Any] | str]]:
+    """Rows without an id column take their scene's name (tools.naming), unique within the catalog: two
+    ``city/t1.tif`` pairs from different folders become ``north_city`` and ``south_city``."""
+    unnamed = [i for i, (_, row) in enumerate(rows) if isinstance(row, dict) and "id" not in row]
+    t1s = [str(rows[i][1].get("t1") or "") for i in unnamed]  # type: ignore[union-attr]
+    named = list(rows)
+    for i, name in zip(unnamed, distinct_names(t1s), strict=True):
+        where, row = rows[i]
+        named[i] = (where, {**row, "id": name})  # type: ignore[dict-item]
+    return named
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -218,11 +232,12 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         fields = [f.strip() for f in _split_csv_line(header_line)]
     except csv.Error as exc:
         raise InputError(f"catalog {path} line {header_number}: the header is not CSV ({exc})") from exc
-    missing = [c for c in ("id", "t1", "t2") if c not in fields]
+    missing = [c for c in ("t1", "t2") if c not in fields]
     if missing:
         raise InputError(
             f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
-            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask, bounds, crs"
+            f"(its header is {fields or 'empty'}); a CSV catalog needs t1, t2 and optionally id (else the scene's "
+            "name), mask, bounds, crs"
         )
     for number, line in numbered[1:]:
         where = f"{path.name} line {number}"
