@@ -18,6 +18,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
+from tools.atomic import replacing
 from tools.masks import ChangeMask
 from tools.naming import file_safe_name
 from tools.raster import Georef
@@ -36,7 +37,6 @@ def mask_file_name(pair_name: str, turn: int | None, georef: Georef | None) -> s
 def write_mask_cog(mask: ChangeMask, georef: Georef | None, path: str | Path) -> Path:
     """Write the class mask as a deflate-compressed COG with the pair's grid and nodata where it has no data."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     classes = np.ascontiguousarray(mask.class_mask, dtype=np.uint8)
     if mask.valid is not None:
         classes = np.where(mask.valid, classes, MASK_NO_DATA).astype(np.uint8)
@@ -56,7 +56,7 @@ def write_mask_cog(mask: ChangeMask, georef: Georef | None, path: str | Path) ->
         profile |= {"crs": CRS.from_string(georef.crs), "transform": Affine(*georef.transform)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
+        with replacing(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
             dst.write(classes, 1)
             dst.set_band_description(1, f"change class: {CLASS_NAMES}, {MASK_NO_DATA} no data")
             dst.update_tags(1, mask_provider=mask.source.provider, mask_kind=mask.source.kind)

@@ -11,7 +11,10 @@ provenance as dataset metadata; a Shapefile holds one layer, so ``changes.shp`` 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +26,7 @@ import shapely
 from pyproj import CRS as ProjCRS
 from shapely.geometry import shape
 
+from tools.atomic import replacing
 from tools.geojson import PROVENANCE_MEMBER, tidy, write_geojson
 from tools.raster import InputError
 
@@ -60,25 +64,24 @@ def write_vector(collection: Mapping[str, Any], path: str | Path) -> list[Path]:
     provenance = collection.get(PROVENANCE_MEMBER)
     written = []
     if fmt == "gpkg":
-        path.unlink(missing_ok=True)
-        for number, (name, features) in enumerate(layers.items()):
-            _write_layer(
-                path,
-                name,
-                features,
-                crs,
-                "gpkg",
-                append=number > 0,
-                dataset_metadata={PROVENANCE_MEMBER: json.dumps(provenance)} if provenance and number == 0 else None,
-            )
+        with replacing(path) as temporary:
+            for number, (name, features) in enumerate(layers.items()):
+                metadata = {PROVENANCE_MEMBER: json.dumps(provenance)} if provenance and number == 0 else None
+                _write_layer(temporary, name, features, crs, "gpkg", append=number > 0, dataset_metadata=metadata)
         written.append(path)
-    else:
-        for name, features in layers.items():
-            layer_path = path.with_name(f"{path.stem}_{name}.shp")
-            for sidecar in layer_path.parent.glob(f"{layer_path.stem}.*"):
-                sidecar.unlink()
-            _write_layer(layer_path, name, features, crs, "shp")
-            written.append(layer_path)
+    else:  # several files per layer (.shp, .shx, .dbf, .prj, .cpg): written aside, then each renamed into place
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+        try:
+            for name, features in layers.items():
+                layer_path = path.with_name(f"{path.stem}_{name}.shp")
+                _write_layer(staging / layer_path.name, name, features, crs, "shp")
+                for stale in layer_path.parent.glob(f"{layer_path.stem}.*"):
+                    stale.unlink()
+                for part in staging.glob(f"{layer_path.stem}.*"):
+                    os.replace(part, layer_path.with_suffix(part.suffix))
+                written.append(layer_path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return written
 
 
