@@ -33,6 +33,7 @@ from shapely.geometry.polygon import orient
 from shapely.validation import make_valid
 
 from deltavlm.rules import CATEGORIES, CELL_NAMES, ChangeSummary, change_mask, find_objects, grid_bounds
+from tools.atomic import write_atomic
 from tools.masks import ChangeMask
 from tools.naming import file_safe_name
 from tools.raster import Georef
@@ -291,8 +292,5 @@ def describe_export(collection: Mapping[str, Any]) -> str:
 
 
 def write_geojson(collection: dict[str, Any], path: str | Path) -> Path:
-    """Write a FeatureCollection as UTF-8 JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
-    return path
+    """Write a FeatureCollection as UTF-8 JSON, whole or not at all (an earlier export survives a failed one)."""
+    return write_atomic(path, json.dumps(collection, indent=1))

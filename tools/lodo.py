@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from deltavlm.rules import ChangeClass
+from tools.atomic import write_atomic
 from tools.change_detection.calibration import (
     CALIBRATION_PATH,
     SENSOR_WORDS,
@@ -480,7 +481,7 @@ DETECTOR_FOLDS_HELP = (
 
 
 def write_calibration(report: LodoReport, path: Path = CALIBRATION_PATH) -> Path:
-    path.write_text(report.calibration.model_dump_json(indent=1) + "\n")
+    write_atomic(path, report.calibration.model_dump_json(indent=1) + "\n")
     return path
 
 
@@ -504,7 +505,7 @@ def main(argv: Sequence[str] | None = None, grid: Grid = GRID) -> int:
     print(format_lodo_table(report, markdown=not args.plain))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(report.model_dump_json(indent=1))
+        write_atomic(args.json, report.model_dump_json(indent=1))
         print(f"wrote {args.json}")
     if args.write_calibration:
         print(f"wrote {write_calibration(report)}")

@@ -55,11 +55,11 @@ from agent.batch.outputs import (
     finalize,
     part_path,
     recover,
-    write_atomic,
 )
 from agent.batch.pair_work import BatchConfig, PairJob, PairOutcome, compact_json
 from agent.batch.ray_engine import run_ray
 from agent.settings import AgentSettings
+from tools.atomic import write_atomic
 from tools.masks import MaskKind
 from tools.raster import InputError, ensure_folder
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from deltavlm.rules import RuleSettings
+from tools.atomic import write_atomic
 from tools.mask_eval import evaluate, format_pairs, format_table, write_report
 from tools.provider_spec import PROVIDER_HELP, build_provider
 
@@ -25,7 +26,7 @@ def cmd_lodo(args: argparse.Namespace) -> int:
     report = run_leave_one_dataset_out(args.folder, extra, progress=progress, detector_folds=args.detector_folds)
     print(format_lodo_table(report, markdown=args.markdown))
     if args.json:
-        args.json.write_text(report.model_dump_json(indent=1))
+        write_atomic(args.json, report.model_dump_json(indent=1))
         print(f"wrote {args.json}")
     if args.write_calibration:
         print(f"wrote {write_calibration(report)}")

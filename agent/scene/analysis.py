@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from agent.settings import AgentSettings
 from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_changed
+from tools.atomic import write_atomic
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
 from tools.raster import Georef, InputError, ensure_folder
@@ -316,12 +317,12 @@ def analyse_scene(
                 analysis=analysis, tiles=tiles, georef=meta.georef, scene_name=spec.t1.stem, provenance=provenance
             )
             geojson = out / "changes.geojson"
-            geojson.write_text(json.dumps(collection), encoding="utf-8")
+            write_atomic(geojson, json.dumps(collection))
             result.outputs["geojson"] = str(geojson)
             result.outputs["scene"] = str(out / "scene.json")
         result.seconds = round(time.perf_counter() - started, 3)
         if out is not None:
-            (out / "scene.json").write_text(result.model_dump_json(indent=1), encoding="utf-8")
+            write_atomic(out / "scene.json", result.model_dump_json(indent=1))
         return result
     finally:
         if bar is not None:

@@ -18,6 +18,7 @@ from shapely.geometry import box
 from deltavlm.rules import (
     CATEGORIES,
 )
+from tools.atomic import replacing
 from tools.geojson import cell_features, feature_collection, object_feature, to_map
 from tools.raster import Georef
 from tools.scene.disk_mask import NO_DATA, DiskMask
@@ -51,7 +52,7 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
     rows = 1024
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
+        with replacing(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
             dst.set_band_description(
                 1, f"change class: 0 none, 1 road, 2 building, 3 changed (category unknown), {NO_DATA} no data"
             )

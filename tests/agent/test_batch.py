@@ -24,7 +24,7 @@ from deltavlm.synthetic import write_example
 from tools.raster import InputError
 
 QUESTIONS = "# the analyst's questions\nHas anything changed?\nHow many new buildings?\n\nwhere?\nexport that\n"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pairs(folder: Path, n: int, *, masks: bool = True, size: int = 64) -> list[dict[str, str]]:
