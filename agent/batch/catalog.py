@@ -27,6 +27,7 @@ from agent.batch.catalog_rows import (
 )
 from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
+from tools.naming import distinct_names
 from tools.raster import InputError
 
 FORMAT = "changeagent-batch/1"
@@ -205,6 +206,7 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
     """Turn (where, row or error text) into items: bad rows and repeated ids become problems."""
     items: list[CatalogItem] = []
     seen: dict[str, str] = {}
+    rows = _named(list(rows))
     for where, row in rows:
         index = len(items)
         if isinstance(row, str):
@@ -222,6 +224,18 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
         seen[entry.id] = where
         items.append(CatalogItem(index=index, entry=entry))
     return items
+
+
+def _named(rows: list[tuple[str, dict[str, Any] | str]]) -> list[tuple[str, dict[str, Any] | str]]:
+    """Rows without an id column take their scene's name (tools.naming), unique within the catalog: two
+    ``city/t1.tif`` pairs from different folders become ``north_city`` and ``south_city``."""
+    unnamed = [i for i, (_, row) in enumerate(rows) if isinstance(row, dict) and "id" not in row]
+    t1s = [str(rows[i][1].get("t1") or "") for i in unnamed]  # type: ignore[union-attr]
+    named = list(rows)
+    for i, name in zip(unnamed, distinct_names(t1s), strict=True):
+        where, row = rows[i]
+        named[i] = (where, {**row, "id": name})  # type: ignore[dict-item]
+    return named
 
 
 def _printable_id(row_id: str | None) -> str | None:

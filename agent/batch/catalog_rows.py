@@ -16,7 +16,8 @@ from typing import Any
 
 COLUMNS = ("id", "t1", "t2", "mask", "bounds", "crs", "gsd")
 """Every column a catalog row may hold; anything else is a named error."""
-REQUIRED = ("id", "t1", "t2")
+REQUIRED = ("t1", "t2")
+"""A row without an id takes its scene's name (tools.naming.distinct_names), unique within the catalog."""
 MAX_LINE_BYTES = 64 * 1024
 """Longest catalog line read (a row is a few paths; 64 KiB is generous)."""
 MAX_JSON_DEPTH = 8
