@@ -32,7 +32,7 @@ from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
-from tools.pairs import ImagePair, as_pair
+from tools.pairs import ImagePair, as_pair, with_gsd
 from tools.provider_spec import build_provider
 from tools.raster import InputError
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
@@ -171,8 +171,9 @@ class Agent:
 
         ``thread_id`` continues a conversation; ``mask`` is a change-mask file for this pair, kept for
         the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
-        ``gsd_m`` is the ground sampling distance in metres per pixel, for areas on a plain pair (kept for the
-        thread); a georeferenced pair's own pixel size wins over it, and the answer says when they disagree.
+        ``gsd_m`` is the ground sampling distance in metres per pixel of a plain pair (kept for the thread): the
+        computed mask's scale and stated confidence and the areas follow it; a georeferenced pair's own pixel
+        size wins over it, and the answer says when they disagree.
         """
         if not isinstance(question, str):
             raise InputError(f"the question must be text, not {type(question).__name__}")
@@ -210,6 +211,8 @@ class Agent:
             else self.default_provider
         )
         provider = on_valid_data(provider)
+        gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
+        image_pair = with_gsd(image_pair, gsd_m)
         self.store.put(image_pair, provider)
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self.graph.invoke(
@@ -219,7 +222,7 @@ class Agent:
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
                 "mask": mask_spec,
-                "gsd_m": float(gsd_m) if gsd_m is not None else state.gsd_m,
+                "gsd_m": gsd_m,
                 "question": question,
             },
             config={"configurable": {"thread_id": thread_id}},

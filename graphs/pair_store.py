@@ -34,7 +34,8 @@ class PairStore:
 
     def put(self, pair: ImagePair, provider: MaskProvider) -> PairEntry:
         entry = self._entries.get(pair.pair_id)
-        if entry is None or _provider_key(entry.provider) != _provider_key(provider):
+        if entry is None or _provider_key(entry.provider) != _provider_key(provider) or entry.pair.gsd_m != pair.gsd_m:
+            # a new pixel size changes a computed mask's scale and confidence: the mask is made again
             entry = PairEntry(pair=pair, provider=provider)
             self._entries[pair.pair_id] = entry
         elif entry.pair.georef != pair.georef:  # same pixels placed anew (tools.georef): exports and areas follow

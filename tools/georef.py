@@ -21,7 +21,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.transform import from_bounds
 
-from tools.pairs import ImagePair, load_pair
+from tools.pairs import ImagePair, load_pair, pair_gsd
 from tools.raster import Georef, InputError
 
 Bounds = tuple[float, float, float, float]
@@ -147,7 +147,7 @@ def place_pair(pair: ImagePair, *, bounds: str | Sequence[float] | None = None, 
         )
     else:
         return pair
-    return pair.model_copy(update={"georef": georef})
+    return pair.model_copy(update={"georef": georef, "gsd_m": pair_gsd(georef, pair.gsd_m)})
 
 
 def load_placed_pair(

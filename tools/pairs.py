@@ -112,6 +112,18 @@ def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
     return given_m
 
 
+def with_gsd(pair: ImagePair, given_m: float | None) -> ImagePair:
+    """The pair with the metres per pixel a user gave, unless its georeference states one (that wins).
+
+    Every front-end calls this, so the GSD a user gives reaches the mask's routing, scale and confidence, not only
+    the areas.
+    """
+    if given_m is None:
+        return pair
+    gsd = pair_gsd(pair.georef, given_m)
+    return pair if gsd == pair.gsd_m else pair.model_copy(update={"gsd_m": gsd})
+
+
 def _pair_valid(first: np.ndarray | None, second: np.ndarray | None, what: str) -> np.ndarray | None:
     """Where both dates hold data; refused when nowhere."""
     valid = (first if second is None else second) if first is None or second is None else first & second

@@ -51,7 +51,9 @@ class CatalogEntry(BaseModel):
     mask: Path | None = None
     bounds: str | None = Field(None, description="W,S,E,N placing a plain pair on the map (with crs).")
     crs: str | None = Field(None, description="CRS of bounds, or of world files that name none.")
-    gsd: float | None = Field(None, gt=0, description="Metres per pixel for areas on a plain pair (column gsd).")
+    gsd: float | None = Field(
+        None, gt=0, description="Metres per pixel of a plain pair (column gsd): the mask's scale, confidence, areas."
+    )
 
 
 class CatalogProblem(BaseModel):
@@ -106,6 +108,18 @@ class Catalog(BaseModel):
     @property
     def entries(self) -> list[CatalogEntry]:
         return [item.entry for item in self.items if item.entry is not None]
+
+    def with_default_gsd(self, gsd_m: float | None) -> Catalog:
+        """The catalog with ``gsd_m`` (``--gsd``) as the pixel size of every pair whose row names none."""
+        if gsd_m is None:
+            return self
+        items = [
+            item.model_copy(update={"entry": item.entry.model_copy(update={"gsd": gsd_m})})
+            if item.entry is not None and item.entry.gsd is None
+            else item
+            for item in self.items
+        ]
+        return self.model_copy(update={"items": items})
 
 
 class _RowError(Exception):

@@ -132,7 +132,9 @@ def prepare_pair(job: PairJob, config: BatchConfig) -> Prepared | PairOutcome:
     """Decode the pair once, make and verify its mask once (CPU work); a failure becomes the pair's error."""
     started = time.perf_counter()
     try:
-        pair = place_pair(load_pair(job.entry.t1, job.entry.t2), bounds=job.entry.bounds, crs=job.entry.crs)
+        pair = place_pair(
+            load_pair(job.entry.t1, job.entry.t2, gsd_m=job.entry.gsd), bounds=job.entry.bounds, crs=job.entry.crs
+        )
         pair = pair.model_copy(update={"scene": job.entry.id})  # unique in the batch: exports never collide
     except Exception as exc:
         return _failure(job, "load", exc, config)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.mask_options import mask_option_specs
+from agent.mask_options import gsd_option_spec, mask_option_specs
 from tools.georef import load_placed_pair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
@@ -108,12 +108,6 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
     parser.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
-    parser.add_argument(
-        "--gsd",
-        type=float,
-        metavar="METRES",
-        help="ground sampling distance (metres per pixel) for areas on plain images; a georeference wins over it",
-    )
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
 
 
@@ -134,6 +128,8 @@ def add_place_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crs", metavar="EPSG:…", help="CRS of --bounds, or of a world file (.pgw/.jgw/.wld) that has none"
     )
+    flag, options = gsd_option_spec()
+    parser.add_argument(flag, **options)
 
 
 _NUMBERS = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")

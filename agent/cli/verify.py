@@ -51,7 +51,9 @@ def _write_artefacts(
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
+    pair = load_placed_pair(
+        args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs, gsd_m=args.gsd
+    )
     provider: MaskProvider = (
         UserMaskProvider(args.mask, kind=args.mask_kind, binary_category=args.mask_category)
         if args.mask

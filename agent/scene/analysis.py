@@ -225,13 +225,15 @@ def analyse_scene(
     rgb_bands: tuple[int, int, int] | list[int] | None = None,
     workers: int = 1,
     progress: bool = False,
+    gsd_m: float | None = None,
 ) -> SceneResult:
     """Analyse a large before/after scene with windowed reads; write outputs into ``out_dir`` when given.
 
     ``mask`` is a change-mask GeoTIFF on t1's grid; without it ``provider`` (default: the classical detector
     with ``settings.classical``) makes each tile's mask. ``resample`` warps t2 onto t1's grid when their grids
     differ (with a warning) instead of refusing. Outputs: ``scene.json``, ``changes.geojson`` (the scene's
-    CRS), ``change_mask.tif`` (class indices on t1's grid).
+    CRS), ``change_mask.tif`` (class indices on t1's grid). ``gsd_m`` (metres per pixel) is for a scene whose
+    georeference gives no pixel size; the classical detector's scale and confidence follow it.
     """
     started = time.perf_counter()
     settings = settings or AgentSettings()
@@ -248,6 +250,7 @@ def analyse_scene(
         mask=Path(mask) if mask else None,
         mask_kind=mask_kind,
         mask_category=mask_category,
+        gsd_m=gsd_m,
     )
     if mask is None and provider is None:
         provider = ClassicalMaskProvider(settings.classical)
