@@ -14,12 +14,13 @@ from agent.answering import HEDGE_BELOW, Knowledge, compose
 from agent.ledger import Conflict, Fact, reconcile, verifier_facts
 from agent.model_facts import MODEL_INSTRUCTIONS, model_facts
 from agent.planner import LLMPlanner
-from agent.reading import Request, read_request
+from agent.reading import Request, orient_request, read_request
 from agent.reading.request import FACT_ASKS
 from agent.settings import AgentSettings
 from deltavlm.rules import CATEGORIES
 from graphs.context import Artefact
 from graphs.state import ThreadState
+from tools.orientation import Orientation
 from tools.vlm import VLMReply
 
 MODEL_KINDS = {"changed": "binary", "count": "count", "where": "locate", "describe": "caption"}
@@ -57,11 +58,15 @@ class AgentPolicy:
         self.model_problem = model_problem
         """Why the configured DeltaVLM is absent (it failed to load); every answer says so."""
 
-    def read(self, question: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    def read(
+        self, question: str, turns: list[dict[str, Any]], orientation: Orientation | None = None
+    ) -> dict[str, Any]:
         previous = [Request(**t["route"]) for t in turns[-THREAD_MEMORY:] if t.get("route")]
         if self.planner is not None:
-            return self.planner.plan(question, previous, turns).model_dump()
-        return read_request(question, previous).model_dump()
+            request = self.planner.plan(question, previous, turns)
+        else:
+            request = read_request(question, previous)
+        return orient_request(request, question, orientation).model_dump()
 
     def needs_facts(self, request: dict[str, Any]) -> bool:
         return request["ask"] in FACT_ASKS or request["ask"] == "open"

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from deltavlm.rules import RuleSettings
 from graphs.pair_store import PairStore
 from graphs.state import ThreadState
+from tools.orientation import Orientation
 from tools.vlm import DeltaVLMTool
 
 Artefact = Literal["overlay", "geojson"]
@@ -22,8 +23,11 @@ Artefact = Literal["overlay", "geojson"]
 class Policy(Protocol):
     """The agent's decisions, as the nodes call them; requests and facts travel as JSON-plain dicts."""
 
-    def read(self, question: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
-        """The typed request for ``question``, given the thread's finished turns."""
+    def read(
+        self, question: str, turns: list[dict[str, Any]], orientation: Orientation | None = None
+    ) -> dict[str, Any]:
+        """The typed request for ``question``, given the thread's finished turns and how the pair faces the map
+        (compass words name the sides that face them)."""
 
     def needs_facts(self, request: dict[str, Any]) -> bool:
         """Whether the verifiers must run (an explanation of the last answer needs none)."""

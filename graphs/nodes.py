@@ -18,6 +18,7 @@ from tools.areas import pixel_area
 from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
 from tools.georef import unplaced_hint
 from tools.naming import file_safe_name
+from tools.orientation import orientation_of
 from tools.overlay import render_overlay, save_png
 from tools.regions import summarize_regions
 from tools.verify import Verification
@@ -25,7 +26,9 @@ from tools.verify import Verification
 
 def route_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     turns = state.get("turns") or []
-    request = runtime.context.policy.read(state["question"], turns)
+    ctx = runtime.context
+    orientation = orientation_of(ctx.store.get(state["pair_id"]).pair.georef)
+    request = ctx.policy.read(state["question"], turns, orientation)
     return {"route": request, "turn": len(turns), "model_reply": None, "verification": None}
 
 
@@ -64,7 +67,9 @@ def verify_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str,
         regions = summarize_regions(mask.class_mask, ctx.rules, row_areas)
         entry.derived[key] = (regions.model_dump(), area.model_dump())
     regions, area = entry.derived[key]
-    return {"verification": {**_compact(verification), "regions": regions, "area": area}}
+    orientation = orientation_of(entry.pair.georef)
+    facing = None if orientation is None or orientation.north_up else orientation.model_dump()
+    return {"verification": {**_compact(verification), "regions": regions, "area": area, "orientation": facing}}
 
 
 def perceive_node(state: ThreadState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
