@@ -86,10 +86,12 @@ def write_vector(collection: Mapping[str, Any], path: str | Path) -> list[Path]:
 
 
 def _layers(collection: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
-    """Features grouped by their ``feature`` property (``cell`` → layer ``cells``); the ``cells`` layer is always
-    there, empty when no cell changed, so every export opens with the same first layer."""
-    layers: dict[str, list[Mapping[str, Any]]] = {"cells": []}
-    for feature in collection.get("features") or []:
+    """Features grouped by their ``feature`` property (``cell`` → layer ``cells``); a change export always has its
+    ``cells`` layer, empty when no cell changed, so it opens with the same first layer (an AOI export has ``aois``)."""
+    features = collection.get("features") or []
+    aoi = any(f["properties"].get("feature") == "aoi" for f in features)
+    layers: dict[str, list[Mapping[str, Any]]] = {} if aoi else {"cells": []}
+    for feature in features:
         kind = str(feature["properties"].get("feature") or "feature")
         layers.setdefault(f"{kind}s", []).append(feature)
     return layers

@@ -7,9 +7,8 @@ raster says both, so a reader who looks at the picture and at a map can tell whi
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent.answering.wording import sentence
+from tools.orientation import Orientation
 
 _DIRECTION: dict[str, dict[str, str]] = {
     "en": {"north": "north", "south": "south", "east": "east", "west": "west"},
@@ -57,24 +56,20 @@ _NEAREST = {
 }
 
 
-def facing(verification: dict[str, Any] | None) -> dict[str, str] | None:
-    """Image side → compass direction it faces, when the verified pair is not north-up; else None."""
-    orientation = (verification or {}).get("orientation")
-    if not orientation:
+def facing(orientation: Orientation | None) -> dict[str, str] | None:
+    """Image side → the compass direction it faces, when the pair is not north-up; else None."""
+    if orientation is None or orientation.north_up:
         return None
-    return {side: direction for direction, side in orientation["sides"].items()}
+    return dict(orientation.facing)
 
 
-def orientation_sentence(verification: dict[str, Any] | None, lang: str) -> str | None:
+def orientation_sentence(orientation: Orientation | None, lang: str) -> str | None:
     """The note for an answer about places on a raster that is not north-up; None on a north-up or plain one."""
-    orientation = (verification or {}).get("orientation")
-    if not orientation:
+    sides = facing(orientation)
+    if orientation is None or sides is None:
         return None
-    sides = facing(verification)
-    assert sides is not None
     top = _DIRECTION.get(lang, _DIRECTION["en"])[sides["top"]]
-    if orientation["exact"]:
+    if orientation.exact:
         return sentence(_EXACT.get(lang, _EXACT["en"]).format(top=top))
-    turned = orientation["rotation_deg"]
-    degrees = round(min(turned, 360.0 - turned))
+    degrees = round(min(orientation.rotation_deg, 360.0 - orientation.rotation_deg))
     return sentence(_NEAREST.get(lang, _NEAREST["en"]).format(top=top, deg=degrees))
