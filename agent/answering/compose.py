@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.answering.orientation import facing, orientation_sentence
 from agent.answering.wording import UNIT_NAMES, UNIT_SYMBOLS, join, noun, region_name, say, sentence
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
@@ -130,7 +131,7 @@ class _Turn:
         return min(self.fact_confidences) if self.fact_confidences else self.source_conf
 
     def region(self, key: str | None = None) -> str:
-        return region_name(key or self.r.region, self.lang)
+        return region_name(key or self.r.region, self.lang, facing(self.p.orientation if self.p else None))
 
     def cells_in(self, key: str) -> list[str]:
         if key == "image":
@@ -543,8 +544,11 @@ def compose(request: Request, k: Knowledge) -> Composed:
         turn.evidence.insert(
             0, f"Only {valid:.1%} of the pair holds data on both dates; these numbers are on that part{cells}."
         )
+    places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
+    oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
+    first_and_note = f"{first} {oriented}" if oriented else first  # in the question's language
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
-    text = " ".join(part for part in (first, evidence) if part)
+    text = " ".join(part for part in (first_and_note, evidence) if part)
     return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])

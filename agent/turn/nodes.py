@@ -17,7 +17,7 @@ from agent.answering import compose_turn, export_notes
 from agent.ledger import reconcile, verifier_facts
 from agent.model_facts import MODEL_INSTRUCTIONS, model_facts
 from agent.planner import LLMPlanner
-from agent.reading import Request, read_request
+from agent.reading import Request, orient_request, read_request
 from agent.settings import AgentSettings
 from agent.turn.state import ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState
 from graphs.change_graph import TurnNodes
@@ -25,6 +25,7 @@ from graphs.context import GraphContext
 from tools.areas import pixel_area
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
 from tools.naming import file_safe_name
+from tools.orientation import orientation_of
 from tools.overlay import render_overlay, save_png
 from tools.regions import summarize_regions
 
@@ -69,6 +70,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
         request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in state.turns])
     else:
         request = read_request(state.question, previous)
+    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.pair_id).pair.georef))
     return {
         "request": request,
         "instruction": model_instruction(request, state.question),
@@ -91,7 +93,9 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         area, row_areas = pixel_area(entry.pair.georef, entry.pair.shape[0], state.gsd_m)
         entry.derived[key] = (summarize_regions(mask.class_mask, ctx.rules, row_areas), area)
     regions, area = entry.derived[key]
-    return {"facts": PairFacts(verification=verification, regions=regions, area=area)}
+    orientation = orientation_of(entry.pair.georef)
+    turned = None if orientation is None or orientation.north_up else orientation
+    return {"facts": PairFacts(verification=verification, regions=regions, area=area, orientation=turned)}
 
 
 def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:

@@ -19,6 +19,7 @@ from agent.model_facts import ModelParse
 from agent.reading import Request
 from tools.areas import PixelArea
 from tools.masks import MaskKind
+from tools.orientation import Orientation
 from tools.regions import RegionSummary
 from tools.verify import Verification
 from tools.vlm import VLMReply
@@ -41,6 +42,9 @@ class PairFacts(BaseModel):
     verification: Verification
     regions: RegionSummary
     area: PixelArea
+    orientation: Orientation | None = Field(
+        None, description="How the raster faces the map when it is not north-up (compass words, side names)."
+    )
 
 
 class Reconciled(BaseModel):
