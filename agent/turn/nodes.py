@@ -70,7 +70,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
         request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in state.turns])
     else:
         request = read_request(state.question, previous)
-    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.pair_id).pair.georef))
+    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
     return {
         "request": request,
         "instruction": model_instruction(request, state.question),
