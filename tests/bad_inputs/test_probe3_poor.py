@@ -69,3 +69,38 @@ def test_complex_rasters_are_named_on_every_surface(tmp_path, capsys):
     assert code == 2 and "holds complex values" in err and "Traceback" not in err
     code, _, err = run_cli(["scene", t1, t2, "--out", tmp_path / "scene"], capsys)
     assert code == 2 and "holds complex values" in err
+
+
+# --------------------------------------------------------------------------------------------- scenes
+
+
+def _sparse_scene(path: Path, side: int) -> Path:
+    """A sparse (mostly unwritten) tiled GeoTIFF of ``side``² px: tiny on disk, huge as a scene."""
+    profile = {"driver": "GTiff", "height": side, "width": side, "count": 3, "dtype": "uint8", "tiled": True}
+    profile |= {"blockxsize": 512, "blockysize": 512, "sparse_ok": True, "crs": "EPSG:32614"}
+    profile["transform"] = rasterio.transform.from_origin(500_000, 4_000_000, 0.5, 0.5)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.full((3, 512, 512), 90, np.uint8), window=rasterio.windows.Window(0, 0, 512, 512))
+    return path
+
+
+def test_a_scene_over_the_budget_asks_for_yes_with_an_estimate(tmp_path, capsys):
+    t1 = _sparse_scene(tmp_path / "big1.tif", 30_000)
+    t2 = _sparse_scene(tmp_path / "big2.tif", 30_000)
+    started = time.monotonic()
+    code, _, err = run_cli(["scene", t1, t2, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and time.monotonic() - started < 10
+    assert "big1.tif is 30000×30000 = 900 MP in 13,924 tiles of 256 px, over the 400 MP" in err
+    assert "about 0.9 GB of temporary disk" in err and "pass --yes to start it" in err
+
+
+def test_a_scene_mask_leaves_no_file_behind_even_when_killed(tmp_path):
+    from tools.scene.disk_mask import DiskMask
+
+    mask = DiskMask(tmp_path / ".change_mask.u8", 100, 50)
+    assert list(tmp_path.iterdir()) == []  # nameless from the start: a kill -9 cannot leave it behind
+    rows = np.arange(100 * 50, dtype=np.uint32).reshape(100, 50).astype(np.uint8)
+    mask.write_rows(0, rows)
+    np.testing.assert_array_equal(mask.read_rows(10, 20), rows[10:20])
+    np.testing.assert_array_equal(mask.read_window(5, 9, 3, 40), rows[5:9, 3:40])
+    mask.unlink()
