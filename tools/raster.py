@@ -97,8 +97,9 @@ def check_png_whole(path: Path, role: str, max_pixels: int | None = None) -> Non
         width, height, expected = _png_size(handle, path, role)
         if max_pixels is not None and width * height > max_pixels:
             raise InputError(
-                f"{role} file {path} is {width}×{height} = {width * height:,} pixels by its PNG header, over the "
-                f"limit of {max_pixels:,}; raise max_pixels if you trust the file, or analyse it as a scene"
+                f"{role} file {path} is {width}×{height} = {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,} (read from its PNG header, before decoding); raise max_pixels if you trust the "
+                "file, or analyse it as a scene"
             )
         inflater = zlib.decompressobj()
         inflated = 0

@@ -36,7 +36,8 @@ def _png(path: Path, width: int, height: int, raw: bytes) -> Path:
 def test_a_png_bomb_is_refused_by_its_header_before_inflating(tmp_path):
     bomb = _png(tmp_path / "bomb.png", 100_000, 100_000, b"\x00" * 40_000_000)
     started = time.monotonic()
-    with pytest.raises(InputError, match=r"bomb.png is 100000×100000 = 10,000,000,000 pixels by its PNG header"):
+    refused = r"bomb.png is 100000×100000 = 10,000,000,000 pixels, over the limit of .* \(read from its PNG header"
+    with pytest.raises(InputError, match=refused):
         read_raster(bomb, role="t1")
     assert time.monotonic() - started < 1.0
 
