@@ -16,20 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
 from agent.planner import LLMPlanner
-from agent.policy import AgentPolicy
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
+from agent.turn.nodes import NODES, TurnContext
+from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
-from graphs.context import GraphContext
+from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
@@ -41,6 +40,10 @@ from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
 
 class ThreadPairMismatch(InputError):
     """A thread was asked about a different pair than the one it started with."""
+
+
+class OldThread(InputError):
+    """A thread saved by an earlier version of the agent, whose state this version does not read."""
 
 
 def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
@@ -112,15 +115,12 @@ class Agent:
         )
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
-        self.policy = AgentPolicy(self.settings, self.planner, model_problem=self.model_problem)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
             self._connection = _open_db(Path(self.settings.checkpoint_db))
-            self.checkpointer = SqliteSaver(self._connection)
-        else:
-            self.checkpointer = InMemorySaver()
+        self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
-        self.graph = compile_graph(self.checkpointer)
+        self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
 
     @property
     def perception(self) -> str:
@@ -131,20 +131,30 @@ class Agent:
             return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
         return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
 
-    def _context(self) -> GraphContext:
-        return GraphContext(
-            policy=self.policy,
+    def _context(self) -> TurnContext:
+        return TurnContext(
             store=self.store,
             rules=self.settings.rules,
             artefact_dir=self.settings.artefact_dir,
             geojson_crs=self.settings.geojson_crs,
             vlm=self.vlm,
+            settings=self.settings,
+            planner=self.planner,
+            model_problem=self.model_problem,
         )
 
-    def thread_state(self, thread_id: str) -> dict[str, Any]:
-        """The checkpointed state of a thread (empty for a new one)."""
+    def thread_state(self, thread_id: str) -> TurnState:
+        """The checkpointed state of a thread (empty for a new one); an older version's thread is refused."""
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        return dict(snapshot.values or {})
+        values: dict[str, Any] = dict(snapshot.values or {})
+        if not values:
+            return TurnState()
+        if values.get("version") != STATE_VERSION:
+            raise OldThread(
+                f"thread {thread_id} was saved by an earlier version of changeagent (state version "
+                f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
+            )
+        return TurnState.model_validate(values)
 
     def ask(
         self,
@@ -189,26 +199,25 @@ class Agent:
         gsd_m: float | None,
     ) -> Answer:
         state = self.thread_state(thread_id)
-        if state.get("pair_id") and state["pair_id"] != image_pair.pair_id:
+        if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
-                f"thread {thread_id} is about pair {state.get('pair_name')} ({state['pair_id'][:12]}); "
+                f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
                 "start a new thread for another pair"
             )
-        mask_spec = (
-            {"path": str(mask), "kind": mask_kind, "category": mask_category} if mask is not None else state.get("mask")
-        )
+        mask_spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else state.mask
         provider = (
-            UserMaskProvider(mask_spec["path"], kind=mask_spec["kind"], binary_category=mask_spec["category"])
+            UserMaskProvider(mask_spec.path, kind=mask_spec.kind, binary_category=mask_spec.category)
             if mask_spec
             else self.default_provider
         )
         provider = on_valid_data(provider)
-        gsd_m = float(gsd_m) if gsd_m is not None else state.get("gsd_m")
+        gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
         image_pair = with_gsd(image_pair, gsd_m)
         self.store.put(image_pair, provider)
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self.graph.invoke(
             {
+                "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
@@ -219,13 +228,13 @@ class Agent:
             config={"configurable": {"thread_id": thread_id}},
             context=self._context(),
         )
-        answer = Answer.model_validate(result["answer"])
-        answer.thread_id = thread_id
-        return answer
+        answer: Answer = result["answer"]
+        mask_used = self.store.get(image_pair.pair_id).mask if answer.verification is not None else None
+        return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
-        """Finished turns of a thread: question, route, answer."""
-        return list(self.thread_state(thread_id).get("turns") or [])
+    def history(self, thread_id: str) -> list[TurnRecord]:
+        """Finished turns of a thread: question, the request it was read as, the answer."""
+        return list(self.thread_state(thread_id).turns)
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""
