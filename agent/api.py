@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agent.answer import Answer
 from agent.planner import LLMPlanner
+from agent.providers import default_provider, mask_provider
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
@@ -30,11 +31,10 @@ from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
-from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
+from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, as_pair, with_gsd
-from tools.provider_spec import build_provider
 from tools.raster import InputError
+from tools.verify import Verification
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
 
 
@@ -108,11 +108,7 @@ class Agent:
         except ModelLoadError as exc:  # a broken or incomplete model folder: answer from the verifiers, say why
             backend, self.model_problem = None, f"DeltaVLM could not be loaded ({exc})"
         self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
-        self.default_provider = mask_provider or (
-            ClassicalMaskProvider(self.settings.classical)
-            if self.settings.mask_provider == "classical"
-            else build_provider(self.settings.mask_provider)
-        )
+        self.default_provider = mask_provider or default_provider(self.settings)
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
         self._connection: sqlite3.Connection | None = None
@@ -205,15 +201,9 @@ class Agent:
                 "start a new thread for another pair"
             )
         mask_spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else state.mask
-        provider = (
-            UserMaskProvider(mask_spec.path, kind=mask_spec.kind, binary_category=mask_spec.category)
-            if mask_spec
-            else self.default_provider
-        )
-        provider = on_valid_data(provider)
         gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
         image_pair = with_gsd(image_pair, gsd_m)
-        self.store.put(image_pair, provider)
+        store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self.graph.invoke(
             {
@@ -221,6 +211,7 @@ class Agent:
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
+                "store_key": store_key,
                 "mask": mask_spec,
                 "gsd_m": gsd_m,
                 "question": question,
@@ -229,8 +220,44 @@ class Agent:
             context=self._context(),
         )
         answer: Answer = result["answer"]
-        mask_used = self.store.get(image_pair.pair_id).mask if answer.verification is not None else None
+        mask_used = self.store.get(store_key).mask if answer.verification is not None else None
         return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
+
+    def _provider(self, mask: MaskSpec | None) -> MaskProvider:
+        """The user's mask file when there is one, else the agent's default provider; on the pair's valid data."""
+        if mask is None:
+            return mask_provider(self.settings, default=self.default_provider)
+        return mask_provider(self.settings, mask.path, mask.kind, mask.category)
+
+    def verified(
+        self,
+        pair: ImagePair | Sequence,
+        *,
+        mask: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+        gsd_m: float | None = None,
+    ) -> tuple[ChangeMask, Verification]:
+        """The mask and verdicts ``ask`` uses for ``pair`` with these options, without a question (made once)."""
+        spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else None
+        image_pair = with_gsd(as_pair(pair), float(gsd_m) if gsd_m is not None else None)
+        key = self.store.put(image_pair, self._provider(spec))
+        return self.store.verified(key, self.settings.rules)
+
+    def adopt(
+        self,
+        pair: ImagePair,
+        mask: ChangeMask,
+        verification: Verification,
+        *,
+        mask_file: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+    ) -> None:
+        """Take a mask and verdict computed elsewhere (a batch worker) for ``pair`` read as ``ask`` would read it
+        (``mask_file`` or the default provider), so the questions that follow do not compute them again."""
+        spec = MaskSpec(path=str(mask_file), kind=mask_kind, category=mask_category) if mask_file is not None else None
+        self.store.seed(pair, self._provider(spec), mask, verification)
 
     def history(self, thread_id: str) -> list[TurnRecord]:
         """Finished turns of a thread: question, the request it was read as, the answer."""

@@ -70,7 +70,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
         request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in state.turns])
     else:
         request = read_request(state.question, previous)
-    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.pair_id).pair.georef))
+    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
     return {
         "request": request,
         "instruction": model_instruction(request, state.question),
@@ -86,8 +86,8 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
 def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     """The verifiers' result, with per-region change and ground areas (computed once per pair and pixel size)."""
     ctx = runtime.context
-    mask, verification = ctx.store.verified(state.pair_id, ctx.rules)
-    entry = ctx.store.get(state.pair_id)
+    mask, verification = ctx.store.verified(state.store_key, ctx.rules)
+    entry = ctx.store.get(state.store_key)
     key = ("regions", state.gsd_m)
     if key not in entry.derived:
         area, row_areas = pixel_area(entry.pair.georef, entry.pair.shape[0], state.gsd_m)
@@ -103,7 +103,7 @@ def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, objec
     ctx = runtime.context
     assert ctx.vlm is not None and state.instruction is not None
     history = [(t.model.instruction, t.model.text) for t in state.turns if t.model and t.model.text]
-    entry = ctx.store.get(state.pair_id)
+    entry = ctx.store.get(state.store_key)
     return {"reply": ctx.vlm.ask(entry.pair, state.instruction, history)}
 
 
@@ -150,8 +150,8 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
     assert state.request is not None and state.answer is not None
     ctx = runtime.context
     wanted = state.request.artefacts
-    entry = ctx.store.get(state.pair_id)
-    mask, verification = ctx.store.verified(state.pair_id, ctx.rules)
+    entry = ctx.store.get(state.store_key)
+    mask, verification = ctx.store.verified(state.store_key, ctx.rules)
     thread_id = str(get_config()["configurable"]["thread_id"])
     # One folder per pair and thread: two conversations about the same pair must not overwrite each other's files.
     folder = Path(ctx.artefact_dir) / state.pair_id[:16] / file_safe_name(thread_id, "thread")

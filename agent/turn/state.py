@@ -81,6 +81,8 @@ class TurnState(BaseModel):
     pair_id: str = ""
     """Content hash of the pair this thread is about; a thread is bound to one pair."""
     pair_name: str = ""
+    store_key: str = ""
+    """The pair store's entry for this turn (``graphs.pair_store.PairKey``: pixels, georeference, GSD, mask)."""
     pair_paths: list[str] | None = None
     """t1, t2 paths when the pair came from files (reload after a restart)."""
     mask: MaskSpec | None = None
