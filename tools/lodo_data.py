@@ -49,6 +49,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
     DatasetSpec(
         name="oscd", title="OSCD Sentinel-2 10 m", folder="oscd", layout="oscd", gsd_m=None, sensor="multispectral"
     ),
+    DatasetSpec(name="egybcd", title="EGY-BCD sub-metre", folder="egybcd", layout="levir", gsd_m=None, sensor="aerial"),
 )
 
 
