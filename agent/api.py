@@ -16,31 +16,34 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
 from agent.planner import LLMPlanner
-from agent.policy import AgentPolicy
+from agent.providers import default_provider, mask_provider
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
+from agent.turn.nodes import NODES, TurnContext
+from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
-from graphs.context import GraphContext
+from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
-from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
-from tools.pairs import ImagePair, as_pair
-from tools.provider_spec import build_provider
+from tools.masks import ChangeMask, MaskKind, MaskProvider
+from tools.pairs import ImagePair, as_pair, with_gsd
 from tools.raster import InputError
+from tools.verify import Verification
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
 
 
 class ThreadPairMismatch(InputError):
     """A thread was asked about a different pair than the one it started with."""
+
+
+class OldThread(InputError):
+    """A thread saved by an earlier version of the agent, whose state this version does not read."""
 
 
 def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
@@ -105,22 +108,15 @@ class Agent:
         except ModelLoadError as exc:  # a broken or incomplete model folder: answer from the verifiers, say why
             backend, self.model_problem = None, f"DeltaVLM could not be loaded ({exc})"
         self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
-        self.default_provider = mask_provider or (
-            ClassicalMaskProvider(self.settings.classical)
-            if self.settings.mask_provider == "classical"
-            else build_provider(self.settings.mask_provider)
-        )
+        self.default_provider = mask_provider or default_provider(self.settings)
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
-        self.policy = AgentPolicy(self.settings, self.planner, model_problem=self.model_problem)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
             self._connection = _open_db(Path(self.settings.checkpoint_db))
-            self.checkpointer = SqliteSaver(self._connection)
-        else:
-            self.checkpointer = InMemorySaver()
+        self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
-        self.graph = compile_graph(self.checkpointer)
+        self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
 
     @property
     def perception(self) -> str:
@@ -131,20 +127,30 @@ class Agent:
             return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
         return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
 
-    def _context(self) -> GraphContext:
-        return GraphContext(
-            policy=self.policy,
+    def _context(self) -> TurnContext:
+        return TurnContext(
             store=self.store,
             rules=self.settings.rules,
             artefact_dir=self.settings.artefact_dir,
             geojson_crs=self.settings.geojson_crs,
             vlm=self.vlm,
+            settings=self.settings,
+            planner=self.planner,
+            model_problem=self.model_problem,
         )
 
-    def thread_state(self, thread_id: str) -> dict[str, Any]:
-        """The checkpointed state of a thread (empty for a new one)."""
+    def thread_state(self, thread_id: str) -> TurnState:
+        """The checkpointed state of a thread (empty for a new one); an older version's thread is refused."""
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        return dict(snapshot.values or {})
+        values: dict[str, Any] = dict(snapshot.values or {})
+        if not values:
+            return TurnState()
+        if values.get("version") != STATE_VERSION:
+            raise OldThread(
+                f"thread {thread_id} was saved by an earlier version of changeagent (state version "
+                f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
+            )
+        return TurnState.model_validate(values)
 
     def ask(
         self,
@@ -161,8 +167,9 @@ class Agent:
 
         ``thread_id`` continues a conversation; ``mask`` is a change-mask file for this pair, kept for
         the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
-        ``gsd_m`` is the ground sampling distance in metres per pixel, for areas on a plain pair (kept for the
-        thread); a georeferenced pair's own pixel size wins over it, and the answer says when they disagree.
+        ``gsd_m`` is the ground sampling distance in metres per pixel of a plain pair (kept for the thread): the
+        computed mask's scale and stated confidence and the areas follow it; a georeferenced pair's own pixel
+        size wins over it, and the answer says when they disagree.
         """
         if not isinstance(question, str):
             raise InputError(f"the question must be text, not {type(question).__name__}")
@@ -188,41 +195,73 @@ class Agent:
         gsd_m: float | None,
     ) -> Answer:
         state = self.thread_state(thread_id)
-        if state.get("pair_id") and state["pair_id"] != image_pair.pair_id:
+        if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
-                f"thread {thread_id} is about pair {state.get('pair_name')} ({state['pair_id'][:12]}); "
+                f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
                 "start a new thread for another pair"
             )
-        mask_spec = (
-            {"path": str(mask), "kind": mask_kind, "category": mask_category} if mask is not None else state.get("mask")
-        )
-        provider = (
-            UserMaskProvider(mask_spec["path"], kind=mask_spec["kind"], binary_category=mask_spec["category"])
-            if mask_spec
-            else self.default_provider
-        )
-        provider = on_valid_data(provider)
-        self.store.put(image_pair, provider)
+        mask_spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else state.mask
+        gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
+        image_pair = with_gsd(image_pair, gsd_m)
+        store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self.graph.invoke(
             {
+                "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
+                "store_key": store_key,
                 "mask": mask_spec,
-                "gsd_m": float(gsd_m) if gsd_m is not None else state.get("gsd_m"),
+                "gsd_m": gsd_m,
                 "question": question,
             },
             config={"configurable": {"thread_id": thread_id}},
             context=self._context(),
         )
-        answer = Answer.model_validate(result["answer"])
-        answer.thread_id = thread_id
-        return answer
+        answer: Answer = result["answer"]
+        mask_used = self.store.get(store_key).mask if answer.verification is not None else None
+        return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
-        """Finished turns of a thread: question, route, answer."""
-        return list(self.thread_state(thread_id).get("turns") or [])
+    def _provider(self, mask: MaskSpec | None) -> MaskProvider:
+        """The user's mask file when there is one, else the agent's default provider; on the pair's valid data."""
+        if mask is None:
+            return mask_provider(self.settings, default=self.default_provider)
+        return mask_provider(self.settings, mask.path, mask.kind, mask.category)
+
+    def verified(
+        self,
+        pair: ImagePair | Sequence,
+        *,
+        mask: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+        gsd_m: float | None = None,
+    ) -> tuple[ChangeMask, Verification]:
+        """The mask and verdicts ``ask`` uses for ``pair`` with these options, without a question (made once)."""
+        spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else None
+        image_pair = with_gsd(as_pair(pair), float(gsd_m) if gsd_m is not None else None)
+        key = self.store.put(image_pair, self._provider(spec))
+        return self.store.verified(key, self.settings.rules)
+
+    def adopt(
+        self,
+        pair: ImagePair,
+        mask: ChangeMask,
+        verification: Verification,
+        *,
+        mask_file: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+    ) -> None:
+        """Take a mask and verdict computed elsewhere (a batch worker) for ``pair`` read as ``ask`` would read it
+        (``mask_file`` or the default provider), so the questions that follow do not compute them again."""
+        spec = MaskSpec(path=str(mask_file), kind=mask_kind, category=mask_category) if mask_file is not None else None
+        self.store.seed(pair, self._provider(spec), mask, verification)
+
+    def history(self, thread_id: str) -> list[TurnRecord]:
+        """Finished turns of a thread: question, the request it was read as, the answer."""
+        return list(self.thread_state(thread_id).turns)
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""

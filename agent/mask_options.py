@@ -2,11 +2,13 @@
 
 A 0/255 file cannot say whether 255 means "building" (LEVIR-MCI, LEVIR-CD) or "any change" (DSIFN), so every
 front-end asks the same two questions in the same words. The specs are plain data: each front-end turns them
-into its own controls, and the core imports no front-end library.
+into its own controls, and the core imports no front-end library. The pixel size a user states for plain images
+(``--gsd``) is asked the same way on every command, so it lives here too.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, get_args
 
 from deltavlm.rules import CATEGORIES
@@ -41,3 +43,23 @@ def mask_option_specs(what: str) -> list[tuple[str, dict[str, Any]]]:
         ),
         ("--mask-category", {"choices": list(CATEGORIES), "help": f"{MASK_CATEGORY_LABEL}: {MASK_CATEGORY_HELP}"}),
     ]
+
+
+GSD_HELP = (
+    "ground sampling distance (metres per pixel) of plain images: the classical detector's scale, the confidence "
+    "it states and the areas follow it; a georeference with a pixel size wins over it"
+)
+
+
+def metres(text: str) -> float:
+    """A positive, finite number of metres per pixel (argparse names this function in its error: "invalid metres
+    value")."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a positive number of metres per pixel, not {text!r}")
+    return value
+
+
+def gsd_option_spec() -> tuple[str, dict[str, Any]]:
+    """``(flag, keyword arguments)`` of ``--gsd METRES``, the same on verify, ask, chat, batch and scene."""
+    return "--gsd", {"type": metres, "metavar": "METRES", "help": GSD_HELP}

@@ -3,9 +3,15 @@
 A turn reads the thread's latest checkpoint, runs the graph and writes the next one. Two writers doing that
 at once on one thread fork the checkpoint lineage and the last writer's branch wins, so finished turns are
 lost. :class:`ThreadLocks` serialises the turns of a thread: with a SQLite store by an advisory file lock
-beside the database (one lock file per thread, so other threads are not held up; the lock dies with the
-process, so a killed ask never blocks the thread), in memory by a lock per thread. A writer that waits
-longer than ``wait_s`` gets :class:`ThreadBusy`, a clear error, instead of a lost turn.
+(one lock file per thread, so other threads are not held up; the lock dies with the process, so a killed ask
+never blocks the thread), in memory by a lock per thread. A writer that waits longer than ``wait_s`` gets
+:class:`ThreadBusy`, a clear error, instead of a lost turn.
+
+The lock belongs to the database *file*, not to the path as typed: a symlink or a hard link to the same
+database reaches the same lock (keyed by the resolved file's device and inode), otherwise two writers reaching
+one file by two names would each hold "their" lock and fork the lineage again. The lock files live in a
+per-user folder of the system's temporary directory named by that key, because hard links may sit in
+different folders and only the (device, inode) pair is common to them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,11 +37,30 @@ class ThreadBusy(InputError):
     """Another writer kept the thread for longer than the wait allowed."""
 
 
+def lock_folder(db: str | Path) -> Path:
+    """The lock folder of the database file ``db`` reaches: one per (device, inode) of the resolved file.
+
+    The database is created empty when absent (SQLite takes an empty file as a new database), so that it has
+    an inode to key by before the first turn."""
+    real = Path(os.path.realpath(db))
+    try:
+        with open(real, "ab"):
+            pass
+        status = real.stat()
+    except OSError as exc:
+        raise InputError(f"conversation database {db} cannot be opened for its lock: {exc.strerror or exc}") from exc
+    base = Path(tempfile.gettempdir()) / f"changeagent-locks-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid():
+        raise InputError(f"the lock folder {base} belongs to another user; set TMPDIR to a folder of your own")
+    return base / f"{status.st_dev:x}-{status.st_ino:x}"
+
+
 class ThreadLocks:
     """Per-thread exclusive locks; file locks beside ``db`` when given, else in-process locks."""
 
     def __init__(self, db: str | Path | None = None, wait_s: float = DEFAULT_WAIT_S) -> None:
-        self.folder = Path(f"{db}.locks") if db is not None else None
+        self.folder = lock_folder(db) if db is not None else None
         self.wait_s = wait_s
         self._guard = threading.Lock()
         self._local: dict[str, threading.Lock] = {}

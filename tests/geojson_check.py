@@ -23,7 +23,7 @@ from shapely.geometry import shape
 
 from tools.raster import Georef
 
-FEATURE_KEYS = {"pair", "feature", "cell", "cell_name", "changed_fraction", "category", "area_px", "area_m2"}
+FEATURE_KEYS = {"pair", "feature", "cell", "cell_name", "changed_fraction", "category", "area_px", "area_m2", "area_ha"}
 ABSOLUTE_PATH = re.compile(r"(^|[\s(\"'=:])(/[^/\s]+)+/|[A-Za-z]:\\")
 
 
@@ -79,7 +79,7 @@ def validate_geojson(
         extra = set(feature["properties"]) - FEATURE_KEYS - {k for k in feature["properties"] if _per_layer(k)}
         assert not extra, f"{what} carries run-level facts: {sorted(extra)}"
         geometry = shape(feature["geometry"])
-        assert geometry.geom_type in ("Polygon", "MultiPolygon"), what
+        assert geometry.geom_type == "MultiPolygon", what  # one geometry type per layer
         assert geometry.is_valid and not geometry.is_empty and geometry.area > 0, f"{what} is not a valid polygon"
         for polygon in shapely.get_parts(geometry):
             rings = [polygon.exterior, *polygon.interiors]

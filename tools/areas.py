@@ -36,24 +36,32 @@ class PixelArea(BaseModel):
 
 def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
     """Ground area in m² of one pixel in each row, and how it was computed."""
+    return pixel_areas_at_rows(georef, np.arange(height))
+
+
+def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    """Ground area in m² of one pixel in each of ``rows`` (row indices, may be fractional), and how it was computed.
+
+    The one area rule of the project: the chat's areas, exported objects' ``area_m2`` and AOI figures all use it.
+    """
     a, b, c, d, e, f = georef.transform
     crs = crs_of(georef)
     if crs.is_geographic:
         geod = geod_of(crs)
-        areas = np.empty(height)
-        for row in range(height):
+        areas = np.empty(len(rows))
+        for i, row in enumerate(rows):
             corners = [
                 (c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))
             ]
             lons, lats = zip(*corners, strict=True)
             area, _ = geod.polygon_area_perimeter(lons, lats)
-            areas[row] = abs(area)
+            areas[i] = abs(area)
         return areas, f"geodesic area on the CRS's ellipsoid of each row's pixel ({crs.to_string()})"
     unit = metres_per_unit(crs)
     if unit is None:  # the same rule as the pair's pixel size (tools.gsd): no unit, no metres
         raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
     pixel = abs(a * e - b * d) * unit * unit
-    return np.full(height, pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
+    return np.full(len(rows), pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
 
 
 def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:

@@ -21,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import rasterio.features
 import shapely
+from pydantic import BaseModel, ConfigDict, Field
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 from shapely.affinity import affine_transform
@@ -33,6 +35,8 @@ from shapely.geometry.polygon import orient
 from shapely.validation import make_valid
 
 from deltavlm.rules import CATEGORIES, CELL_NAMES, ChangeSummary, change_mask, find_objects, grid_bounds
+from tools.areas import pixel_area
+from tools.atomic import write_atomic
 from tools.masks import ChangeMask
 from tools.naming import file_safe_name
 from tools.raster import Georef
@@ -56,12 +60,12 @@ def _polygonal(geom: BaseGeometry) -> list[Polygon]:
     return []
 
 
-def tidy(geom: BaseGeometry) -> BaseGeometry:
-    """Valid (``make_valid``) and right-hand wound: exteriors counter-clockwise, holes clockwise (RFC 7946)."""
+def tidy(geom: BaseGeometry) -> MultiPolygon:
+    """Valid (``make_valid``), right-hand wound (exteriors counter-clockwise, holes clockwise: RFC 7946), and
+    always a MultiPolygon: one geometry type per layer, so GDAL reports it and a Shapefile takes it as it is."""
     if not geom.is_valid:
         geom = make_valid(geom)
-    polygons = [orient(p, sign=1.0) for p in _polygonal(geom)]
-    return polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
+    return MultiPolygon([orient(p, sign=1.0) for p in _polygonal(geom)])
 
 
 def to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode, image_height: int | None = None) -> dict[str, Any]:
@@ -98,27 +102,59 @@ def geojson_file_name(pair_name: str, turn: int | None, georef: Georef | None) -
     return f"{file_safe_name(pair_name, 'pair')}{turn_part}_changes{suffix}.geojson"
 
 
-def pixel_area_m2(georef: Georef | None) -> float | None:
-    """Ground area of one pixel when the CRS is projected in metres; else None."""
-    if georef is None:
-        return None
-    crs = CRS.from_string(georef.crs)
-    if not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter", "m"):
-        return None
-    a, b, _, d, e, _ = georef.transform
-    return abs(a * e - b * d)
+class ObjectShape(BaseModel):
+    """One changed object (8-connected pixels) as exact pixel-edge polygons, with its size and where it sits."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    geometry: MultiPolygon = Field(description="Pixel coordinates (x = column, y = row from the top).")
+    pixels: int
+    centroid: tuple[float, float] = Field(description="x, y in pixels: the mean of the object's pixel indices.")
+    area_m2: float | None = Field(None, description="Sum of its pixels' ground areas (tools.areas), when known.")
 
 
-def _object_polygons(class_mask: np.ndarray, category: str | None, min_pixels: int) -> list[BaseGeometry]:
-    """Exact pixel-edge polygons of each 8-connected object (rasterio.features.shapes)."""
+def changed_objects(
+    class_mask: np.ndarray, category: str | None, min_pixels: int, row_m2: np.ndarray | None = None
+) -> list[ObjectShape]:
+    """Each 8-connected object of ``category`` (all change for None) of at least ``min_pixels`` pixels.
+
+    ``row_m2`` (one pixel's ground area per row, tools.areas) gives each object the area the chat reports.
+    """
     selected = change_mask(class_mask, category).astype(np.uint8)
-    polygons = []
-    for geom, value in rasterio.features.shapes(selected, mask=selected.astype(bool), connectivity=8):
-        if value:
-            polygon = shape(geom)
-            if polygon.area >= min_pixels:
-                polygons.append(polygon)
-    return polygons
+    count, labels = cv2.connectedComponents(selected, connectivity=8)
+    if count <= 1:
+        return []
+    flat = labels.ravel()
+    pixels = np.bincount(flat, minlength=count)
+    rows, cols = np.indices(labels.shape)
+    row_sum = np.bincount(flat, weights=rows.ravel(), minlength=count)
+    col_sum = np.bincount(flat, weights=cols.ravel(), minlength=count)
+    m2 = None
+    if row_m2 is not None:
+        m2 = np.bincount(flat, weights=np.broadcast_to(row_m2[:, None], labels.shape).ravel(), minlength=count)
+    parts: dict[int, list[Polygon]] = {}
+    kept = pixels >= min_pixels
+    for geom, value in rasterio.features.shapes(labels.astype(np.int32), mask=selected.astype(bool), connectivity=8):
+        if kept[int(value)]:
+            parts.setdefault(int(value), []).append(shape(geom))
+    return [
+        ObjectShape(
+            geometry=MultiPolygon(polygons),
+            pixels=int(pixels[label]),
+            centroid=(float(col_sum[label] / pixels[label]), float(row_sum[label] / pixels[label])),
+            area_m2=None if m2 is None else float(m2[label]),
+        )
+        for label, polygons in sorted(parts.items())
+    ]
+
+
+def cell_of(point: tuple[float, float], height: int, width: int) -> str:
+    """The 3×3 cell holding a pixel point (x, y): the centroid rule that counts objects per cell."""
+    x, y = point
+    for cell, (r0, r1, c0, c1) in grid_bounds(height, width).items():
+        if c0 <= x < c1 and r0 <= y < r1:
+            return cell
+    raise ValueError(f"point {point} is outside the {width}×{height} image")
 
 
 def cell_features(
@@ -171,15 +207,20 @@ def object_feature(
     provenance: Mapping[str, Any] | None = None,
     *,
     image_height: int | None = None,
+    area_m2: float | None = None,
+    cell: str | None = None,
 ) -> dict[str, Any]:
-    """One changed object, with its area in pixels and, in a metric CRS, in square metres.
+    """One changed object: its category, the cell holding its centroid, its area in pixels and, when the pixel
+    size is known, in m² and ha (the chat's rule, tools.areas: geodesic on an EPSG:4326 pair).
 
     ``image_height`` draws a pixel-coordinate object upright (see :func:`to_map`).
     """
-    props: dict[str, Any] = {**identity, "feature": "object", "category": label, "area_px": area_px}
-    pixel_m2 = pixel_area_m2(georef)
-    if pixel_m2 is not None:
-        props["area_m2"] = round(area_px * pixel_m2, 2)
+    props: dict[str, Any] = {**identity, "feature": "object", "category": label}
+    if cell is not None:
+        props |= {"cell": cell, "cell_name": CELL_NAMES[cell]}
+    props["area_px"] = area_px
+    if area_m2 is not None:
+        props |= {"area_m2": round(area_m2, 2), "area_ha": round(area_m2 / 10_000, 6)}
     props.update(provenance or {})
     return {"type": "Feature", "geometry": to_map(geometry, georef, crs, image_height), "properties": props}
 
@@ -227,10 +268,12 @@ def changes_geojson(
     objects: bool = False,
     crs: CrsMode = "wgs84",
     turn: int | None = None,
+    gsd_m: float | None = None,
 ) -> dict[str, Any]:
     """A FeatureCollection of the changed 3×3 cells (and, with ``objects``, of each changed object).
 
-    An empty result is still a FeatureCollection (with no features), so a download never fails.
+    Objects' areas follow the chat's rule (the georeference, else ``gsd_m``). An empty result is still a
+    FeatureCollection (with no features), so a download never fails.
     """
     class_mask = mask.class_mask
     height, width = class_mask.shape
@@ -262,11 +305,22 @@ def changes_geojson(
     }
     features = cell_features(summary, height, width, centroids, georef, crs, identity, upright=True)
     if objects:
+        _, row_m2 = pixel_area(georef, height, gsd_m)
         layers = [(name, name) for name in CATEGORIES] if summary.categorical else [("change", None)]
         for label, category in layers:
-            for polygon in _object_polygons(class_mask, category, summary.settings.min_object_pixels):
+            for obj in changed_objects(class_mask, category, summary.settings.min_object_pixels, row_m2):
                 features.append(
-                    object_feature(polygon, label, int(polygon.area), georef, crs, identity, image_height=height)
+                    object_feature(
+                        obj.geometry,
+                        label,
+                        obj.pixels,
+                        georef,
+                        crs,
+                        identity,
+                        image_height=height,
+                        area_m2=obj.area_m2,
+                        cell=cell_of(obj.centroid, height, width),
+                    )
                 )
     collection = feature_collection(features, georef, crs, provenance=provenance)
     if georef is None:  # GDAL and QGIS show this as the layer's name: nobody takes it for a map
@@ -291,8 +345,5 @@ def describe_export(collection: Mapping[str, Any]) -> str:
 
 
 def write_geojson(collection: dict[str, Any], path: str | Path) -> Path:
-    """Write a FeatureCollection as UTF-8 JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
-    return path
+    """Write a FeatureCollection as UTF-8 JSON, whole or not at all (an earlier export survives a failed one)."""
+    return write_atomic(path, json.dumps(collection, indent=1))

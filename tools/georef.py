@@ -21,7 +21,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.transform import from_bounds
 
-from tools.pairs import ImagePair, load_pair
+from tools.pairs import ImagePair, load_pair, pair_gsd
 from tools.raster import Georef, InputError
 
 Bounds = tuple[float, float, float, float]
@@ -53,17 +53,38 @@ def parse_bounds(value: str | Sequence[float]) -> Bounds:
         raise InputError(f"bounds {value!r} must be four finite numbers W,S,E,N (west, south, east, north)")
     west, south, east, north = numbers
     if not (west < east and south < north):
-        raise InputError(f"bounds {value!r}: west must be less than east and south less than north (W,S,E,N)")
+        raise InputError(
+            f"bounds {value!r} are read in the order W,S,E,N (west, south, east, north): west must be less than "
+            f"east and south less than north{_swapped_hint(numbers, geographic=False)}"
+        )
     return west, south, east, north
+
+
+def _swapped_hint(numbers: Bounds, *, geographic: bool) -> str:
+    """The latitude-first reading (S,W,N,E), offered when it would be valid bounds."""
+    west, south, east, north = numbers[1], numbers[0], numbers[3], numbers[2]
+    valid = west < east and south < north
+    if geographic:
+        valid = valid and _in_degrees((west, south, east, north))
+    if not valid:
+        return ""
+    return f"; if you wrote latitude first, the W,S,E,N order is --bounds={west:g},{south:g},{east:g},{north:g}"
+
+
+def _in_degrees(bounds: Bounds) -> bool:
+    west, south, east, north = bounds
+    return west >= -180 and east <= 180 and south >= -90 and north <= 90
 
 
 def georef_from_bounds(bounds: Bounds, crs: str, width: int, height: int) -> Georef:
     """The north-up grid that spreads ``width`` × ``height`` pixels over ``bounds`` in ``crs``."""
     west, south, east, north = bounds
-    if CRS.from_string(crs).is_geographic and not (west >= -180 and east <= 180 and south >= -90 and north <= 90):
+    if CRS.from_string(crs).is_geographic and not _in_degrees(bounds):
+        swapped = _swapped_hint(bounds, geographic=True)
         raise InputError(
-            f"bounds {west},{south},{east},{north} are outside longitude −180…180 / latitude −90…90, but {crs} is in "
-            "degrees; give the projected CRS the bounds are written in"
+            f"bounds {west:g},{south:g},{east:g},{north:g} are read as W,S,E,N (west, south, east, north) and fall "
+            f"outside longitude −180…180 / latitude −90…90, but {crs} is in degrees"
+            + (swapped or "; if they are metres, give the projected CRS they are written in (e.g. --crs EPSG:32614)")
         )
     t = from_bounds(west, south, east, north, width, height)
     return Georef(crs=crs, transform=(t.a, t.b, t.c, t.d, t.e, t.f))
@@ -126,7 +147,7 @@ def place_pair(pair: ImagePair, *, bounds: str | Sequence[float] | None = None, 
         )
     else:
         return pair
-    return pair.model_copy(update={"georef": georef})
+    return pair.model_copy(update={"georef": georef, "gsd_m": pair_gsd(georef, pair.gsd_m)})
 
 
 def load_placed_pair(

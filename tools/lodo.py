@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from deltavlm.rules import ChangeClass
+from tools.atomic import write_atomic
 from tools.change_detection.calibration import (
     CALIBRATION_PATH,
     SENSOR_WORDS,
@@ -52,9 +53,10 @@ from tools.lodo_data import DATASETS, LabelledPair, available_datasets, load_dat
 from tools.lodo_tune import GRID, Grid, choose, grid_points, grid_search
 from tools.mask_eval import Confusion, PairScore, score_mask
 from tools.masks import ChangeMask, MaskProvider, MaskSource
-from tools.pairs import ImagePair
+from tools.pairs import ImagePair, pair_from_arrays
 from tools.raster import InputError
 
+PATHS = ("aerial", "gsd-aware")
 RELIABLE_BINARY = 0.85
 RELIABLE_GRID_F1 = 0.6
 PROVISIONAL = Calibration(
@@ -129,6 +131,8 @@ class LodoRow(BaseModel):
     mean_confidence: float
     mean_confidence_without: float | None = None
     ms_per_pair: float
+    ms_256: float | None = Field(None, description="Median ms of one 256² pair cut from the held-out set.")
+    ms_1024: float | None = Field(None, description="Ms of one 1024² pair grown from the held-out set (mirrored).")
 
 
 class Fold(BaseModel):
@@ -176,6 +180,52 @@ def run_provider(provider: MaskProvider, items: Sequence[LabelledPair], hide_gsd
             )
         )
     return results
+
+
+TIMING_SIZES = (256, 1024)
+
+
+def _mirrored(image: np.ndarray, size: int) -> np.ndarray:
+    """A ``size``² window of ``image``: its centre crop, mirrored outwards where the image is smaller."""
+    height, width = image.shape[:2]
+    y0, x0 = max((height - size) // 2, 0), max((width - size) // 2, 0)
+    crop = image[y0 : y0 + size, x0 : x0 + size]
+    pad = [(0, size - crop.shape[0]), (0, size - crop.shape[1])] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(crop, pad, mode="symmetric")
+
+
+def timing_pairs(items: Sequence[LabelledPair]) -> dict[int, ImagePair]:
+    """The set's first real pair at 256² and 1024² (same GSD and sensor kind), for the per-size timings."""
+    first = next(i.pair for i in items if i.origin == "real")
+    out = {}
+    for size in TIMING_SIZES:
+        pair = pair_from_arrays(_mirrored(first.t1, size), _mirrored(first.t2, size), gsd_m=pair_gsd_m(first))
+        out[size] = pair.model_copy(update={"scaling": first.scaling})
+    return out
+
+
+def time_sizes(provider: MaskProvider, pairs: dict[int, ImagePair], repeats: int = 3) -> dict[int, float]:
+    """Median wall-clock ms of ``provide`` per size, after one untimed warm-up at the smallest size."""
+    provider.provide(pairs[min(pairs)])
+    out = {}
+    for size, pair in pairs.items():
+        runs = []
+        for _ in range(repeats if size <= 256 else 1):
+            started = time.perf_counter()
+            provider.provide(pair)
+            runs.append((time.perf_counter() - started) * 1e3)
+        out[size] = statistics.median(runs)
+    return out
+
+
+def _fold_providers(folds: Path | None, held_out: str) -> list[tuple[str, MaskProvider]]:
+    """The learned detector trained without ``held_out``: ``detector:FOLDS/<held_out>``, when that folder exists."""
+    if folds is None:
+        return []
+    from tools.provider_spec import build_provider
+
+    folder = folds / held_out
+    return [(f"detector:{folds}/<held-out> (fold model)", build_provider(f"detector:{folder}"))]
 
 
 def _without_gsd(pair: ImagePair) -> ImagePair:
@@ -240,6 +290,7 @@ def summary_row(
     results: list[PairResult],
     calibration: Calibration | None = None,
     without: Calibration | None = None,
+    timings: dict[int, float] | None = None,
 ) -> LodoRow:
     real = [r for r in results if r.origin == "real"]
     made = [r for r in results if r.origin != "real"]
@@ -260,6 +311,8 @@ def summary_row(
         mean_confidence=statistics.fmean(confidences),
         mean_confidence_without=statistics.fmean(_stated(results, without)) if without else None,
         ms_per_pair=statistics.fmean(r.score.ms for r in results),
+        ms_256=(timings or {}).get(256),
+        ms_1024=(timings or {}).get(1024),
     )
 
 
@@ -270,8 +323,14 @@ def run_leave_one_dataset_out(
     grid: Grid = GRID,
     processes: int | None = None,
     progress: Callable[[str], None] | None = None,
+    detector_folds: Path | None = None,
 ) -> LodoReport:
-    """The whole protocol (module docstring); ``providers`` are (label, provider) rows beside the classical one."""
+    """The whole protocol (module docstring); ``providers`` are (label, provider) rows beside the classical one.
+
+    ``detector_folds`` is a folder of learned-detector fold models, one per held-out set name
+    (``FOLDS/levircd``, ``FOLDS/dsifn``, …), each trained without that set: its row on a set is the model that
+    never saw it.
+    """
     say = progress or (lambda _line: None)
     specs = available_datasets(data_root)
     if len(specs) < 2:
@@ -281,6 +340,9 @@ def run_leave_one_dataset_out(
         items += load_dataset(spec, data_root)
         say(f"loaded {spec.name}")
     names = [s.name for s in specs]
+    missing = [n for n in names if detector_folds is not None and not (detector_folds / n).is_dir()]
+    if missing:
+        raise InputError(f"--detector-folds {detector_folds} lacks the fold model folder of {', '.join(missing)}")
     points = grid_points(grid)
     started = time.perf_counter()
     scores = grid_search(items, grid, processes)
@@ -312,24 +374,39 @@ def run_leave_one_dataset_out(
         tuned_on = [n for n in names if n != held_out]
         others = [r for n, rs in (*classical.items(), *hidden.items()) if n != held_out for r in rs]
         without = build_calibration(others, protocol, {})
+        held = [i for i in items if i.dataset == held_out]
+        timing = timing_pairs(held)
+        routed = ClassicalMaskProvider(fold_settings[held_out], calibration=PROVISIONAL)
         rows.append(
             summary_row(
-                held_out, tuned_on, "classical, routed (tuned on the others)", classical[held_out], calibration, without
+                held_out,
+                tuned_on,
+                "classical, routed (tuned on the others)",
+                classical[held_out],
+                calibration,
+                without,
+                time_sizes(routed, timing),
             )
         )
         rows.append(
             summary_row(held_out, tuned_on, "classical, routed, GSD hidden", hidden[held_out], calibration, without)
         )
-        for path in ("aerial", "gsd-aware"):
+        for path in PATHS:
             forced = ClassicalMaskProvider(fold_settings[held_out], calibration=PROVISIONAL, path=path)
-            real = [i for i in items if i.dataset == held_out and i.origin == "real"]
             rows.append(
-                summary_row(held_out, tuned_on, f"{path} path only, GSD hidden", run_provider(forced, real, True))
+                summary_row(
+                    held_out,
+                    tuned_on,
+                    f"{path} path only",
+                    run_provider(forced, held),
+                    timings=time_sizes(forced, timing),
+                )
             )
-        held = [i for i in items if i.dataset == held_out]
-        for label, other in (("naive CVA + Otsu", NaiveCvaOtsu()), *providers):
-            rows.append(summary_row(held_out, [], label, run_provider(other, held)))
-        say(f"scored baselines on {held_out}")
+        baselines = [("naive CVA + Otsu", NaiveCvaOtsu()), *providers]
+        baselines += _fold_providers(detector_folds, held_out)
+        for label, other in baselines:
+            rows.append(summary_row(held_out, [], label, run_provider(other, held), timings=time_sizes(other, timing)))
+        say(f"scored paths and baselines on {held_out}")
     return LodoReport(
         data_root=Path(data_root),
         grid_points=len(points),
@@ -354,6 +431,8 @@ LODO_COLUMNS = (
     "conf",
     "conf*",
     "ms/pair",
+    "ms 256²",
+    "ms 1024²",
 )
 
 
@@ -374,6 +453,8 @@ def format_lodo_table(report: LodoReport, markdown: bool = True) -> str:
             f"{r.mean_confidence:.2f}",
             "-" if r.mean_confidence_without is None else f"{r.mean_confidence_without:.2f}",
             f"{r.ms_per_pair:.0f}",
+            "-" if r.ms_256 is None else f"{r.ms_256:.0f}",
+            "-" if r.ms_1024 is None else f"{r.ms_1024:.0f}",
         ]
         for r in report.rows
     ]
@@ -393,8 +474,14 @@ def format_lodo_table(report: LodoReport, markdown: bool = True) -> str:
     return "\n".join(lines)
 
 
+DETECTOR_FOLDS_HELP = (
+    "learned-detector fold models, DIR/<held-out set> (levircd, dsifn, sztaki, oscd, egybcd), each trained "
+    "without that set: adds a row scoring set X with detector:DIR/X"
+)
+
+
 def write_calibration(report: LodoReport, path: Path = CALIBRATION_PATH) -> Path:
-    path.write_text(report.calibration.model_dump_json(indent=1) + "\n")
+    write_atomic(path, report.calibration.model_dump_json(indent=1) + "\n")
     return path
 
 
@@ -408,14 +495,17 @@ def main(argv: Sequence[str] | None = None, grid: Grid = GRID) -> int:
     parser.add_argument("--json", type=Path, help="write the whole report (per-pair results included) as JSON")
     parser.add_argument("--plain", action="store_true", help="aligned text instead of Markdown")
     parser.add_argument("--processes", type=int, help="worker processes for the grid (default: up to 4)")
+    parser.add_argument("--detector-folds", type=Path, metavar="DIR", help=DETECTOR_FOLDS_HELP)
     args = parser.parse_args(argv)
     providers = [(spec, build_provider(spec)) for spec in args.provider]
-    report = run_leave_one_dataset_out(args.data, providers, grid=grid, processes=args.processes, progress=print)
+    report = run_leave_one_dataset_out(
+        args.data, providers, grid=grid, processes=args.processes, progress=print, detector_folds=args.detector_folds
+    )
     print()
     print(format_lodo_table(report, markdown=not args.plain))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(report.model_dump_json(indent=1))
+        write_atomic(args.json, report.model_dump_json(indent=1))
         print(f"wrote {args.json}")
     if args.write_calibration:
         print(f"wrote {write_calibration(report)}")

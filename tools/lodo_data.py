@@ -1,12 +1,14 @@
 """The labelled datasets of the leave-one-dataset-out protocol, and the no-change pairs made from them.
 
-Four real datasets, each of one kind of imagery, with the GSD each one has (from the georeference where the
-files carry one, else the dataset's documented pixel size):
+Five real datasets, each of one kind of imagery, with the GSD each one has (from the georeference where the
+files carry one, else the dataset's documented pixel size; none where the dataset states none):
 
 * ``levircd``: LEVIR-CD crops, Google Earth 0.5 m, building change only (one real no-change crop);
 * ``dsifn``: DSIFN-CD, Google Earth, any land-cover change (2 m, the dataset's stated resolution);
 * ``sztaki``: SZTAKI AirChange Tiszadob, aerial 1.5 m, "relevant" change, 5–23 years apart;
-* ``oscd``: OSCD Sentinel-2 cities, 10 m 16-bit multispectral (RGB used), urban change.
+* ``oscd``: OSCD Sentinel-2 cities, 10 m 16-bit multispectral (RGB used), urban change;
+* ``egybcd``: EGY-BCD, Google-Earth-type building change in new Egyptian cities, well under 1 m but with no
+  stated pixel size, so its pairs are analysed as unknown-GSD (the product's main case: plain sub-metre tiles).
 
 No-change pairs: each real pair's first date against itself after a radiometric or geometric nuisance (a gamma
 curve, sensor noise, a 1-px and a 2-px shift, JPEG compression). Their label is empty, so any change called on

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from deltavlm.rules import CATEGORIES, CELL_IDS, RuleSettings, change_mask, changed_cells, count_objects
+from tools.atomic import open_atomic, write_atomic
 from tools.masks import ChangeMask, MaskKind, MaskProvider, load_change_mask
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
@@ -404,10 +405,7 @@ def format_pairs(report: EvalReport) -> str:
 
 def write_json(report: EvalReport, path: str | Path) -> Path:
     """The whole report, per-pair rows included."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.model_dump_json(indent=1))
-    return path
+    return write_atomic(path, report.model_dump_json(indent=1))
 
 
 CSV_FIELDS = (
@@ -436,8 +434,7 @@ CSV_FIELDS = (
 def write_csv(report: EvalReport, path: str | Path) -> Path:
     """One row per (provider, pair) and one ``ALL`` row per provider holding the pooled scores."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with open_atomic(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for p in report.providers:

@@ -15,6 +15,7 @@ colour label, whose convention is the first channel), or a georeferenced mask on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -232,6 +233,23 @@ def restrict_to_valid(mask: ChangeMask, valid: np.ndarray | None) -> ChangeMask:
     return ChangeMask(class_mask=classes, source=source, valid=valid)
 
 
+class ProviderKey(BaseModel):
+    """What makes two providers give the same mask for the same pair: their name and their typed settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    settings: str = Field(description="The provider's settings as JSON, or its identity when it states none.")
+
+
+def provider_key(provider: MaskProvider) -> ProviderKey:
+    """The provider's own ``key()`` when it has one; else its identity (never shared with another provider)."""
+    key = getattr(provider, "key", None)
+    if callable(key):
+        return key()
+    return ProviderKey(name=provider.name, settings=f"instance {id(provider):x}")
+
+
 class UserMaskProvider:
     """A mask the user already has, for one pair."""
 
@@ -241,6 +259,17 @@ class UserMaskProvider:
         self.path = Path(path)
         self.kind = kind
         self.binary_category = binary_category
+
+    def key(self) -> ProviderKey:
+        """The file (resolved, with its size and modification time: an edited mask is read again) and how to read
+        it."""
+        try:
+            stat = self.path.stat()
+            version = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            version = "missing"
+        settings = json.dumps([str(self.path.resolve()), version, self.kind, self.binary_category])
+        return ProviderKey(name=self.name, settings=settings)
 
     def provide(self, pair: ImagePair) -> ChangeMask:
         return load_change_mask(
@@ -253,27 +282,19 @@ class UserMaskProvider:
         )
 
 
-class _Described:
-    """Holds a provider; its repr is the provider's class and settings (stable across instances), so two
-    wrappers of equal providers compare equal where providers are compared by ``repr(vars(...))``."""
-
-    def __init__(self, provider: MaskProvider) -> None:
-        self.provider = provider
-
-    def __repr__(self) -> str:
-        inner = vars(self.provider) if hasattr(self.provider, "__dict__") else self.provider
-        return f"{type(self.provider).__name__}({inner!r})"
-
-
 class ValidDataProvider:
     """Any provider, with its mask cleared where a date has no data and the pair's valid-data mask attached."""
 
     def __init__(self, provider: MaskProvider) -> None:
         self.name = provider.name
-        self.inner = _Described(provider)
+        self.inner = provider
+
+    def key(self) -> ProviderKey:
+        inner = provider_key(self.inner)
+        return ProviderKey(name=inner.name, settings=f"valid-data({inner.settings})")
 
     def provide(self, pair: ImagePair) -> ChangeMask:
-        mask = self.inner.provider.provide(pair)
+        mask = self.inner.provide(pair)
         if mask.valid is not None or pair.valid is None:
             return mask
         return restrict_to_valid(mask, pair.valid)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from deltavlm.rules import CELL_IDS, ChangeClass, change_mask, find_objects, grid_bounds
+from tools.atomic import replacing
 from tools.masks import ChangeMask
 from tools.pairs import ImagePair
 from tools.verify import Verification
@@ -200,7 +201,7 @@ def render_comparison(pair: ImagePair) -> np.ndarray:
 def save_png(image: np.ndarray, path: str | Path) -> Path:
     """Write an RGB image as PNG (OpenCV wants BGR)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write PNG to {path}")
+    with replacing(path) as temporary:
+        if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError("OpenCV could not encode or write the PNG (is the disk full?)")
     return path

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from deltavlm.serving.hashing import pair_hash
+from tools.naming import scene_name
 from tools.raster import DEFAULT_MAX_PIXELS, MIN_SIDE, Georef, InputError, RasterData, read_raster
 
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -44,6 +45,9 @@ class ImagePair(BaseModel):
     valid: np.ndarray | None = Field(
         None, description="H×W bool, True where both dates hold data; None when every pixel does."
     )
+    scene: str | None = Field(
+        None, description="The scene's name when the caller gives one (a batch's unique pair id); see ``name``."
+    )
 
     @property
     def valid_fraction(self) -> float:
@@ -56,7 +60,10 @@ class ImagePair(BaseModel):
 
     @property
     def name(self) -> str:
-        return self.t1_path.stem if self.t1_path else self.pair_id[:12]
+        """What exports call the pair: the caller's name, else the scene of t1 (tools.naming.scene_name)."""
+        if self.scene:
+            return self.scene
+        return scene_name(self.t1_path) if self.t1_path else self.pair_id[:12]
 
 
 def load_pair(
@@ -103,6 +110,18 @@ def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
         if measured is not None:
             return measured
     return given_m
+
+
+def with_gsd(pair: ImagePair, given_m: float | None) -> ImagePair:
+    """The pair with the metres per pixel a user gave, unless its georeference states one (that wins).
+
+    Every front-end calls this, so the GSD a user gives reaches the mask's routing, scale and confidence, not only
+    the areas.
+    """
+    if given_m is None:
+        return pair
+    gsd = pair_gsd(pair.georef, given_m)
+    return pair if gsd == pair.gsd_m else pair.model_copy(update={"gsd_m": gsd})
 
 
 def _pair_valid(first: np.ndarray | None, second: np.ndarray | None, what: str) -> np.ndarray | None:

@@ -474,16 +474,21 @@ def noun(category: str, lang: str, count: int = 2) -> str:
     return singular if count == 1 else plural
 
 
-def region_name(key: str, lang: str) -> str:
-    """A region key in words: ``BL`` → "the bottom-left cell (BL)", ``half:top`` → "the top half (north)"."""
+def region_name(key: str, lang: str, facing: dict[str, str] | None = None) -> str:
+    """A region key in words: ``BL`` → "the bottom-left cell (BL)", ``half:top`` → "the top half (north)".
+
+    ``facing`` maps each image side to the compass direction it faces when the raster is not north-up
+    (``tools.orientation``): a side's name then carries that direction ("the top half (south)")."""
     if key in _NAMED:
-        return _NAMED[key].get(lang, _NAMED[key]["en"])
+        phrase = _NAMED[key].get(lang, _NAMED[key]["en"])
+        side = key.split(":")[-1]
+        return _with_compass(phrase, key, facing[side], lang) if facing and side in facing else phrase
     if key == "CC":
         return _CENTRE.get(lang, _CENTRE["en"])
     if key in CELL_IDS:
         return _CELL[lang].format(v=_V[lang][key[0]], h=_H[lang][key[1]], id=key, name=CELL_NAMES[key])
     if key.startswith("cells:"):
-        return join([region_name(c, lang) for c in key[len("cells:") :].split("+")], lang)
+        return join([region_name(c, lang, facing) for c in key[len("cells:") :].split("+")], lang)
     raise ValueError(f"unknown region {key!r}")
 
 
@@ -494,8 +499,28 @@ def join(items: list[str], lang: str) -> str:
     return sep.join(items[:-1]) + f" {T['and'][lang]} " + items[-1] if lang != "zh" else sep.join(items)
 
 
+_NORTH_UP_SIDE = {"north": "top", "south": "bottom", "west": "left", "east": "right"}
+
+
+def _with_compass(phrase: str, key: str, direction: str, lang: str) -> str:
+    """``phrase`` (a side's name on a north-up image, "the top row (north)") with its compass word replaced by that
+    of ``direction``, borrowed from the north-up name of the same kind that faces it ("the top row (south)")."""
+    kind = key.split(":")[0]
+    side = _NORTH_UP_SIDE[direction]
+    donor_kind = kind if kind == "half" else ("row" if side in ("top", "bottom") else "col")
+    donor = _NAMED[f"{donor_kind}:{side}"].get(lang, _NAMED[f"{donor_kind}:{side}"]["en"])
+    opening = "（" if "（" in phrase else "("
+    closing = "）" if opening == "（" else ")"
+    if opening not in phrase or opening not in donor:
+        return phrase
+    word = donor[donor.rindex(opening) + 1 : donor.rindex(closing)]
+    return phrase[: phrase.rindex(opening) + 1] + word + phrase[phrase.rindex(closing) :]
+
+
+_SIDED = [key for key in _NAMED if key.split(":")[-1] in ("top", "bottom", "left", "right")]
 _GERMAN_NAMES = sorted(
     {names["de"] for names in _NAMED.values()}
+    | {_with_compass(_NAMED[key]["de"], key, d, "de") for key in _SIDED for d in _NORTH_UP_SIDE}
     | {_CENTRE["de"]}
     | {_CELL["de"].format(v=_V["de"][c[0]], h=_H["de"][c[1]], id=c, name="") for c in CELL_IDS if c != "CC"},
     key=len,

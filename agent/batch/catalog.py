@@ -15,8 +15,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.batch.catalog_rows import (
+    COLUMNS,
+    MAX_LINE_BYTES,
+    REQUIRED,
+    RowShapeError,
+    check_header,
+    check_id,
+    check_json_row,
+    parse_json_row,
+)
 from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
+from tools.naming import distinct_names
 from tools.raster import InputError
 
 FORMAT = "changeagent-batch/1"
@@ -40,7 +51,9 @@ class CatalogEntry(BaseModel):
     mask: Path | None = None
     bounds: str | None = Field(None, description="W,S,E,N placing a plain pair on the map (with crs).")
     crs: str | None = Field(None, description="CRS of bounds, or of world files that name none.")
-    gsd: float | None = Field(None, gt=0, description="Metres per pixel for areas on a plain pair (column gsd).")
+    gsd: float | None = Field(
+        None, gt=0, description="Metres per pixel of a plain pair (column gsd): the mask's scale, confidence, areas."
+    )
 
 
 class CatalogProblem(BaseModel):
@@ -96,6 +109,18 @@ class Catalog(BaseModel):
     def entries(self) -> list[CatalogEntry]:
         return [item.entry for item in self.items if item.entry is not None]
 
+    def with_default_gsd(self, gsd_m: float | None) -> Catalog:
+        """The catalog with ``gsd_m`` (``--gsd``) as the pixel size of every pair whose row names none."""
+        if gsd_m is None:
+            return self
+        items = [
+            item.model_copy(update={"entry": item.entry.model_copy(update={"gsd": gsd_m})})
+            if item.entry is not None and item.entry.gsd is None
+            else item
+            for item in self.items
+        ]
+        return self.model_copy(update={"items": items})
+
 
 class _RowError(Exception):
     """A problem with one catalog row (internal; becomes a CatalogProblem)."""
@@ -121,7 +146,10 @@ def _resolve(value: Any, folder: Path, root: Path, what: str) -> Path:
     elif "://" in text:
         raise _RowError(f"{what} {text!r} is a URL; batch reads local files only (download the asset first)")
     candidate = Path(text)
-    resolved = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+    try:
+        resolved = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long: this row's problem only
+        raise _RowError(f"{what} {text!r} cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root):
         raise _RowError(
             f"{what} {text!r} resolves to {resolved}, outside the catalog folder {root}; catalog paths must stay "
@@ -137,6 +165,7 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
     if not isinstance(raw_id, str | int):
         raise _RowError(f"id must be text, not {type(raw_id).__name__}")
     pair_id = str(raw_id).strip()
+    check_id(pair_id)
     mask = row.get("mask")
     place = {  # JSONL may give bounds as a list of four numbers
         key: ",".join(map(str, row[key])) if isinstance(row[key], list) else str(row[key]).strip()
@@ -177,6 +206,7 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
     """Turn (where, row or error text) into items: bad rows and repeated ids become problems."""
     items: list[CatalogItem] = []
     seen: dict[str, str] = {}
+    rows = _named(list(rows))
     for where, row in rows:
         index = len(items)
         if isinstance(row, str):
@@ -187,13 +217,36 @@ def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Pat
             entry = _entry(row, folder, root)
             if entry.id in seen:
                 raise _RowError(f"id {entry.id!r} repeats {seen[entry.id]}; ids must be unique")
-        except _RowError as exc:
-            problem = CatalogProblem(where=where, id=row_id, error=f"{where}: {exc}")
+        except (_RowError, ValueError, OSError, RuntimeError) as exc:  # one bad row fails that row, never the run
+            problem = CatalogProblem(where=where, id=_printable_id(row_id), error=f"{where}: {exc}")
             items.append(CatalogItem(index=index, problem=problem))
             continue
         seen[entry.id] = where
         items.append(CatalogItem(index=index, entry=entry))
     return items
+
+
+def _named(rows: list[tuple[str, dict[str, Any] | str]]) -> list[tuple[str, dict[str, Any] | str]]:
+    """Rows without an id column take their scene's name (tools.naming), unique within the catalog: two
+    ``city/t1.tif`` pairs from different folders become ``north_city`` and ``south_city``."""
+    unnamed = [i for i, (_, row) in enumerate(rows) if isinstance(row, dict) and "id" not in row]
+    t1s = [str(rows[i][1].get("t1") or "") for i in unnamed]  # type: ignore[union-attr]
+    named = list(rows)
+    for i, name in zip(unnamed, distinct_names(t1s), strict=True):
+        where, row = rows[i]
+        named[i] = (where, {**row, "id": name})  # type: ignore[dict-item]
+    return named
+
+
+def _printable_id(row_id: str | None) -> str | None:
+    """The id as a problem record may carry it: single-line, so a bad id cannot split the errors file."""
+    if row_id is None:
+        return None
+    try:
+        check_id(row_id)
+    except RowShapeError:
+        return ascii(row_id)[1:-1][:200]
+    return row_id
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -209,7 +262,9 @@ def _read_text(path: Path, what: str) -> str:
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     """One row per physical line: a quoted value may hold commas but not a line break, so an unterminated quote
     is an error on its own line instead of swallowing the rows after it."""
-    lines = _read_text(path, "catalog").splitlines()
+    # Lines end at \n (or \r\n) only: str.splitlines would also break at U+2028, U+0085 or a form feed inside a
+    # value and turn one row into several.
+    lines = [line.removesuffix("\r") for line in _read_text(path, "catalog").split("\n")]
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     if not numbered:
         raise InputError(f"catalog {path} is empty; a CSV catalog needs a header id, t1, t2 and optionally mask")
@@ -218,14 +273,22 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         fields = [f.strip() for f in _split_csv_line(header_line)]
     except csv.Error as exc:
         raise InputError(f"catalog {path} line {header_number}: the header is not CSV ({exc})") from exc
-    missing = [c for c in ("id", "t1", "t2") if c not in fields]
+    missing = [c for c in REQUIRED if c not in fields]
     if missing:
         raise InputError(
             f"catalog {path} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
-            f"(its header is {fields or 'empty'}); a CSV catalog needs id, t1, t2 and optionally mask, bounds, crs"
+            f"(its header is {fields or 'empty'}); a CSV catalog needs {', '.join(REQUIRED)} and optionally "
+            f"{', '.join(c for c in COLUMNS if c not in REQUIRED)}"
         )
+    try:
+        check_header(fields)
+    except RowShapeError as exc:
+        raise InputError(f"catalog {path}: {exc}") from None
     for number, line in numbered[1:]:
         where = f"{path.name} line {number}"
+        if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+            yield where, f"{where}: longer than {MAX_LINE_BYTES} bytes; a row is a few paths"
+            continue
         try:
             values = _split_csv_line(line)
         except csv.Error as exc:
@@ -237,7 +300,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         row = dict(zip(fields, values + [""] * (len(fields) - len(values)), strict=True))
         if all(not (v or "").strip() for v in row.values()):
             continue
-        yield where, {k: v for k, v in row.items() if k in ("id", "t1", "t2", "mask", "bounds", "crs", "gsd")}
+        yield where, row
 
 
 def _split_csv_line(line: str) -> list[str]:
@@ -249,10 +312,27 @@ def _split_csv_line(line: str) -> list[str]:
     return values
 
 
+def _bounded_lines(handle: Any) -> Iterator[bytes | None]:
+    """Each line of a binary file, or None for a line longer than MAX_LINE_BYTES (read past, never held whole)."""
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(MAX_LINE_BYTES)
+            yield None
+            continue
+        yield raw
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_bounded_lines(handle), start=1):
             where = f"{path.name} line {number}"
+            if raw is None:
+                yield where, f"{where}: longer than {MAX_LINE_BYTES} bytes; a row is a few paths"
+                continue
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -261,7 +341,12 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = parse_json_row(line)
+                if isinstance(row, dict):
+                    check_json_row(row)
+            except RowShapeError as exc:
+                yield where, f"{where}: {exc}"
+                continue
             except json.JSONDecodeError as exc:
                 yield where, f"{where}: not JSON ({exc.msg} at column {exc.colno})"
                 continue

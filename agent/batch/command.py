@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.mask_options import mask_option_specs
+from agent.mask_options import gsd_option_spec, mask_option_specs
 
 
 def _positive(text: str) -> int:
@@ -37,6 +37,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         stac_asset=args.stac_asset,
         mask_kind=args.mask_kind,
         mask_category=args.mask_category,
+        gsd_m=args.gsd,
         progress=not args.json,
         agent=AgentSettings(model=ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint)),
     )
@@ -101,6 +102,8 @@ def register(subparsers: Any) -> None:
     batch.add_argument("--stac-asset", help="STAC: the asset key holding the image (default: image/visual/data)")
     for flag, options in mask_option_specs("the catalog's masks"):
         batch.add_argument(flag, **options)
+    flag, options = gsd_option_spec()
+    batch.add_argument(flag, **options)
     batch.add_argument("--model-config", help="run DeltaVLM in process with this config (tiny, full, or YAML)")
     batch.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
     batch.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")

@@ -7,6 +7,7 @@ has them. On a rerun, torn lines and partial pairs are dropped by an atomic rewr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from agent.batch.catalog import Catalog, display_path
 from agent.batch.pair_work import compact_json
+from tools.atomic import replacing, write_atomic
 from tools.geojson import PIXEL_COORDINATES
 
 ANSWERS, ERRORS, SUMMARY, CHANGES, CHANGES_PIXEL, MANIFEST, PARTS, ARTEFACTS, LOCK = (
@@ -62,27 +64,6 @@ def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with text cells that a spreadsheet would run as a formula (a catalog id like ``=HYPERLINK(…)``)
     escaped by a leading apostrophe (OWASP's CSV-injection advice); numbers are left alone."""
     return {k: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for k, v in row.items()}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes | str, *, sync_dir: bool = True) -> None:
-    """Write a whole file or nothing: temporary file beside it, fsync, rename over."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    if sync_dir:
-        _fsync_dir(path.parent)
 
 
 def append_durably(path: Path, text: str) -> None:
@@ -133,15 +114,10 @@ def _scan_lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any] | None]]:
 
 def _rewrite_lines(path: Path, spans: list[tuple[int, int]]) -> None:
     """Rewrite ``path`` keeping only the given (offset, length) lines, in that order, atomically."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(path, "rb") as source, open(temporary, "wb") as target:
+    with replacing(path) as temporary, open(path, "rb") as source, open(temporary, "wb") as target:
         for offset, length in spans:
             source.seek(offset)
             target.write(source.read(length))
-        target.flush()
-        os.fsync(target.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
 
 
 def recover(out: Path, n_questions: int, retry_errors: bool = False) -> ResumeState:
@@ -203,8 +179,9 @@ class _CollectionWriter:
 
     def __init__(self, path: Path, extra: dict[str, Any]) -> None:
         self.path = path
-        self.temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        self.handle = open(self.temporary, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        self._stack = contextlib.ExitStack()
+        temporary = self._stack.enter_context(replacing(path))
+        self.handle = self._stack.enter_context(open(temporary, "w", encoding="utf-8"))  # noqa: SIM115 - closed by the stack in finish()
         self.count = 0
         self.handle.write('{"type":"FeatureCollection",')
         for key, value in extra.items():
@@ -218,15 +195,15 @@ class _CollectionWriter:
     def finish(self, keep_empty: bool) -> bool:
         """Close and move into place; an empty optional layer is removed instead. True when written."""
         self.handle.write("\n]}\n")
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        self._stack.close()
         if self.count or keep_empty:
-            os.replace(self.temporary, self.path)
             return True
-        self.temporary.unlink()
         self.path.unlink(missing_ok=True)
         return False
+
+    def abandon(self, exc: BaseException) -> None:
+        """Drop the temporary file; the layer of an earlier run stays as it was."""
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def finalize(out: Path, catalog: Catalog) -> dict[str, str]:
@@ -272,9 +249,12 @@ def finalize(out: Path, catalog: Catalog) -> dict[str, str]:
             layer = mapped if part["georeferenced"] else pixel
             for feature in part["features"]:
                 layer.add(feature)
-    finally:
-        wrote_mapped = mapped.finish(keep_empty=True)
-        wrote_pixel = pixel.finish(keep_empty=False)
+    except BaseException as exc:
+        mapped.abandon(exc)
+        pixel.abandon(exc)
+        raise
+    wrote_mapped = mapped.finish(keep_empty=True)
+    wrote_pixel = pixel.finish(keep_empty=False)
     write_atomic(out / SUMMARY, buffer.getvalue())
     written = {"answers": str(out / ANSWERS), "summary": str(out / SUMMARY)}
     if wrote_mapped:

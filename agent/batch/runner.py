@@ -55,11 +55,11 @@ from agent.batch.outputs import (
     finalize,
     part_path,
     recover,
-    write_atomic,
 )
 from agent.batch.pair_work import BatchConfig, PairJob, PairOutcome, compact_json
 from agent.batch.ray_engine import run_ray
 from agent.settings import AgentSettings
+from tools.atomic import write_atomic
 from tools.masks import MaskKind
 from tools.raster import InputError, ensure_folder
 
@@ -80,6 +80,7 @@ class BatchOptions(BaseModel):
     stac_asset: str | None = None
     mask_kind: MaskKind = "auto"
     mask_category: Literal["road", "building"] | None = None
+    gsd_m: float | None = Field(None, gt=0, description="Metres per pixel of every pair whose row names none.")
     progress: bool = Field(True, description="Show a progress bar when stderr is a terminal.")
     agent: AgentSettings = Field(default_factory=AgentSettings)
 
@@ -146,6 +147,7 @@ def run_batch(options: BatchOptions, *, on_outcome: Callable[[PairOutcome], None
     """Run (or resume) a batch job; see the module docstring for the guarantees."""
     started = time.perf_counter()
     catalog = read_catalog(options.catalog, root=options.root, stac_asset=options.stac_asset)
+    catalog = catalog.with_default_gsd(options.gsd_m)
     questions = read_questions(options.questions)
     out = options.out.resolve()
     ensure_folder(out, "--out")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
-from agent.mask_options import mask_option_specs
+from agent.mask_options import gsd_option_spec, mask_option_specs
 from tools.georef import load_placed_pair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
@@ -106,12 +108,6 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="DeltaVLM weights for --model-config")
     parser.add_argument("--endpoint", help="URL of a DeltaVLM server (token from $CHANGEAGENT_TOKEN)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
-    parser.add_argument(
-        "--gsd",
-        type=float,
-        metavar="METRES",
-        help="ground sampling distance (metres per pixel) for areas on plain images; a georeference wins over it",
-    )
     parser.add_argument("--json", action="store_true", help="print answers as JSON")
 
 
@@ -123,7 +119,45 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
 
 def add_place_options(parser: argparse.ArgumentParser) -> None:
     """``--bounds W,S,E,N --crs EPSG:…``: a georeference for plain images (see :mod:`tools.georef`)."""
-    parser.add_argument("--bounds", metavar="W,S,E,N", help="place plain images: west,south,east,north in --crs")
+    parser.add_argument(
+        "--bounds",
+        metavar="W,S,E,N",
+        help="place plain images: west,south,east,north in --crs, as W,S,E,N or four numbers "
+        "(negative numbers welcome: --bounds -97.9,29.9,-97.8,30.0)",
+    )
     parser.add_argument(
         "--crs", metavar="EPSG:…", help="CRS of --bounds, or of a world file (.pgw/.jgw/.wld) that has none"
     )
+    flag, options = gsd_option_spec()
+    parser.add_argument(flag, **options)
+
+
+_NUMBERS = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def join_bounds(argv: Sequence[str]) -> list[str]:
+    """``--bounds`` followed by a value argparse would take for an option (``-97.8,29.9,…``) or by four separate
+    numbers becomes ``--bounds=W,S,E,N``, so the western and southern hemispheres need no ``=``."""
+    out: list[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        if tokens[i] != "--bounds":
+            out.append(tokens[i])
+            i += 1
+            continue
+        numbers: list[str] = []
+        j = i + 1
+        while j < len(tokens) and len(numbers) < 4:
+            parts = [p for p in re.split(r"[,\s]+", tokens[j].strip()) if p]
+            if not parts or not all(_NUMBERS.match(p) for p in parts):
+                break
+            numbers += parts
+            j += 1
+        if numbers:
+            out.append("--bounds=" + ",".join(numbers))
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out

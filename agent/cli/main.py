@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from agent.cli.conversation import add_agent_options, add_mask_options, add_place_options, cmd_ask, cmd_chat
+from agent.cli.conversation import (
+    add_agent_options,
+    add_mask_options,
+    add_place_options,
+    cmd_ask,
+    cmd_chat,
+    join_bounds,
+)
 from agent.cli.masks import add_eval_masks_parser
 from agent.cli.serve import add_serve_parser
 from agent.cli.verify import cmd_demo, cmd_verify
@@ -32,14 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify_p.add_argument("t1", type=Path, help="before image (PNG/JPEG/TIFF/GeoTIFF)")
     verify_p.add_argument("t2", type=Path, help="after image, co-registered with t1")
     add_mask_options(verify_p)
-    verify_p.add_argument("--geojson", type=Path, help="write the changed cells as GeoJSON here")
+    verify_p.add_argument(
+        "--export",
+        "--geojson",
+        dest="geojson",
+        type=Path,
+        help="write the changed cells here: .geojson, .gpkg (GeoPackage) or .shp (Shapefile, one per layer)",
+    )
+    verify_p.add_argument(
+        "--mask-tif", type=Path, help="write the change mask here as a Cloud-Optimised GeoTIFF on the pair's grid"
+    )
     verify_p.add_argument("--objects", action="store_true", help="also export changed objects as polygons")
     add_place_options(verify_p)
     verify_p.add_argument(
         "--geojson-crs",
         choices=["wgs84", "native"],
         default="wgs84",
-        help="GeoJSON coordinates: EPSG:4326 or the image's CRS",
+        help="export coordinates: EPSG:4326 or the image's CRS",
     )
     verify_p.add_argument("--overlay", type=Path, help="write an overlay PNG here")
     verify_p.add_argument("--cell-threshold", type=float, default=0.05, help="cell changed above this fraction")
@@ -73,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 on success, 1 when some work failed (the command says which), 2 for an input the user can fix
     (one line naming it, no traceback), 130 on Ctrl-C."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_bounds(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except InputError as exc:

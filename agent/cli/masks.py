@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from deltavlm.rules import RuleSettings
+from tools.atomic import write_atomic
 from tools.mask_eval import evaluate, format_pairs, format_table, write_report
 from tools.provider_spec import PROVIDER_HELP, build_provider
 
@@ -22,10 +23,10 @@ def cmd_lodo(args: argparse.Namespace) -> int:
 
     progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     extra = [(spec, build_provider(spec)) for spec in args.provider or []]
-    report = run_leave_one_dataset_out(args.folder, extra, progress=progress)
+    report = run_leave_one_dataset_out(args.folder, extra, progress=progress, detector_folds=args.detector_folds)
     print(format_lodo_table(report, markdown=args.markdown))
     if args.json:
-        args.json.write_text(report.model_dump_json(indent=1))
+        write_atomic(args.json, report.model_dump_json(indent=1))
         print(f"wrote {args.json}")
     if args.write_calibration:
         print(f"wrote {write_calibration(report)}")
@@ -79,8 +80,15 @@ def add_eval_masks_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     parser.add_argument(
         "--lodo",
         action="store_true",
-        help="leave-one-dataset-out over a data root (levircd, dsifn, sztaki, oscd and no-change pairs made from "
-        "them): each dataset scored with the classical settings chosen on the others; --provider adds rows",
+        help="leave-one-dataset-out over a data root (levircd, dsifn, sztaki, oscd, egybcd and no-change pairs made "
+        "from them): each dataset scored with the classical settings chosen on the others; --provider adds rows",
+    )
+    parser.add_argument(
+        "--detector-folds",
+        type=Path,
+        metavar="DIR",
+        help="with --lodo: learned-detector fold models DIR/<held-out set>, each trained without that set; "
+        "adds a row scoring each set X with detector:DIR/X",
     )
     parser.add_argument(
         "--write-calibration", action="store_true", help="with --lodo: store the measured mask confidences"

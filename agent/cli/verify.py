@@ -9,12 +9,14 @@ from pathlib import Path
 from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.classical_mask import ClassicalMaskProvider
-from tools.geojson import changes_geojson, write_geojson
+from tools.geojson import changes_geojson
 from tools.georef import load_placed_pair, unplaced_hint
+from tools.mask_geotiff import write_mask_cog
 from tools.masks import ChangeMask, MaskProvider, UserMaskProvider, on_valid_data
 from tools.overlay import render_overlay, save_png
 from tools.pairs import ImagePair, load_pair
 from tools.raster import ensure_folder
+from tools.vector_export import format_of, write_vector
 from tools.verify import Verification, describe, verify
 
 
@@ -31,18 +33,27 @@ def _write_artefacts(
     overlay: Path | None,
     objects: bool,
     crs: str,
+    mask_tif: Path | None = None,
 ) -> dict[str, str]:
     written = {}
     if geojson:
-        collection = changes_geojson(verification, mask, pair.georef, pair_name=pair.name, objects=objects, crs=crs)
-        written["geojson"] = str(write_geojson(collection, geojson))
+        collection = changes_geojson(
+            verification, mask, pair.georef, pair_name=pair.name, objects=objects, crs=crs, gsd_m=pair.gsd_m
+        )
+        fmt = format_of(geojson)
+        for number, path in enumerate(write_vector(collection, geojson)):
+            written[fmt if number == 0 else f"{fmt} {path.stem}"] = str(path)
+    if mask_tif:
+        written["mask_geotiff"] = str(write_mask_cog(mask, pair.georef, mask_tif))
     if overlay:
         written["overlay"] = str(save_png(render_overlay(pair, mask, verification), overlay))
     return written
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
+    pair = load_placed_pair(
+        args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs, gsd_m=args.gsd
+    )
     provider: MaskProvider = (
         UserMaskProvider(args.mask, kind=args.mask_kind, binary_category=args.mask_category)
         if args.mask
@@ -50,7 +61,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
     settings = RuleSettings(cell_threshold=args.cell_threshold, min_object_pixels=args.min_object_pixels)
     mask, verification = _verify_pair(pair, provider, settings)
-    written = _write_artefacts(pair, mask, verification, args.geojson, args.overlay, args.objects, args.geojson_crs)
+    written = _write_artefacts(
+        pair, mask, verification, args.geojson, args.overlay, args.objects, args.geojson_crs, args.mask_tif
+    )
     if args.json:
         payload = {
             "pair": {"t1": str(pair.t1_path), "t2": str(pair.t2_path), "pair_id": pair.pair_id},
@@ -66,8 +79,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print("note: this mask has no categories; supply a labelled mask (--mask) for road/building counts")
         for kind, path in written.items():
             print(f"wrote {kind}: {path}")
-        if args.geojson and pair.georef is None:
-            print(f"note: the GeoJSON is in pixel coordinates. {unplaced_hint(pair)}")
+        if (args.geojson or args.mask_tif) and pair.georef is None:
+            print(f"note: the exports are in pixel coordinates. {unplaced_hint(pair)}")
     return 0
 
 

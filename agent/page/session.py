@@ -439,7 +439,7 @@ class ChangePage:
             return session
         pair = self._pair(session.pair)
         with self._agent_lock:
-            mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+            mask, verification = self._verified(session.pair, pair)
         self._draw(session, pair, mask, verification)
         size = f"{session.fine_grid}×{session.fine_grid}"
         session.status = (
@@ -448,6 +448,12 @@ class ChangePage:
             else "Showing the 3×3 cells only."
         )
         return session
+
+    def _verified(self, ref: PairRef, pair: ImagePair) -> tuple[ChangeMask, Verification]:
+        """The mask and verdicts the agent uses for this pair and its options (``Agent.verified``)."""
+        return self.agent.verified(
+            pair, mask=ref.mask, mask_kind=ref.mask_kind, mask_category=ref.mask_category, gsd_m=ref.gsd_m
+        )
 
     def _draw(self, session: Session, pair: ImagePair, mask: ChangeMask, verification: Verification) -> None:
         stem = f"turn{session.turns}_grid{session.fine_grid}_{uuid.uuid4().hex[:6]}"
@@ -497,7 +503,10 @@ class ChangePage:
                     mask_category=ref.mask_category,
                     gsd_m=ref.gsd_m,
                 )
-                mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+                if answer.mask is not None and answer.verification is not None:
+                    mask, verification = answer.mask, answer.verification
+                else:  # an answer that needed no facts ("why?", a decline): the pictures still show the change
+                    mask, verification = self._verified(ref, pair)
             progress(0.8, desc="drawing the changes")
             turn = session.turns + 1
             session.turns = turn

@@ -17,8 +17,9 @@ from typing import Any
 from agent.reading import lexicon as lx
 from agent.reading.language import detect_language, fold
 from agent.reading.matching import correct
-from agent.reading.places import regions_in
+from agent.reading.places import names_compass, regions_in
 from agent.reading.request import FACT_ASKS, LANGUAGE_NAMES, Request
+from tools.orientation import Orientation
 
 MAX_QUESTION_CHARS = 2000
 _OPEN = re.compile(
@@ -248,6 +249,26 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         **fields,  # type: ignore[arg-type]
         **base,
     )
+
+
+def orient_request(request: Request, question: str, orientation: Orientation | None) -> Request:
+    """Turn regions the question placed with compass words to the image sides that face them.
+
+    The reader writes "the south" as the bottom row, true only on a north-up raster. On a south-up, rotated or
+    mirrored one (``tools.orientation``) the region and compared regions become the image's own, and the reason
+    says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
+    """
+    if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
+        return request
+    raw = question.strip()[:MAX_QUESTION_CHARS]
+    folded = fold(raw)
+    text = correct(folded)[0] if request.language == "en" else folded
+    if not names_compass(text, raw, request.language):
+        return request
+    region = orientation.image_region(request.region)
+    compared = [orientation.image_region(key) for key in request.compared]
+    why = f"; compass words turned to the image's sides (its top faces {orientation.facing['top']})"
+    return request.model_copy(update={"region": region, "compared": compared, "reason": request.reason + why})
 
 
 def languages_sentence() -> str:

@@ -95,6 +95,21 @@ class Request(BaseModel):
                 raise ValueError(f"unknown region {region!r}")
         return regions
 
+    @property
+    def needs_facts(self) -> bool:
+        """Whether the verifiers must run: explain and confirm rest on earlier turns, declines get no facts."""
+        return self.ask in FACT_ASKS or self.ask == "open"
+
+    @property
+    def artefacts(self) -> frozenset[str]:
+        """The files this request asks for: the overlay picture, the GeoJSON export."""
+        wanted = set()
+        if self.ask == "show" or self.wants_overlay:
+            wanted.add("overlay")
+        if self.ask == "export" or self.wants_export:
+            wanted.add("geojson")
+        return frozenset(wanted)
+
     def core(self) -> dict[str, object]:
         """The fields that define what was asked (compared against a phrasing set's expectations)."""
         return {

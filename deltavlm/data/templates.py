@@ -2,7 +2,7 @@
 
 Answers are rendered from the rule outputs of :mod:`deltavlm.rules` (never computed here). Every template
 is written so that :mod:`deltavlm.answers` parses it back to the exact numbers and cells it was filled
-with; ``tests/test_data_builder.py`` checks that round trip for every template, because the evaluator
+with; ``tests/deltavlm/test_data_builder.py`` checks that round trip for every template, because the evaluator
 scores a model by parsing its answers with the same parsers.
 
 Phrasing follows ``REFERENCE.md``: counts name roads first ("3 new roads … 5 new buildings", zero forms

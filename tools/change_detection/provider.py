@@ -25,7 +25,7 @@ from tools.change_detection.detector import ClassicalAnalysis, analyse, pair_gsd
 from tools.change_detection.routing import Path, choose_path
 from tools.change_detection.settings import ClassicalSettings
 from tools.gsd import describe_gsd
-from tools.masks import ChangeMask, MaskSource
+from tools.masks import ChangeMask, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 
 
@@ -46,6 +46,12 @@ class ClassicalMaskProvider:
         self.aerial_settings = aerial_settings or AerialSettings()
         self._calibration = calibration
         self.path = path
+
+    def key(self) -> ProviderKey:
+        """Its settings, the forced path and the calibration table (the default one, or this given object)."""
+        table = "default" if self._calibration is None else f"given {id(self._calibration):x}"
+        settings = f"{self.settings.model_dump_json()}|{self.aerial_settings.model_dump_json()}|{self.path}|{table}"
+        return ProviderKey(name=self.name, settings=settings)
 
     @property
     def calibration(self) -> Calibration:

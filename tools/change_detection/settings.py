@@ -7,8 +7,8 @@ serve the GSD-aware path only (coarser than 1 m, or multispectral; the aerial pa
 :mod:`tools.change_detection.aerial`). The defaults were ``python -m tools.lodo``'s choice over all four labelled
 datasets before the matching got its second pass; since then the all-data choice is quantile matching with
 median/IQR spread, structure weight 1, 20 m smoothing and no refinement, which calls changes on every synthetic
-no-change nuisance at 10 m (tests/test_classical_mask.py), so the defaults stay. The calibration does not depend on
-them: its entries are each dataset's held-out verdicts with the settings chosen on the other three.
+no-change nuisance at 10 m (tests/tools/test_classical_mask.py), so the defaults stay. The calibration does not
+depend on them: its entries are each dataset's held-out verdicts with the settings chosen on the other three.
 """
 
 from __future__ import annotations

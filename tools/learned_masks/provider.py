@@ -20,7 +20,7 @@ from tools.learned_masks.probabilities import (
 )
 from tools.learned_masks.runtimes import ExportRuntime, OnnxRuntime, Runtime
 from tools.learned_masks.sidecar import EXPORT_SUFFIXES, ONNX_SUFFIXES, DetectorSpec, Device, resolve_spec
-from tools.masks import ChangeMask, MaskSource
+from tools.masks import ChangeMask, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -51,6 +51,11 @@ class LearnedMaskProvider:
         self._digest = file_digest(model_path)
         self._output_checked = False
         self._check_inputs()
+
+    def key(self) -> ProviderKey:
+        """The model file's digest, how it is run (its spec) and on which device."""
+        settings = f"{self._digest}|{self.spec.model_dump_json()}|{self.sidecar_path}|{self.runtime.format}"
+        return ProviderKey(name=self.name, settings=settings)
 
     @property
     def _where(self) -> str:

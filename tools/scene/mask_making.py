@@ -39,8 +39,12 @@ def tile_row_band(
     inputs: SceneInputs | None,
     provider: MaskProvider | None,
     mask_file: SceneMaskFile | None,
+    gsd_m: float | None = None,
 ) -> tuple[np.ndarray, list[TileMaskStats]]:
-    """The class mask of one row of tiles (their cores side by side), from the user's mask or the provider."""
+    """The class mask of one row of tiles (their cores side by side), from the user's mask or the provider.
+
+    ``gsd_m`` is the user's metres per pixel, used when the scene's georeference gives none.
+    """
     height = tiles[0].core[2]
     band = np.zeros((height, width), dtype=np.uint8)
     stats = []
@@ -60,8 +64,8 @@ def tile_row_band(
             if (valid_read is not None and not valid_read.any()) or min(rgb1.shape[:2]) < MIN_SIDE:
                 block = np.zeros((tile.core[2], w), dtype=np.uint8)  # no data, or a sliver no detector can judge
             else:
-                gsd_m = pair_gsd(inputs.georef, None)  # tiles keep the scene's pixel size for the detector
-                change = provider.provide(pair_from_arrays(rgb1, rgb2, valid=valid_read, gsd_m=gsd_m))
+                gsd = pair_gsd(inputs.georef, gsd_m)  # tiles keep the scene's pixel size for the detector
+                change = provider.provide(pair_from_arrays(rgb1, rgb2, valid=valid_read, gsd_m=gsd))
                 block = change.class_mask[tile.core_in_read()]
                 source = change.source
         if block.size and int(block.max()) >= N_CLASSES:
@@ -94,6 +98,9 @@ class SceneSpec(BaseModel):
     mask: Path | None = None
     mask_kind: MaskKind = "auto"
     mask_category: str | None = None
+    gsd_m: float | None = Field(
+        None, gt=0, description="Metres per pixel the user gave; the scene's georeference wins when it has one."
+    )
 
 
 class SceneMeta(BaseModel):
@@ -110,6 +117,7 @@ class _Opened:
     inputs: SceneInputs
     mask_file: SceneMaskFile | None
     rows: list[list[SceneTile]]
+    gsd_m: float | None = None
 
     def close(self) -> None:
         if self.mask_file is not None:
@@ -137,7 +145,7 @@ def _open_scene(spec: SceneSpec) -> _Opened:
     rows: dict[int, list[SceneTile]] = {}
     for tile in tiles:
         rows.setdefault(tile.row, []).append(tile)
-    return _Opened(inputs, mask_file, [rows[r] for r in sorted(rows)])
+    return _Opened(inputs, mask_file, [rows[r] for r in sorted(rows)], spec.gsd_m)
 
 
 _WORKER: dict[str, Any] = {}
@@ -152,7 +160,9 @@ def _worker_init(spec_json: str, provider: MaskProvider | None, threads: int) ->
 def _worker_row(row: int) -> tuple[int, np.ndarray, list[TileMaskStats]]:
     scene: _Opened = _WORKER["scene"]
     tiles = scene.rows[row]
-    band, stats = tile_row_band(tiles, scene.inputs.width, scene.inputs, _WORKER["provider"], scene.mask_file)
+    band, stats = tile_row_band(
+        tiles, scene.inputs.width, scene.inputs, _WORKER["provider"], scene.mask_file, scene.gsd_m
+    )
     return tiles[0].core[0], band, stats
 
 
@@ -196,7 +206,8 @@ def build_scene_mask(
 
         if workers <= 1:
             for tiles in scene.rows:
-                accept(tiles[0].core[0], *tile_row_band(tiles, meta.width, scene.inputs, provider, scene.mask_file))
+                band = tile_row_band(tiles, meta.width, scene.inputs, provider, scene.mask_file, scene.gsd_m)
+                accept(tiles[0].core[0], *band)
         else:
             _rows_in_processes(spec, provider, workers, len(scene.rows), accept)
             stats.sort(key=lambda s: (s.row, s.col))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 import rasterio.features
 from affine import Affine
@@ -18,7 +19,9 @@ from shapely.geometry import box
 from deltavlm.rules import (
     CATEGORIES,
 )
-from tools.geojson import cell_features, feature_collection, object_feature, to_map
+from tools.areas import pixel_areas_at_rows
+from tools.atomic import replacing
+from tools.geojson import cell_features, cell_of, feature_collection, object_feature, to_map
 from tools.raster import Georef
 from tools.scene.disk_mask import NO_DATA, DiskMask
 from tools.scene.inputs import GDAL_CACHE_MB
@@ -51,7 +54,7 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
     rows = 1024
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
+        with replacing(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
             dst.set_band_description(
                 1, f"change class: 0 none, 1 road, 2 building, 3 changed (category unknown), {NO_DATA} no data"
             )
@@ -86,5 +89,21 @@ def scene_geojson(
     for name in layers:
         for obj in analysis.objects[name]:
             if obj.geometry is not None:
-                features.append(object_feature(obj.geometry, name, obj.pixels, georef, "native", identity, provenance))
+                area_m2 = None
+                if georef is not None:  # the chat's rule at the object's centroid row (pixel areas vary by row only)
+                    area_m2 = obj.pixels * float(pixel_areas_at_rows(georef, np.array([obj.centroid[1]]))[0][0])
+                cell = cell_of(obj.centroid, analysis.height, analysis.width)
+                features.append(
+                    object_feature(
+                        obj.geometry,
+                        name,
+                        obj.pixels,
+                        georef,
+                        "native",
+                        identity,
+                        provenance,
+                        area_m2=area_m2,
+                        cell=cell,
+                    )
+                )
     return feature_collection(features, georef, "native", SCENE_PIXEL_COORDINATES)

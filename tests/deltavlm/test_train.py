@@ -23,7 +23,7 @@ from deltavlm.modeling.model import DeltaVLM
 from deltavlm.synthetic import write_levir_mci
 from deltavlm.train import TRAINER_STATE, latest_checkpoint, load_train_config, model_config_for, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from tools.pairs import load_pair
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "out" / "test-artefacts"
 CHROMIUM_FLAGS = [
     "--no-sandbox",

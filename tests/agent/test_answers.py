@@ -121,7 +121,7 @@ def test_off_topic_and_hostile_questions_get_no_change_facts(agent, truths):
     ]:
         answer = _ask(agent, truth, "L36", question, "decline")
         assert answer.first_sentence.startswith(start)
-        assert "%" not in answer.text and answer.evidence.verifier is None and answer.counts is None
+        assert "%" not in answer.text and answer.verification is None and answer.counts is None
 
 
 def test_category_claims_never_come_from_a_category_free_mask_and_low_confidence_is_hedged(shared_data, tmp_path):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from agent.batch.runner import BatchOptions, run_batch
-from tests.test_batch import QUESTIONS, _pairs, _write_csv
+from tests.agent.test_batch import QUESTIONS, _pairs, _write_csv
 
 pytest.importorskip("ray.data")
 

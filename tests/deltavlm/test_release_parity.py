@@ -32,7 +32,7 @@ from deltavlm.modeling import generation
 from tests.conftest import SHARED_DATA
 
 FIXTURE = Path(os.environ.get("CHANGEAGENT_RELEASE_FIXTURE", SHARED_DATA.parent / "fixtures" / "deltavlm_release_tiny"))
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 PIXEL_TOLERANCE = 1e-5
 """PIL's own resize is used, so pixels match to float rounding (the README allows a grey level otherwise)."""

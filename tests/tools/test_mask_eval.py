@@ -168,7 +168,7 @@ def test_eval_masks_runs_the_leave_one_dataset_out_protocol(tmp_path, monkeypatc
 
     import tools.lodo
     from agent.cli.main import main
-    from tests.test_lodo import TINY_GRID, _dataset
+    from tests.tools.test_lodo import TINY_GRID, _dataset
 
     _dataset(tmp_path, "levircd", 1)
     _dataset(tmp_path, "dsifn", 2)

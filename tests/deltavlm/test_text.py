@@ -153,14 +153,14 @@ def _tokenizer_digest() -> str:
 
 def test_tiny_tokenizers_are_deterministic_across_processes() -> None:
     """A tiny checkpoint stores no tokenizer, so another process (hash seed) must build the same one."""
-    script = "from tests.test_deltavlm_text import _tokenizer_digest; print(_tokenizer_digest())"
+    script = "from tests.deltavlm.test_text import _tokenizer_digest; print(_tokenizer_digest())"
     other = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         check=True,
         env={"PYTHONHASHSEED": "12345", "PATH": ""},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert other.stdout.strip() == _tokenizer_digest()
 

@@ -1,7 +1,7 @@
 """The DeltaVLM server on the tiny config: contract, batching, the pair cache, limits, failures, the agent over HTTP.
 
 Everything here runs in process (FastAPI's TestClient, httpx's ASGI transport) or on a loopback uvicorn
-thread; the Ray Serve engine has its own slow tests in ``test_server_ray.py``.
+thread; the Ray Serve engine has its own slow tests in ``test_serving_ray.py``.
 """
 
 from __future__ import annotations

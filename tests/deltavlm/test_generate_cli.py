@@ -16,7 +16,7 @@ from deltavlm.errors import ModelLoadError
 from deltavlm.generate_cli import EXIT_BAD_INPUT, main
 from deltavlm.inference import DeltaVLMRunner
 from deltavlm.tokenizers import load_tokenizers
-from tests.test_release_parity import FIXTURE, write_fixture_yaml
+from tests.deltavlm.test_release_parity import FIXTURE, write_fixture_yaml
 
 
 @pytest.fixture(scope="module")

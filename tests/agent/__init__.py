@@ -1,0 +1,1 @@
+"""Tests of the agent package (this folder mirrors agent/)."""

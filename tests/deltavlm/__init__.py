@@ -1,0 +1,1 @@
+"""Tests of the deltavlm package (this folder mirrors deltavlm/)."""

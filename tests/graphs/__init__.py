@@ -1,0 +1,1 @@
+"""Tests of the graphs package (this folder mirrors graphs/)."""

@@ -1,0 +1,1 @@
+"""Tests of the tools package (this folder mirrors tools/)."""
