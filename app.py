@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from agent.page.blocks import build_blocks, make_page
 from agent.page.serving import HiddenFileGuard, page_folder
 from agent.page.session import DEFAULT_MAX_FILE_MB, EXAMPLE_SEEDS
+from agent.page.zoom import ZOOM_HEAD
 from agent.settings import AgentSettings, ModelSettings
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_kwargs={"middleware": [Middleware(HiddenFileGuard)]},  # no allowed_paths: outputs go through the cache
         show_error=False,
         auth=auth,
+        head=ZOOM_HEAD,
     )
     return 0
 

@@ -53,9 +53,9 @@ def enlarged(image: np.ndarray) -> np.ndarray:
 def draw_changes(
     image: np.ndarray, mask: ChangeMask, verification: Verification, alpha: float = 0.45, fine_grid: int = 0
 ) -> np.ndarray:
-    """One date (RGB, any of the pair's two) with tinted change, the 3×3 grid and changed cells outlined.
+    """One date (RGB, any of the pair's two) with tinted change and one grid: the 3×3 cells, changed ones outlined.
 
-    ``fine_grid`` (e.g. 6 or 9) adds an N×N grid whose cells are labelled with their share of the changed
+    ``fine_grid`` (e.g. 6 or 9) draws an N×N grid instead, whose cells are labelled with their share of the changed
     objects (an object counts in the cell holding its centroid): on a large scene this shows where the objects
     are, which the 3×3 cells over the 5 % rule may not.
     """
@@ -71,8 +71,9 @@ def draw_changes(
     for cls, colour in TINTS.items():
         contours, _ = cv2.findContours((classes == cls).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(canvas, contours, -1, colour, 1, cv2.LINE_AA)
-    if fine_grid > 3:
+    if fine_grid > 3:  # the chosen grid replaces the 3×3 one: two grids over each other read as neither
         _draw_fine_grid(canvas, mask, verification, fine_grid)
+        return canvas
     bounds = grid_bounds(height, width)
     label_scale = 0.6 * _text_factor(width)
     for cell in CELL_IDS:
@@ -151,9 +152,10 @@ def legend_entries(mask: ChangeMask, verification: Verification, fine_grid: int 
         ]
     else:
         entries = [("fill", "change (no category)", TINTS[ChangeClass.CHANGE])]
-    entries.append(("outline", f"changed 3×3 cell (over {threshold:.0%} of its pixels)", CELL_OUTLINE))
     if fine_grid > 3:
         entries.append(("line", f"{fine_grid}×{fine_grid} grid: % = share of the changed objects", FINE_GRID_LINE))
+    else:
+        entries.append(("outline", f"changed 3×3 cell (over {threshold:.0%} of its pixels)", CELL_OUTLINE))
     if mask.valid is not None:
         entries.append(("fill", f"no data ({1 - verification.valid_fraction:.0%} of the pair)", NO_DATA))
     return entries

@@ -149,7 +149,7 @@ def _grid_table(fractions: dict[str, float], changed: set[str]) -> str:
         cells = []
         for cell in CELL_IDS[r * 3 : r * 3 + 3]:
             text = f"{cell} {fractions.get(cell, 0.0):.1%}"
-            cells.append(f"**{text} ✔**" if cell in changed else text)
+            cells.append(f"**{text} ✓**" if cell in changed else text)
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -1,0 +1,190 @@
+"""Issue 26, the POOR list: each a clear error or a right answer.
+
+Images: a PNG's header size is checked before its data is inflated (a 100000² bomb is refused at once, and data
+that inflates past its header is refused as it grows); a large read is refused with a memory estimate when it
+would not fit; complex (radar) rasters are named, not a numpy traceback.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from tests.bad_inputs.cases import example, run_cli
+from tools.pairs import load_pair
+from tools.raster import InputError, read_raster
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(path: Path, width: int, height: int, raw: bytes) -> Path:
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_a_png_bomb_is_refused_by_its_header_before_inflating(tmp_path):
+    bomb = _png(tmp_path / "bomb.png", 100_000, 100_000, b"\x00" * 40_000_000)
+    started = time.monotonic()
+    refused = r"bomb.png is 100000×100000 = 10,000,000,000 pixels, over the limit of .* \(read from its PNG header"
+    with pytest.raises(InputError, match=refused):
+        read_raster(bomb, role="t1")
+    assert time.monotonic() - started < 1.0
+
+
+def test_png_data_that_inflates_past_its_header_is_refused(tmp_path):
+    liar = _png(tmp_path / "liar.png", 16, 16, b"\x00" * 30_000_000)
+    with pytest.raises(InputError, match="inflates past the 16×16 its header states"):
+        read_raster(liar, role="t2")
+
+
+def test_a_read_that_would_not_fit_in_memory_is_refused_with_an_estimate(tmp_path, monkeypatch):
+    ex = example(tmp_path / "ex")
+    monkeypatch.setattr("tools.raster.available_memory", lambda: 100_000)
+    with pytest.raises(InputError, match=r"t1.tif is 64×64: analysing the pair needs about 0\.0 GB of memory and"):
+        load_pair(ex.t1, ex.t2)
+
+
+def _complex(path: Path) -> Path:
+    profile = {"driver": "GTiff", "height": 32, "width": 32, "count": 1, "dtype": "complex64"}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write((np.ones((1, 32, 32)) + 1j).astype(np.complex64))
+    return path
+
+
+def test_complex_rasters_are_named_on_every_surface(tmp_path, capsys):
+    t1, t2 = _complex(tmp_path / "slc1.tif"), _complex(tmp_path / "slc2.tif")
+    with pytest.raises(InputError, match=r"slc1.tif holds complex values \(complex64"):
+        load_pair(t1, t2)
+    code, _, err = run_cli(["verify", t1, t2], capsys)
+    assert code == 2 and "holds complex values" in err and "Traceback" not in err
+    code, _, err = run_cli(["scene", t1, t2, "--out", tmp_path / "scene"], capsys)
+    assert code == 2 and "holds complex values" in err
+
+
+# --------------------------------------------------------------------------------------------- scenes
+
+
+def _sparse_scene(path: Path, side: int) -> Path:
+    """A sparse (mostly unwritten) tiled GeoTIFF of ``side``² px: tiny on disk, huge as a scene."""
+    profile = {"driver": "GTiff", "height": side, "width": side, "count": 3, "dtype": "uint8", "tiled": True}
+    profile |= {"blockxsize": 512, "blockysize": 512, "sparse_ok": True, "crs": "EPSG:32614"}
+    profile["transform"] = rasterio.transform.from_origin(500_000, 4_000_000, 0.5, 0.5)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.full((3, 512, 512), 90, np.uint8), window=rasterio.windows.Window(0, 0, 512, 512))
+    return path
+
+
+def test_a_scene_over_the_budget_asks_for_yes_with_an_estimate(tmp_path, capsys):
+    t1 = _sparse_scene(tmp_path / "big1.tif", 30_000)
+    t2 = _sparse_scene(tmp_path / "big2.tif", 30_000)
+    started = time.monotonic()
+    code, _, err = run_cli(["scene", t1, t2, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and time.monotonic() - started < 10
+    assert "big1.tif is 30000×30000 = 900 MP in 13,924 tiles of 256 px, over the 400 MP" in err
+    assert "about 0.9 GB of temporary disk" in err and "pass --yes to start it" in err
+
+
+def test_a_scene_mask_leaves_no_file_behind_even_when_killed(tmp_path):
+    from tools.scene.disk_mask import DiskMask
+
+    mask = DiskMask(tmp_path / ".change_mask.u8", 100, 50)
+    assert list(tmp_path.iterdir()) == []  # nameless from the start: a kill -9 cannot leave it behind
+    rows = np.arange(100 * 50, dtype=np.uint32).reshape(100, 50).astype(np.uint8)
+    mask.write_rows(0, rows)
+    np.testing.assert_array_equal(mask.read_rows(10, 20), rows[10:20])
+    np.testing.assert_array_equal(mask.read_window(5, 9, 3, 40), rows[5:9, 3:40])
+    mask.unlink()
+
+
+# --------------------------------------------------------------------------------------------- the Python API
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (np.ones((8, 8), bool), "bool"),
+        (np.ones((8, 8), complex), "complex128"),
+        (np.full((8, 8), "a"), "<U1"),
+        (np.full((8, 8), None, object), "object"),
+    ],
+)
+def test_arrays_of_non_numbers_are_named(tmp_path, values, named):
+    from tests.bad_inputs.cases import api_agent
+    from tools.pairs import pair_from_arrays
+
+    with pytest.raises(InputError, match=rf"t1 array holds {named} values; expected numbers"):
+        pair_from_arrays(values, np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match="expected numbers"):
+        api_agent(tmp_path).ask((values, values), "has anything changed?")
+
+
+@pytest.mark.parametrize("gsd", [True, 1e-300, 1e300, float("nan"), -1.0, "2"])
+def test_impossible_pixel_sizes_are_refused(tmp_path, gsd):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    with pytest.raises(InputError, match="ground sampling distance must be"):
+        api_agent(tmp_path).ask((ex.t1, ex.t2), "how much changed?", gsd_m=gsd)
+
+
+def test_a_lone_surrogate_in_a_thread_id_or_question_is_refused(tmp_path):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    agent = api_agent(tmp_path)
+    with pytest.raises(InputError, match="thread id holds a lone surrogate U\\+D800"):
+        agent.ask((ex.t1, ex.t2), "changed?", thread_id="a\ud800b")
+    with pytest.raises(InputError, match="question holds a lone surrogate"):
+        agent.ask((ex.t1, ex.t2), "changed\udfff?")
+    with pytest.raises(InputError, match="control or line-breaking"):
+        agent.ask((ex.t1, ex.t2), "changed?", thread_id="a\nb")
+
+
+FULL_DISK_TURN = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from agent.api import Agent
+from agent.settings import AgentSettings
+db, t1, t2 = sys.argv[1:4]
+agent = Agent(AgentSettings(checkpoint_db=db, artefact_dir=db + ".art"))
+agent.ask((t1, t2), "has anything changed?", thread_id="t")
+size = os.path.getsize(db) + os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else os.path.getsize(db)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 1024, size + 1024))
+try:
+    for i in range(50):
+        agent.ask((t1, t2), "how many buildings are new, and where exactly are they? " * 20, thread_id="t")
+except Exception as exc:
+    print(type(exc).__name__, "|", str(exc).replace(chr(10), " "))
+    sys.exit(3)
+"""
+
+
+def test_a_turn_that_cannot_be_saved_on_a_full_disk_is_one_named_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ex = example(tmp_path / "ex")
+    db = tmp_path / "threads.sqlite"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_TURN, str(db), str(ex.t1), str(ex.t2)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 3, (done.stdout, done.stderr[-3000:])
+    kind, message = done.stdout.strip().split(" | ", 1)
+    assert kind == "InputError" and f"could not save the turn of thread t in {db}" in message
