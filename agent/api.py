@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agent.answer import Answer
+from agent.answering.perception import perception_sentence
 from agent.planner import LLMPlanner
 from agent.providers import default_provider, mask_provider
 from agent.reading import MAX_QUESTION_CHARS
@@ -144,11 +145,7 @@ class Agent:
     @property
     def perception(self) -> str:
         """Which perception is active, in words (shown by the CLI and the page)."""
-        if self.model_problem:
-            return f"verifier-only: {self.model_problem}"
-        if self.vlm is None:
-            return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
-        return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
+        return perception_sentence(self.model_problem, self.vlm.name if self.vlm else None)
 
     def _context(self) -> TurnContext:
         return TurnContext(

@@ -169,7 +169,7 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         )
         name = geojson_file_name(entry.pair.name, turn, georef)
         artefacts["geojson"] = str(write_geojson(collection, folder / name))
-    notes = export_notes(collection, entry.pair, artefacts)
+    notes = export_notes(collection, entry.pair, artefacts, state.request.language)
     answer = state.answer.model_copy(update={"artefacts": artefacts, "text": state.answer.text + notes})
     return {"answer": answer, "artefacts": artefacts}
 
