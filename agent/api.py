@@ -8,7 +8,6 @@ same thread is refused instead of silently mixing two places.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -33,11 +32,35 @@ from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
 from tools.aoi import read_aoi
 from tools.georef import HOW_TO_PLACE
+from tools.gsd import check_gsd
 from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, as_pair, with_gsd
 from tools.raster import InputError
 from tools.verify import Verification
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
+
+MAX_THREAD_ID_CHARS = 512
+"""As long as a catalog id may be (batch runs one thread per pair, named by its id)."""
+
+
+def check_text(text: str, what: str) -> str:
+    """Text a store can keep: no lone surrogate (half of a UTF-16 pair), which no UTF-8 file or database holds."""
+    bad = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise InputError(f"{what} holds a lone surrogate U+{ord(bad):04X}, which is not text; send valid Unicode")
+    return text
+
+
+def check_thread_id(thread_id: object) -> str:
+    """A thread id: non-empty single-line text of at most MAX_THREAD_ID_CHARS characters."""
+    if not isinstance(thread_id, str) or not thread_id.strip():
+        raise InputError(f"a thread id must be non-empty text, not {thread_id!r}")
+    if len(thread_id) > MAX_THREAD_ID_CHARS:
+        raise InputError(f"the thread id has {len(thread_id)} characters; the limit is {MAX_THREAD_ID_CHARS}")
+    check_text(thread_id, "the thread id")
+    if any(ord(ch) < 32 or ch in "\x7f\x85\u2028\u2029" for ch in thread_id):
+        raise InputError(f"the thread id {thread_id[:60]!r} holds a control or line-breaking character")
+    return thread_id
 
 
 def check_aoi(path: str | Path, pair: ImagePair) -> None:
@@ -193,10 +216,11 @@ class Agent:
             raise InputError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
-        if gsd_m is not None and (not isinstance(gsd_m, int | float) or not math.isfinite(gsd_m) or gsd_m <= 0):
-            raise InputError(f"the ground sampling distance must be a positive number of metres, not {gsd_m!r}")
+        check_text(question, "the question")
+        if gsd_m is not None:
+            gsd_m = check_gsd(gsd_m)
         image_pair = as_pair(pair)
-        thread_id = thread_id or uuid.uuid4().hex
+        thread_id = check_thread_id(thread_id) if thread_id else uuid.uuid4().hex
         with self.locks.hold(thread_id):  # one turn at a time per thread, across processes: no lost turn
             return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m, aoi)
 
@@ -225,7 +249,7 @@ class Agent:
             check_aoi(aoi, image_pair)
         store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
-        result = self.graph.invoke(
+        result = self._invoke(
             {
                 "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
@@ -237,12 +261,23 @@ class Agent:
                 "aoi": aoi_path,
                 "question": question,
             },
-            config={"configurable": {"thread_id": thread_id}},
-            context=self._context(),
+            thread_id,
         )
         answer: Answer = result["answer"]
         mask_used = self.store.get(store_key).mask if answer.verification is not None else None
         return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
+
+    def _invoke(self, start: dict[str, object], thread_id: str) -> dict[str, Any]:
+        """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
+        error, and the thread keeps its last saved turn."""
+        try:
+            return self.graph.invoke(start, config={"configurable": {"thread_id": thread_id}}, context=self._context())
+        except sqlite3.OperationalError as exc:
+            where = self.settings.checkpoint_db or "the conversation store"
+            raise InputError(
+                f"could not save the turn of thread {thread_id} in {where}: {exc}; the thread keeps its earlier "
+                "turns (free some disk space, or pass another --db)"
+            ) from exc
 
     def _provider(self, mask: MaskSpec | None) -> MaskProvider:
         """The user's mask file when there is one, else the agent's default provider; on the pair's valid data."""
@@ -282,7 +317,7 @@ class Agent:
 
     def history(self, thread_id: str) -> list[TurnRecord]:
         """Finished turns of a thread: question, the request it was read as, the answer."""
-        return list(self.thread_state(thread_id).turns)
+        return list(self.thread_state(check_thread_id(thread_id)).turns)
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""

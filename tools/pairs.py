@@ -101,11 +101,11 @@ def load_pair(
 
 def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
     """The pair's metres per pixel: from its georeference when that has a metric size, else ``given_m``."""
-    if given_m is not None and given_m <= 0:
-        raise InputError(f"ground sampling distance must be positive metres per pixel, not {given_m}")
-    if georef is not None:
-        from tools.gsd import gsd_from_georef
+    from tools.gsd import check_gsd, gsd_from_georef
 
+    if given_m is not None:
+        given_m = check_gsd(given_m)
+    if georef is not None:
         measured = gsd_from_georef(georef)
         if measured is not None:
             return measured
@@ -153,7 +153,15 @@ def pair_from_arrays(
     """
     bands, masks = [], []
     for role, image in (("t1", t1), ("t2", t2)):
-        image = np.asarray(image)
+        try:
+            image = np.asarray(image)
+        except ValueError as exc:  # a ragged nested list
+            raise InputError(f"{role} array is not a regular grid of numbers ({exc})") from None
+        if image.dtype.kind not in "uif":
+            raise InputError(
+                f"{role} array holds {image.dtype} values; expected numbers (unsigned or signed integers, or floats)"
+                + ("; take the amplitude (np.abs) of complex radar data first" if image.dtype.kind == "c" else "")
+            )
         alpha = None
         if image.ndim == 2:
             image = np.repeat(image[None], 3, axis=0)

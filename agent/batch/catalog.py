@@ -27,6 +27,7 @@ from agent.batch.catalog_rows import (
 )
 from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
+from tools.gsd import check_gsd
 from tools.naming import distinct_names
 from tools.raster import InputError
 
@@ -197,9 +198,10 @@ def _gsd(value: Any) -> float | None:
         gsd = float(value)
     except (TypeError, ValueError):
         raise _RowError(f"gsd {value!r} is not a number of metres per pixel") from None
-    if not gsd > 0 or gsd == float("inf"):
-        raise _RowError(f"gsd {value!r} must be a positive number of metres per pixel")
-    return gsd
+    try:
+        return check_gsd(gsd, "gsd")
+    except InputError as exc:
+        raise _RowError(str(exc)) from None
 
 
 def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Path, root: Path) -> list[CatalogItem]:

@@ -105,3 +105,86 @@ def test_a_scene_mask_leaves_no_file_behind_even_when_killed(tmp_path):
     np.testing.assert_array_equal(mask.read_rows(10, 20), rows[10:20])
     np.testing.assert_array_equal(mask.read_window(5, 9, 3, 40), rows[5:9, 3:40])
     mask.unlink()
+
+
+# --------------------------------------------------------------------------------------------- the Python API
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (np.ones((8, 8), bool), "bool"),
+        (np.ones((8, 8), complex), "complex128"),
+        (np.full((8, 8), "a"), "<U1"),
+        (np.full((8, 8), None, object), "object"),
+    ],
+)
+def test_arrays_of_non_numbers_are_named(tmp_path, values, named):
+    from tests.bad_inputs.cases import api_agent
+    from tools.pairs import pair_from_arrays
+
+    with pytest.raises(InputError, match=rf"t1 array holds {named} values; expected numbers"):
+        pair_from_arrays(values, np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match="expected numbers"):
+        api_agent(tmp_path).ask((values, values), "has anything changed?")
+
+
+@pytest.mark.parametrize("gsd", [True, 1e-300, 1e300, float("nan"), -1.0, "2"])
+def test_impossible_pixel_sizes_are_refused(tmp_path, gsd):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    with pytest.raises(InputError, match="ground sampling distance must be"):
+        api_agent(tmp_path).ask((ex.t1, ex.t2), "how much changed?", gsd_m=gsd)
+
+
+def test_a_lone_surrogate_in_a_thread_id_or_question_is_refused(tmp_path):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    agent = api_agent(tmp_path)
+    with pytest.raises(InputError, match="thread id holds a lone surrogate U\\+D800"):
+        agent.ask((ex.t1, ex.t2), "changed?", thread_id="a\ud800b")
+    with pytest.raises(InputError, match="question holds a lone surrogate"):
+        agent.ask((ex.t1, ex.t2), "changed\udfff?")
+    with pytest.raises(InputError, match="control or line-breaking"):
+        agent.ask((ex.t1, ex.t2), "changed?", thread_id="a\nb")
+
+
+FULL_DISK_TURN = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from agent.api import Agent
+from agent.settings import AgentSettings
+db, t1, t2 = sys.argv[1:4]
+agent = Agent(AgentSettings(checkpoint_db=db, artefact_dir=db + ".art"))
+agent.ask((t1, t2), "has anything changed?", thread_id="t")
+size = os.path.getsize(db) + os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else os.path.getsize(db)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 1024, size + 1024))
+try:
+    for i in range(50):
+        agent.ask((t1, t2), "how many buildings are new, and where exactly are they? " * 20, thread_id="t")
+except Exception as exc:
+    print(type(exc).__name__, "|", str(exc).replace(chr(10), " "))
+    sys.exit(3)
+"""
+
+
+def test_a_turn_that_cannot_be_saved_on_a_full_disk_is_one_named_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ex = example(tmp_path / "ex")
+    db = tmp_path / "threads.sqlite"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_TURN, str(db), str(ex.t1), str(ex.t2)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 3, (done.stdout, done.stderr[-3000:])
+    kind, message = done.stdout.strip().split(" | ", 1)
+    assert kind == "InputError" and f"could not save the turn of thread t in {db}" in message
