@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agent.answer import Answer
+from agent.answering.catalog import message
 from agent.answering.perception import perception_sentence
 from agent.planner import LLMPlanner
 from agent.providers import default_provider, mask_provider
@@ -31,6 +32,7 @@ from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
+from tools.aoi import read_aoi
 from tools.gsd import check_gsd
 from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, as_pair, with_gsd
@@ -60,6 +62,17 @@ def check_thread_id(thread_id: object) -> str:
     if any(ord(ch) < 32 or ch in "\x7f\x85\u2028\u2029" for ch in thread_id):
         raise InputError(f"the thread id {thread_id[:60]!r} holds a control or line-breaking character")
     return thread_id
+
+
+def check_aoi(path: str | Path, pair: ImagePair) -> None:
+    """An areas-of-interest file must read as polygons, and the pair must be on a map to place them: an unplaced
+    pair with an AOI is an error now, not a silent answer about the whole image."""
+    layer = read_aoi(path)
+    if pair.georef is None:
+        raise InputError(
+            f"{pair.name} has no georeference, so the areas of interest in {layer.source} cannot be placed on it. "
+            f"{message('unplaced', 'en')}"
+        )
 
 
 class ThreadPairMismatch(InputError):
@@ -182,6 +195,7 @@ class Agent:
         mask_kind: MaskKind = "auto",
         mask_category: str | None = None,
         gsd_m: float | None = None,
+        aoi: str | Path | None = None,
     ) -> Answer:
         """Answer ``question`` about ``pair`` (an ImagePair, two paths or two arrays).
 
@@ -189,7 +203,9 @@ class Agent:
         the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
         ``gsd_m`` is the ground sampling distance in metres per pixel of a plain pair (kept for the thread): the
         computed mask's scale and stated confidence and the areas follow it; a georeferenced pair's own pixel
-        size wins over it, and the answer says when they disagree.
+        size wins over it, and the answer says when they disagree. ``aoi`` is a vector file of areas of interest
+        (GeoJSON, GeoPackage, Shapefile; any CRS), kept for the thread: questions about "the parcels", "plot 12" or
+        "which fields changed?" are answered per polygon (``tools.aoi``). The pair must be placed on a map.
         """
         if not isinstance(question, str):
             raise InputError(f"the question must be text, not {type(question).__name__}")
@@ -203,7 +219,7 @@ class Agent:
         image_pair = as_pair(pair)
         thread_id = check_thread_id(thread_id) if thread_id else uuid.uuid4().hex
         with self.locks.hold(thread_id):  # one turn at a time per thread, across processes: no lost turn
-            return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m)
+            return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m, aoi)
 
     def _ask_locked(
         self,
@@ -214,6 +230,7 @@ class Agent:
         mask_kind: MaskKind,
         mask_category: str | None,
         gsd_m: float | None,
+        aoi: str | Path | None = None,
     ) -> Answer:
         state = self.thread_state(thread_id)
         if state.pair_id and state.pair_id != image_pair.pair_id:
@@ -224,6 +241,9 @@ class Agent:
         mask_spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else state.mask
         gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
         image_pair = with_gsd(image_pair, gsd_m)
+        aoi_path = str(Path(aoi).resolve()) if aoi is not None else state.aoi
+        if aoi is not None:
+            check_aoi(aoi, image_pair)
         store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
         result = self._invoke(
@@ -235,6 +255,7 @@ class Agent:
                 "store_key": store_key,
                 "mask": mask_spec,
                 "gsd_m": gsd_m,
+                "aoi": aoi_path,
                 "question": question,
             },
             thread_id,

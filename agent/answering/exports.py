@@ -48,7 +48,12 @@ def export_notes(
     """What an export adds to the answer: what the GeoJSON holds, whether it can go on a map, where the files are."""
     notes = []
     if collection is not None:
-        notes.append(describe_export(collection, lang))
+        features = collection.get("features") or []
+        aois = sum(1 for f in features if f["properties"].get("feature") == "aoi")
+        if aois:
+            notes.append(message("export_aoi_layer", lang).format(n=integer(aois, lang)))
+        else:
+            notes.append(describe_export(collection, lang))
         if pair.georef is None:
             notes.append(unplaced_hint(pair, lang))
     notes.extend(message(f"artefact:{kind}", lang).format(path=path) for kind, path in artefacts.items())

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from agent.answer import Answer, Evidence
+from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
-from agent.reading.request import FACT_ASKS
+from agent.reading.request import AOI_REGION, FACT_ASKS
 from agent.turn.state import PairFacts, Reconciled
 from deltavlm.rules import CATEGORIES
 from tools.regions import RegionSummary
@@ -66,6 +67,8 @@ def compose_turn(
             confidence=0.0,
             evidence=Evidence(tools=[reader], route=request),
         )
+    if request.region == AOI_REGION:
+        return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
     composed = compose(request, Knowledge(known, facts, has_model, model_text))
@@ -115,6 +118,27 @@ def compose_turn(
         ),
         conflicts=list(reconciled.conflicts),
         verification=verification,
+    )
+
+
+def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, reader: str) -> Answer:
+    """The answer about the user's areas of interest: each polygon's figures, in the question's language first."""
+    text, first, chosen, confidence = compose_aoi(request, facts)
+    source = facts.verification.source
+    changed = [s.changed for s in chosen if s.changed is not None]
+    return Answer(
+        question=question,
+        text=text,
+        first_sentence=first,
+        intent=request.ask,
+        thread_id="",
+        turn=turn,
+        changed=any(changed) if changed else None,
+        areas_of_interest=chosen or None,
+        confidence=confidence if chosen else 0.0,
+        hedged=False,
+        evidence=Evidence(tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request),
+        verification=facts.verification,
     )
 
 

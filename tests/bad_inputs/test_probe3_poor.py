@@ -188,3 +188,103 @@ def test_a_turn_that_cannot_be_saved_on_a_full_disk_is_one_named_error(tmp_path)
     assert done.returncode == 3, (done.stdout, done.stderr[-3000:])
     kind, message = done.stdout.strip().split(" | ", 1)
     assert kind == "InputError" and f"could not save the turn of thread t in {db}" in message
+
+
+# --------------------------------------------------------------------------------------------- pixels and masks
+
+
+def test_overlay_to_a_text_file_or_a_folder_is_a_one_line_error(tmp_path, capsys):
+    ex = example(tmp_path / "ex")
+    for target, said in ((tmp_path / "x.txt", "must end in .png"), (tmp_path, "is a folder")):
+        code, _, err = run_cli(["verify", ex.t1, ex.t2, "--overlay", target], capsys)
+        assert code == 2 and said in err and "cv2" not in err
+
+
+def test_a_long_list_of_bad_index_values_is_cut_short(tmp_path, capsys):
+    ex = example(tmp_path / "ex")
+    import cv2
+
+    noisy = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "index.png"), noisy)
+    code, _, err = run_cli(["verify", ex.t1, ex.t2, "--mask", tmp_path / "index.png", "--mask-kind", "index"], capsys)
+    assert code == 2 and "… (252 values)]" in err and len(err) < 400
+
+
+def test_a_jpeg_copy_of_a_label_is_refused(tmp_path, capsys):
+    import cv2
+
+    ex = example(tmp_path / "ex")
+    label = cv2.imread(str(ex.mask), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "label.jpg"), label, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    code, _, err = run_cli(["verify", ex.t1, ex.t2, "--mask", tmp_path / "label.jpg", "--mask-kind", "binary"], capsys)
+    assert code == 2 and "label.jpg is a JPEG and holds" in err and "lossy compression" in err
+
+
+def test_all_black_against_all_white_is_refused_by_name(tmp_path):
+    from tests.bad_inputs.cases import api_agent
+
+    black, white = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 255, np.uint8)
+    with pytest.raises(InputError, match=r"t1 image is one flat value everywhere \(0\)"):
+        api_agent(tmp_path).ask((black, white), "has anything changed?")
+
+
+def test_a_grey_date_against_a_colour_one_is_compared_in_grey(tmp_path):
+    from tools.pairs import pair_from_arrays
+
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    grey = np.round(colour @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    pair = pair_from_arrays(colour, grey)
+    assert "t2 array has no colour, so both dates are compared in grey" in pair.scaling
+    assert np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+
+
+def test_a_raster_reaching_latitude_95_is_refused(tmp_path, capsys):
+    profile = {"driver": "GTiff", "height": 32, "width": 32, "count": 3, "dtype": "uint8", "crs": "EPSG:4326"}
+    profile["transform"] = rasterio.transform.from_origin(10.0, 95.0, 0.01, 0.01)
+    rng = np.random.default_rng(1)
+    paths = []
+    for name in ("n1.tif", "n2.tif"):
+        with rasterio.open(tmp_path / name, "w", **profile) as ds:
+            ds.write(rng.integers(0, 255, (3, 32, 32), dtype=np.uint8))
+        paths.append(tmp_path / name)
+    with pytest.raises(InputError, match=r"n1.tif is in degrees \(EPSG:4326\) but reaches latitude 94.68° to 95°"):
+        load_pair(*paths)
+    code, _, err = run_cli(["scene", *paths, "--out", tmp_path / "s"], capsys)
+    assert code == 2 and "beyond ±90°" in err
+
+
+def _levir_folder(root: Path) -> Path:
+    import cv2
+
+    ex = example(root / "ex")
+    for sub in ("A", "B", "label"):
+        (root / sub).mkdir(parents=True)
+    bands = {"A": ex.t1, "B": ex.t2}
+    for name in ("one", "two"):
+        for sub, tif in bands.items():
+            (root / sub / f"{name}.tif").write_bytes(tif.read_bytes())
+    cv2.imwrite(str(root / "label" / "one.png"), cv2.imread(str(ex.mask), cv2.IMREAD_GRAYSCALE))
+    return root
+
+
+def test_a_fifo_or_looping_label_is_named_not_taken_as_no_label(tmp_path):
+    import os
+
+    from tools.mask_eval import find_pairs
+
+    root = _levir_folder(tmp_path / "data")
+    os.mkfifo(root / "label" / "two.png")
+    (root / "A" / "three.tif").write_bytes((root / "A" / "one.tif").read_bytes())
+    (root / "B" / "three.tif").write_bytes((root / "B" / "one.tif").read_bytes())
+    os.symlink(root / "label" / "three.png", root / "label" / "three.png")
+    dataset = find_pairs(root)
+    assert [p.name for p in dataset.pairs] == ["one"]
+    assert dataset.skipped["two"] == "label/two.png is not a regular file (a FIFO or device)"
+    assert dataset.skipped["three"].startswith("label/three.png cannot be opened (")
+
+
+def test_write_calibration_without_lodo_is_an_error(tmp_path, capsys):
+    root = _levir_folder(tmp_path / "data")
+    code, _, err = run_cli(["eval-masks", root, "--write-calibration"], capsys)
+    assert code == 2 and "--write-calibration needs --lodo" in err
