@@ -237,3 +237,54 @@ def test_a_grey_date_against_a_colour_one_is_compared_in_grey(tmp_path):
     pair = pair_from_arrays(colour, grey)
     assert "t2 array has no colour, so both dates are compared in grey" in pair.scaling
     assert np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+
+
+def test_a_raster_reaching_latitude_95_is_refused(tmp_path, capsys):
+    profile = {"driver": "GTiff", "height": 32, "width": 32, "count": 3, "dtype": "uint8", "crs": "EPSG:4326"}
+    profile["transform"] = rasterio.transform.from_origin(10.0, 95.0, 0.01, 0.01)
+    rng = np.random.default_rng(1)
+    paths = []
+    for name in ("n1.tif", "n2.tif"):
+        with rasterio.open(tmp_path / name, "w", **profile) as ds:
+            ds.write(rng.integers(0, 255, (3, 32, 32), dtype=np.uint8))
+        paths.append(tmp_path / name)
+    with pytest.raises(InputError, match=r"n1.tif is in degrees \(EPSG:4326\) but reaches latitude 94.68° to 95°"):
+        load_pair(*paths)
+    code, _, err = run_cli(["scene", *paths, "--out", tmp_path / "s"], capsys)
+    assert code == 2 and "beyond ±90°" in err
+
+
+def _levir_folder(root: Path) -> Path:
+    import cv2
+
+    ex = example(root / "ex")
+    for sub in ("A", "B", "label"):
+        (root / sub).mkdir(parents=True)
+    bands = {"A": ex.t1, "B": ex.t2}
+    for name in ("one", "two"):
+        for sub, tif in bands.items():
+            (root / sub / f"{name}.tif").write_bytes(tif.read_bytes())
+    cv2.imwrite(str(root / "label" / "one.png"), cv2.imread(str(ex.mask), cv2.IMREAD_GRAYSCALE))
+    return root
+
+
+def test_a_fifo_or_looping_label_is_named_not_taken_as_no_label(tmp_path):
+    import os
+
+    from tools.mask_eval import find_pairs
+
+    root = _levir_folder(tmp_path / "data")
+    os.mkfifo(root / "label" / "two.png")
+    (root / "A" / "three.tif").write_bytes((root / "A" / "one.tif").read_bytes())
+    (root / "B" / "three.tif").write_bytes((root / "B" / "one.tif").read_bytes())
+    os.symlink(root / "label" / "three.png", root / "label" / "three.png")
+    dataset = find_pairs(root)
+    assert [p.name for p in dataset.pairs] == ["one"]
+    assert dataset.skipped["two"] == "label/two.png is not a regular file (a FIFO or device)"
+    assert dataset.skipped["three"].startswith("label/three.png cannot be opened (")
+
+
+def test_write_calibration_without_lodo_is_an_error(tmp_path, capsys):
+    root = _levir_folder(tmp_path / "data")
+    code, _, err = run_cli(["eval-masks", root, "--write-calibration"], capsys)
+    assert code == 2 and "--write-calibration needs --lodo" in err
