@@ -137,7 +137,9 @@ def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, rea
         areas_of_interest=chosen or None,
         confidence=confidence if chosen else 0.0,
         hedged=False,
-        evidence=Evidence(tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request),
+        evidence=Evidence(
+            tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request, mask=source
+        ),
         verification=facts.verification,
     )
 

@@ -55,6 +55,7 @@ class CatalogEntry(BaseModel):
     gsd: float | None = Field(
         None, gt=0, description="Metres per pixel of a plain pair (column gsd): the mask's scale, confidence, areas."
     )
+    aoi: Path | None = Field(None, description="Areas of interest for the pair's questions (column aoi).")
 
 
 class CatalogProblem(BaseModel):
@@ -96,6 +97,8 @@ class CatalogItem(BaseModel):
                 payload += [self.entry.bounds or "", self.entry.crs or ""]
             if self.entry.gsd is not None:
                 payload.append(str(self.entry.gsd))
+            if self.entry.aoi is not None:
+                payload.append(display_path(self.entry.aoi, base))
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -167,7 +170,7 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         raise _RowError(f"id must be text, not {type(raw_id).__name__}")
     pair_id = str(raw_id).strip()
     check_id(pair_id)
-    mask = row.get("mask")
+    mask, aoi = row.get("mask"), row.get("aoi")
     place = {  # JSONL may give bounds as a list of four numbers
         key: ",".join(map(str, row[key])) if isinstance(row[key], list) else str(row[key]).strip()
         for key in ("bounds", "crs")
@@ -187,6 +190,7 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         t2=_resolve(row.get("t2"), folder, root, "t2"),
         mask=_resolve(mask, folder, root, "mask") if isinstance(mask, str) and mask.strip() else None,
         gsd=_gsd(row.get("gsd")),
+        aoi=_resolve(aoi, folder, root, "aoi") if isinstance(aoi, str) and aoi.strip() else None,
     )
 
 

@@ -7,11 +7,16 @@ Data: OSCD Bercy (EPSG:4326) and its label from ../shared/data, read in place; t
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pyogrio
 import pytest
 
 from agent.api import Agent
+from agent.batch.runner import BatchOptions, run_batch
+from agent.cli.main import main as cli
 from agent.reading import read_request
 from agent.settings import AgentSettings
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
@@ -99,3 +104,26 @@ def test_parcel_words_without_areas_of_interest_read_for_the_image(bercy, tmp_pa
     assert read_request("Which fields changed?").region == "aoi"
     answer = Agent(AgentSettings(artefact_dir=tmp_path)).ask(pair, "Did the fields change?", mask=label)
     assert answer.evidence.route.region == "image" and answer.areas_of_interest is None
+
+
+def test_the_cli_and_a_batch_take_areas_of_interest(bercy, tmp_path, capsys):
+    pair, label, parcels, want = bercy
+    files = [str(pair.t1_path), str(pair.t2_path), "--mask", label, "--aoi", str(parcels)]
+    assert cli(["verify", *files, "--export", str(tmp_path / "parcels_figures.shp")]) == 0
+    table = capsys.readouterr().out
+    assert "inside           inside" in table and "outside          outside" in table
+    assert f"{want['inside']['changed_fraction']:.1%}" in table
+    shapefile = tmp_path / "parcels_figures_aois.shp"
+    assert pyogrio.read_info(shapefile)["features"] == 3 and "chg_frac" in pyogrio.read_info(shapefile)["fields"]
+    asked = ["ask", *files, "Which parcels changed?", "--db", str(tmp_path / "t.sqlite"), "--artefacts", str(tmp_path)]
+    assert cli(asked) == 0 and "1 of the 3 areas of interest changed" in capsys.readouterr().out
+
+    catalog = tmp_path / "pairs.csv"
+    catalog.write_text(f"t1,t2,mask,aoi\n{pair.t1_path},{pair.t2_path},{label},{parcels}\n")
+    questions = tmp_path / "q.txt"
+    questions.write_text("How much changed inside the parcels?\n")
+    out = tmp_path / "out"
+    run_batch(BatchOptions(catalog=catalog, questions=questions, out=out, root=Path(tmp_path.anchor), progress=False))
+    record = json.loads((out / "answers.jsonl").read_text().splitlines()[0])
+    figures = {s["label"]: s for s in record["answer"]["areas_of_interest"]}
+    assert record["pair"] == "bercy" and figures["edge"]["changed_pixels"] == want["edge"]["changed_pixels"]
