@@ -75,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lodo(args: argparse.Namespace) -> int:
-    from tools.detector.lodo import run_folds
+    from tools.detector.lodo import default_decision, format_fold_table, run_folds
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -89,7 +89,9 @@ def cmd_lodo(args: argparse.Namespace) -> int:
         write_calibration=args.write_calibration,
         log=log,
     )
-    print(json.dumps(rows, indent=1))
+    print(format_fold_table(rows))
+    decision = default_decision(rows)
+    print(json.dumps(decision.model_dump(), indent=1, ensure_ascii=False))
     return 0
 
 
