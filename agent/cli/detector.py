@@ -98,7 +98,9 @@ def cmd_lodo(args: argparse.Namespace) -> int:
 def cmd_fewshot(args: argparse.Namespace) -> int:
     from tools.detector.fewshot import measure_few_shot
 
-    result = measure_few_shot(args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed)
+    result = measure_few_shot(
+        args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed, threads=args.threads
+    )
     print(json.dumps(result, indent=1))
     return 0
 
@@ -156,4 +158,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     few_p.add_argument("--k", type=int, default=3, help="labelled pairs to adapt on (default 3)")
     few_p.add_argument("--minutes", type=float, default=4.0, help="fine-tuning budget (default 4)")
     few_p.add_argument("--seed", type=int, default=0)
+    few_p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     few_p.set_defaults(func=cmd_fewshot)
