@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.ledger import Conflict, Fact
 from agent.model_facts import ModelParse
 from agent.reading import Request
+from tools.aoi import AoiStats
 from tools.masks import ChangeMask, MaskSource
 from tools.regions import RegionSummary
 from tools.verify import Verification
@@ -46,6 +47,9 @@ class Answer(BaseModel):
     cells: list[str] | None = None
     category_cells: dict[str, list[str]] | None = None
     caption: str | None = None
+    areas_of_interest: list[AoiStats] | None = Field(
+        None, description="The zonal figures of the areas of interest this answer speaks of (tools.aoi)."
+    )
     confidence: float = Field(description="Lowest confidence among the facts this answer states (0 when none).")
     hedged: bool = Field(False, description="The first sentence says 'probably': confidence below the threshold.")
     model_used: bool = False

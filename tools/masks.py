@@ -30,7 +30,7 @@ from deltavlm.rules import (
     classes_from_label_values,
     is_categorical,
 )
-from tools.pairs import ImagePair
+from tools.pairs import ImagePair, refuse_flat_dates
 from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
 
 MaskKind = Literal["auto", "levir-mci", "index", "binary"]
@@ -104,7 +104,7 @@ def classes_from_mask_file(
             kind = "index"
         else:
             raise ValueError(
-                f"cannot tell the mask convention from its values {sorted(values)[:10]}; "
+                f"cannot tell the mask convention from its values {some_values(values)}; "
                 "name it with mask kind levir-mci, index or binary"
             )
     if kind == "levir-mci":
@@ -112,7 +112,7 @@ def classes_from_mask_file(
     if kind == "index":
         allowed = {int(c) for c in ChangeClass}
         if not values <= allowed:
-            raise ValueError(f"class-index mask holds {sorted(values - allowed)}; classes are {sorted(allowed)}")
+            raise ValueError(f"class-index mask holds {some_values(values - allowed)}; classes are {sorted(allowed)}")
         return raw.astype(np.uint8), "class indices (0 none, 1 road, 2 building, 3 unknown category)"
     if kind == "binary":
         target = ChangeClass.CHANGE
@@ -197,6 +197,7 @@ def load_change_mask(
         )
     check_mask_grid(raster.georef, georef, raster.path)
     raw = mask_channel(raster, kind)
+    refuse_lossy_labels(raster.path, raw)
     if raw.dtype != np.uint8:
         if raw.min() < 0 or raw.max() > 255 or not np.all(np.equal(np.mod(raw, 1), 0)):
             raise InputError(f"mask file {raster.path} holds {raw.dtype} values that are not class labels")
@@ -219,6 +220,32 @@ def load_change_mask(
             ),
         ),
         valid,
+    )
+
+
+def some_values(values: set[int], shown: int = 8) -> str:
+    """A set of mask values for a message: all of a few, else the first ``shown`` and how many there are."""
+    ordered = sorted(values)
+    if len(ordered) <= shown:
+        return str(ordered)
+    return "[" + ", ".join(map(str, ordered[:shown])) + f", … ({len(ordered)} values)]"
+
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
+def refuse_lossy_labels(path: Path, raw: np.ndarray) -> None:
+    """A JPEG label is refused unless its values are still exactly a label convention's: JPEG compression adds
+    in-between values at every edge, and reading them as change merges neighbouring objects (a JPEG copy of a
+    16-building label counted 4)."""
+    if Path(path).suffix.lower() not in LOSSY_SUFFIXES:
+        return
+    values = {int(v) for v in np.unique(raw)}
+    if values <= {0, 255} or values <= {0, 1} or values <= {0, 128, 255}:
+        return
+    raise InputError(
+        f"mask file {path} is a JPEG and holds {len(values)} different values ({some_values(values)}): lossy "
+        "compression has changed its labels at every edge; use the original PNG or TIFF label"
     )
 
 
@@ -294,6 +321,7 @@ class ValidDataProvider:
         return ProviderKey(name=inner.name, settings=f"valid-data({inner.settings})")
 
     def provide(self, pair: ImagePair) -> ChangeMask:
+        refuse_flat_dates(pair)
         mask = self.inner.provide(pair)
         if mask.valid is not None or pair.valid is None:
             return mask

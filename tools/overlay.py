@@ -15,6 +15,7 @@ from deltavlm.rules import CELL_IDS, ChangeClass, change_mask, find_objects, gri
 from tools.atomic import replacing
 from tools.masks import ChangeMask
 from tools.pairs import ImagePair
+from tools.raster import InputError
 from tools.verify import Verification
 
 MIN_SIDE = 512
@@ -201,8 +202,13 @@ def render_comparison(pair: ImagePair) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an RGB image as PNG (OpenCV wants BGR)."""
+    """Write an RGB image as PNG (OpenCV wants BGR); a path that is a folder or not a ``.png`` is refused first."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"overlay {path} is a folder; name a .png file for the overlay picture")
+    if path.suffix.lower() != ".png":
+        suffix = path.suffix or "no suffix"
+        raise InputError(f"overlay {path} must end in .png: the overlay is a PNG picture (got {suffix})")
     with replacing(path) as temporary:
         if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
             raise OSError("OpenCV could not encode or write the PNG (is the disk full?)")

@@ -162,6 +162,7 @@ def open_raster(path: str | Path, role: str = "image") -> Any:
         raise InputError(f"{role} file {path} is not a readable raster ({gdal_reason(exc)})") from exc
     try:
         refuse_complex(ds, path, role)
+        check_geographic_extent(ds, path, role)
     except InputError:
         ds.close()
         raise
@@ -196,6 +197,7 @@ def read_raster(
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as ds:
                 refuse_complex(ds, path, role)
+                check_geographic_extent(ds, path, role)
                 pixels = ds.width * ds.height
                 if pixels > max_pixels:
                     raise InputError(
@@ -257,6 +259,21 @@ def check_memory(path: Path, role: str, width: int, height: int) -> None:
             f"{role} file {path} is {width}×{height}: analysing the pair needs about {needed / 1e9:.1f} GB of memory "
             f"and about {free / 1e9:.1f} GB is free; analyse it as a scene (changeagent scene), which reads it in "
             "tiles"
+        )
+
+
+def check_geographic_extent(ds: Any, path: Path, role: str) -> None:
+    """A raster in degrees must lie on the globe: latitudes within ±90° (areas beyond are "nan km²")."""
+    if ds.crs is None or not ds.crs.is_geographic:
+        return
+    t = ds.transform
+    corners = [t * (col, row) for col in (0, ds.width) for row in (0, ds.height)]
+    latitudes = [lat for _, lat in corners]
+    if not all(np.isfinite(latitudes)) or max(abs(lat) for lat in latitudes) > 90.0 + 1e-9:
+        low, high = min(latitudes), max(latitudes)
+        raise InputError(
+            f"{role} file {path} is in degrees ({ds.crs.to_string()}) but reaches latitude {low:g}° to {high:g}°, "
+            "beyond ±90°: its georeference is wrong (a swapped axis or a pixel size in the wrong unit?)"
         )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.answering.catalog import message
+from agent.answering.numbers import decimal, integer, percent
 from agent.answering.orientation import facing, orientation_sentence
-from agent.answering.wording import UNIT_NAMES, UNIT_SYMBOLS, join, noun, region_name, say, sentence
+from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
 from agent.turn.state import PairFacts
@@ -52,18 +54,18 @@ class Composed:
     """The region keys whose numbers the answer used (for its evidence)."""
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
+def _pct(value: float, lang: str = "en") -> str:
+    return percent(value, lang)
 
 
-def _px(value: int) -> str:
-    return f"{value:,}"
+def _px(value: int, lang: str = "en") -> str:
+    return integer(value, lang)
 
 
-def _area(m2: float, unit: str) -> str:
+def _area(m2: float, unit: str, lang: str = "en") -> str:
     value = convert(m2, unit)  # type: ignore[arg-type]
     digits = 0 if unit == "m2" else 3 if unit == "km2" else 2
-    return f"{value:,.{digits}f} {UNIT_SYMBOLS[unit]}"
+    return f"{decimal(value, lang, digits)} {UNIT_SYMBOLS[unit]}"
 
 
 def mask_phrase(source: MaskSource) -> str:
@@ -85,6 +87,16 @@ class _Turn:
         self.fact_confidences: list[float] = []
         self.refused = False
         self.used: list[str] = []
+
+    # ---------------------------------------------------------------- numbers, in the question's language
+    def pct(self, value: float) -> str:
+        return _pct(value, self.lang)
+
+    def px(self, value: int) -> str:
+        return _px(value, self.lang)
+
+    def area(self, m2: float, unit: str) -> str:
+        return _area(m2, unit, self.lang)
 
     # ---------------------------------------------------------------- facts
     @property
@@ -190,7 +202,7 @@ class _Turn:
         if r.region == "image":
             fact = self.fact("changed")
             changed = bool(fact.value) if fact else bool(self.v.summary.changed)
-            pct = _pct(self.v.summary.changed_fraction)
+            pct = self.pct(self.v.summary.changed_fraction)
             if changed:
                 clause = say("region_changed", self.lang, region=self.region(), pct=pct)
             else:
@@ -199,7 +211,7 @@ class _Turn:
             return f"{self.yes_no(changed)}, {clause}"
         stats = self.stats(r.region)
         if stats.changed:
-            clause = say("region_changed", self.lang, region=self.region(), pct=_pct(stats.fraction))
+            clause = say("region_changed", self.lang, region=self.region(), pct=self.pct(stats.fraction))
         elif stats.changed_pixels == 0:
             clause = say("region_unchanged", self.lang, region=self.region())
         else:
@@ -207,8 +219,8 @@ class _Turn:
                 "region_below_rule",
                 self.lang,
                 region=self.region(),
-                pct=_pct(stats.fraction),
-                thr=f"{self.threshold:.0%}",
+                pct=self.pct(stats.fraction),
+                thr=percent(self.threshold, self.lang, 0),
             )
         self.evidence.append(f"Rule: {self.p.regions.rule}.")
         return f"{self.yes_no(bool(stats.changed))}, {clause}"
@@ -285,7 +297,7 @@ class _Turn:
                 + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c]))
                 + "."
             )
-            return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=_pct(shares[pick]))
+            return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=self.pct(shares[pick]))
         if r.region == "image":
             key = f"cells.{r.categories[0]}" if len(r.categories) == 1 else "cells"
             fact = self.fact(key)
@@ -300,26 +312,11 @@ class _Turn:
                 "where_none",
                 self.lang,
                 region=self.region(),
-                thr=f"{self.threshold:.0%}",
+                thr=percent(self.threshold, self.lang, 0),
                 top=self.region(top),
-                pct=_pct(shares[top]),
+                pct=self.pct(shares[top]),
             )
         names = join([self.region(c) for c in changed], self.lang)
-        if self.lang == "en":
-            what, verb = (
-                (f"{r.categories[0].capitalize()} change", "is") if len(r.categories) == 1 else ("Change", "is")
-            )
-        else:
-            what, verb = (
-                {
-                    "fr": "Cellules modifiées",
-                    "es": "Celdas cambiadas",
-                    "de": "Veränderte Zellen",
-                    "pt": "Células alteradas",
-                    "zh": "变化的格子",
-                }[self.lang],
-                "",
-            )
         clusters = self.p.regions.clusters
         if r.region == "image" and clusters and len(clusters[0]) > 1:
             self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
@@ -330,7 +327,10 @@ class _Turn:
             + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)
             + "."
         )
-        return say("where", self.lang, what=what, verb=verb, cells=names)
+        if len(r.categories) == 1:
+            category = message(f"category:{r.categories[0]}", self.lang)
+            return say("where_category", self.lang, category=category, cells=names)
+        return say("where", self.lang, cells=names)
 
     def object_spread(self, changed: list[str]) -> None:
         """Where the changed objects are, beside the 5 % area rule: on a large scene most objects can sit in cells
@@ -368,27 +368,32 @@ class _Turn:
         if area.note:
             self.evidence.append(f"Note: {area.note}.")
         if r.unit == "px":
-            return say("pixels", self.lang, px=_px(pixels), region=self.region(), pct=_pct(fraction))
-        if r.unit in UNIT_NAMES:
+            return say("pixels", self.lang, px=self.px(pixels), region=self.region(), pct=self.pct(fraction))
+        if r.unit in AREA_UNITS:
             if area_m2 is None:
                 self.evidence.append("Give the ground sampling distance (metres per pixel) to get areas.")
                 return say(
                     "area_unknown",
                     self.lang,
-                    unit=UNIT_NAMES[r.unit][self.lang],
-                    pct=_pct(fraction),
+                    unit=unit_name(r.unit, self.lang),
+                    pct=self.pct(fraction),
                     region=self.region(),
-                    px=_px(pixels),
+                    px=self.px(pixels),
                 )
             self.evidence.append(f"Pixel size: {area.method}.")
             return say(
-                "area", self.lang, area=_area(area_m2, r.unit), region=self.region(), pct=_pct(fraction), px=_px(pixels)
+                "area",
+                self.lang,
+                area=self.area(area_m2, r.unit),
+                region=self.region(),
+                pct=self.pct(fraction),
+                px=self.px(pixels),
             )
         if area_m2 is not None:
             self.evidence.append(f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area.method}.")
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
-        return say("share", self.lang, pct=_pct(fraction), region=self.region(), px=_px(pixels))
+        return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))
 
     def compare(self) -> str:
         r = self.r
@@ -397,23 +402,23 @@ class _Turn:
             return self.no_categories()
         if r.compared:
             a, b = r.compared[:2]
-            use_area = r.unit in UNIT_NAMES and self.stats(a).area_m2 is not None
+            use_area = r.unit in AREA_UNITS and self.stats(a).area_m2 is not None
             if use_area:
                 va, vb = self.stats(a).area_m2, self.stats(b).area_m2
-                fmt = lambda v: _area(v, r.unit)  # noqa: E731
+                fmt = lambda v: self.area(v, r.unit)  # noqa: E731
                 close = abs(va - vb) <= EQUAL_WITHIN * max(self.stats(a).region_area_m2 or 1.0, 1.0)
             else:
                 va, vb = self.values_for(a), self.values_for(b)
-                fmt, close = _pct, abs(va - vb) < EQUAL_WITHIN
+                fmt, close = self.pct, abs(va - vb) < EQUAL_WITHIN
             if close:
                 return say("compare_equal", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
             (a, va), (b, vb) = sorted(((a, va), (b, vb)), key=lambda x: -x[1])
             return say("compare_more", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
         first, second = r.categories[:2]
-        if r.unit in ("percent", "px") or r.unit in UNIT_NAMES:
+        if r.unit in ("percent", "px") or r.unit in AREA_UNITS:
             stats = self.stats(r.region)
             va, vb = stats.category_fractions[first], stats.category_fractions[second]
-            fmt = _pct
+            fmt = self.pct
         else:
             counts = self.category_counts() or {}
             va, vb = counts.get(first, 0), counts.get(second, 0)
@@ -456,16 +461,16 @@ class _Turn:
                 say(
                     "share",
                     self.lang,
-                    pct=_pct(stats.fraction),
+                    pct=self.pct(stats.fraction),
                     region=self.region(),
-                    px=_px(stats.changed_pixels),
+                    px=self.px(stats.changed_pixels),
                 )
                 + f": {what}"
             )
         return say(
             "describe",
             self.lang,
-            pct=_pct(stats.fraction),
+            pct=self.pct(stats.fraction),
             cells=join([self.region(c) for c in cells], self.lang),
             what=what,
         )

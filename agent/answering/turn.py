@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.answer import Answer, Evidence
+from agent.answering.aoi import compose_aoi
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
-from agent.reading.request import FACT_ASKS
+from agent.reading.request import AOI_REGION, FACT_ASKS
 from agent.turn.state import PairFacts, Reconciled
 from deltavlm.rules import CATEGORIES
 from tools.geojson import describe_export
@@ -27,6 +28,15 @@ FACT_NAMES = {
     "caption": "the description",
     **{f"count.{c}": f"the {c} count" for c in CATEGORIES},
     **{f"cells.{c}": f"the {c} cells" for c in CATEGORIES},
+}
+
+
+ARTEFACT_NAMES = {
+    "overlay": "Overlay",
+    "geojson": "GeoJSON",
+    "gpkg": "GeoPackage",
+    "shp": "Shapefile",
+    "mask_geotiff": "Change mask (GeoTIFF)",
 }
 
 
@@ -72,6 +82,8 @@ def compose_turn(
             confidence=0.0,
             evidence=Evidence(tools=[reader], route=request),
         )
+    if request.region == AOI_REGION:
+        return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
     composed = compose(request, Knowledge(known, facts, has_model, model_text))
@@ -116,6 +128,29 @@ def compose_turn(
         ),
         conflicts=list(reconciled.conflicts),
         verification=verification,
+    )
+
+
+def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, reader: str) -> Answer:
+    """The answer about the user's areas of interest: each polygon's figures, in the question's language first."""
+    text, first, chosen, confidence = compose_aoi(request, facts)
+    source = facts.verification.source
+    changed = [s.changed for s in chosen if s.changed is not None]
+    return Answer(
+        question=question,
+        text=text,
+        first_sentence=first,
+        intent=request.ask,
+        thread_id="",
+        turn=turn,
+        changed=any(changed) if changed else None,
+        areas_of_interest=chosen or None,
+        confidence=confidence if chosen else 0.0,
+        hedged=False,
+        evidence=Evidence(
+            tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request, mask=source
+        ),
+        verification=facts.verification,
     )
 
 
@@ -171,8 +206,13 @@ def export_notes(collection: Mapping[str, Any] | None, pair: ImagePair, artefact
     """What an export adds to the answer: what the GeoJSON holds, whether it can go on a map, where the files are."""
     notes = []
     if collection is not None:
-        notes.append(describe_export(collection))
+        features = collection.get("features") or []
+        aois = sum(1 for f in features if f["properties"].get("feature") == "aoi")
+        if aois:
+            notes.append(f"The export is your layer of {aois} areas of interest with their figures as columns.")
+        else:
+            notes.append(describe_export(collection))
         if pair.georef is None:
             notes.append(unplaced_hint(pair))
-    notes.extend(f"{kind.capitalize()}: {path}." for kind, path in artefacts.items())
+    notes.extend(f"{ARTEFACT_NAMES.get(kind, kind)}: {path}." for kind, path in artefacts.items())
     return "".join(f" {note}" for note in notes)

@@ -178,6 +178,7 @@ def converse(prepared: Prepared, agent: Agent, config: BatchConfig) -> PairOutco
                 mask_kind=config.mask_kind,
                 mask_category=config.mask_category,
                 gsd_m=entry.gsd,
+                aoi=entry.aoi if number == 0 else None,
             )
             timing = {"answer_s": round(time.perf_counter() - started, 4)}
             if number == 0:

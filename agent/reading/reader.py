@@ -18,7 +18,7 @@ from agent.reading import lexicon as lx
 from agent.reading.language import detect_language, fold
 from agent.reading.matching import correct
 from agent.reading.places import names_compass, regions_in
-from agent.reading.request import FACT_ASKS, LANGUAGE_NAMES, Request
+from agent.reading.request import AOI_REGION, FACT_ASKS, LANGUAGE_NAMES, Request
 from tools.orientation import Orientation
 
 MAX_QUESTION_CHARS = 2000
@@ -68,6 +68,12 @@ class _Reading:
         self.negative = bool(lx.NEGATIVE.search(negative_text))
         self.rank = "most" if lx.RANK_MOST.search(text) else "least" if lx.RANK_LEAST.search(text) else None
         self.whole = bool(_WHOLE.search(text))
+        pick = lx.AOI_PICK.search(text)
+        self.aoi_pick = next((g.strip("\"'") for g in pick.groups() if g), None) if pick else None
+        self.aoi = bool(self.aoi_pick or lx.AOI.search(text))
+        if self.aoi and lx.AOI_RANK.search(text):
+            self.rank = self.rank or "most"
+        self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
 
     @property
     def short(self) -> bool:
@@ -75,7 +81,7 @@ class _Reading:
 
     @property
     def has_subject(self) -> bool:
-        return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit)
+        return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit or self.aoi)
 
 
 def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
@@ -224,6 +230,10 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         "polarity": "negative" if reading.negative and ask == "changed" else "positive",
         "unit": reading.unit if ask in ("how_much", "compare") else None,
     }
+    if reading.aoi and (reading.aoi_pick or not reading.regions) and ask in FACT_ASKS:
+        fields["region"] = AOI_REGION  # the user's polygons; the read step drops it when the thread has none
+        fields["rank"] = reading.rank
+        fields["other_subject"] = None  # "fields" here are the user's parcels, not a kind of land cover
     if len(reading.regions) >= 2 and ask != "compare":
         cells = [r for r in reading.regions if len(r) == 2]
         fields["region"] = "cells:" + "+".join(cells) if len(cells) == len(reading.regions) else reading.regions[0]
@@ -245,6 +255,8 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         follow_up=follow_up,
         wants_overlay=wants_overlay,
         wants_export=wants_export,
+        export_format=reading.export_format,  # type: ignore[arg-type]
+        aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]
         **base,

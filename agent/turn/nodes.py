@@ -18,16 +18,20 @@ from agent.ledger import reconcile, verifier_facts
 from agent.model_facts import MODEL_INSTRUCTIONS, model_facts
 from agent.planner import LLMPlanner
 from agent.reading import Request, orient_request, read_request
+from agent.reading.request import AOI_REGION
 from agent.settings import AgentSettings
 from agent.turn.state import ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState
 from graphs.change_graph import TurnNodes
 from graphs.context import GraphContext
+from tools.aoi import aoi_collection, aoi_figures, read_aoi
 from tools.areas import pixel_area
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
+from tools.mask_geotiff import mask_file_name, write_mask_cog
 from tools.naming import file_safe_name
 from tools.orientation import orientation_of
 from tools.overlay import render_overlay, save_png
 from tools.regions import summarize_regions
+from tools.vector_export import file_suffix, write_vector
 
 MODEL_KINDS = {"changed": "binary", "count": "count", "where": "locate", "describe": "caption"}
 """Whole-image asks DeltaVLM was trained on, by the release's question type."""
@@ -71,6 +75,10 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     else:
         request = read_request(state.question, previous)
     request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
+    if request.region == AOI_REGION and state.aoi is None and request.aoi_pick is None:
+        # "fields", "plots" without areas of interest loaded: the words are about the image, not the user's polygons
+        why = "; it names parcels or fields, but the thread has no areas of interest: read for the whole image"
+        request = request.model_copy(update={"region": "image", "rank": None, "reason": request.reason + why})
     return {
         "request": request,
         "instruction": model_instruction(request, state.question),
@@ -95,7 +103,15 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
     regions, area = entry.derived[key]
     orientation = orientation_of(entry.pair.georef)
     turned = None if orientation is None or orientation.north_up else orientation
-    return {"facts": PairFacts(verification=verification, regions=regions, area=area, orientation=turned)}
+    aoi = None
+    if state.aoi is not None:
+        aoi_key = ("aoi", state.aoi, state.gsd_m)
+        if aoi_key not in entry.derived:
+            entry.derived[aoi_key] = aoi_figures(
+                read_aoi(state.aoi), mask, entry.pair.georef, ctx.rules, gsd_m=state.gsd_m
+            )
+        aoi = entry.derived[aoi_key]
+    return {"facts": PairFacts(verification=verification, regions=regions, area=area, orientation=turned, aoi=aoi)}
 
 
 def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
@@ -164,11 +180,26 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         )
     if "geojson" in wanted:
         georef = entry.pair.georef
-        collection = changes_geojson(
-            verification, mask, georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs, turn=turn
+        if state.request.region == AOI_REGION and state.aoi is not None and georef is not None:
+            layer = read_aoi(state.aoi)  # the user's layer, with each polygon's figures as columns
+            summary = aoi_figures(layer, mask, georef, ctx.rules, gsd_m=state.gsd_m)
+            collection = aoi_collection(layer, summary, georef, ctx.geojson_crs)
+            stem = (
+                f"{file_safe_name(entry.pair.name, 'pair')}_turn{turn}_{file_safe_name(Path(layer.source).stem, 'aoi')}"
+            )
+        else:
+            collection = changes_geojson(
+                verification, mask, georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs, turn=turn
+            )
+            stem = Path(geojson_file_name(entry.pair.name, turn, georef)).stem
+        fmt = state.request.export_format
+        written = write_vector(collection, folder / f"{stem}{file_suffix(fmt)}")
+        artefacts[fmt] = str(written[0])
+        if fmt != "geojson":  # the GeoJSON is written too: the page and batch read it
+            artefacts["geojson"] = str(write_geojson(collection, folder / f"{stem}.geojson"))
+        artefacts["mask_geotiff"] = str(
+            write_mask_cog(mask, georef, folder / mask_file_name(entry.pair.name, turn, georef))
         )
-        name = geojson_file_name(entry.pair.name, turn, georef)
-        artefacts["geojson"] = str(write_geojson(collection, folder / name))
     notes = export_notes(collection, entry.pair, artefacts)
     answer = state.answer.model_copy(update={"artefacts": artefacts, "text": state.answer.text + notes})
     return {"answer": answer, "artefacts": artefacts}

@@ -17,6 +17,7 @@ from agent.answer import Answer
 from agent.ledger import Conflict, Fact
 from agent.model_facts import ModelParse
 from agent.reading import Request
+from tools.aoi import AoiSummary
 from tools.areas import PixelArea
 from tools.masks import MaskKind
 from tools.orientation import Orientation
@@ -45,6 +46,7 @@ class PairFacts(BaseModel):
     orientation: Orientation | None = Field(
         None, description="How the raster faces the map when it is not north-up (compass words, side names)."
     )
+    aoi: AoiSummary | None = Field(None, description="The thread's areas of interest and their zonal figures.")
 
 
 class Reconciled(BaseModel):
@@ -71,7 +73,7 @@ class TurnRecord(BaseModel):
     model: ModelExchange | None = None
 
 
-Artefact = Literal["overlay", "geojson"]
+Artefact = Literal["overlay", "geojson", "gpkg", "shp", "mask_geotiff"]
 
 
 class TurnState(BaseModel):
@@ -88,6 +90,8 @@ class TurnState(BaseModel):
     mask: MaskSpec | None = None
     gsd_m: float | None = None
     """The user's ground sampling distance (metres per pixel) for a plain pair; a georeference wins over it."""
+    aoi: str | None = None
+    """The user's areas-of-interest file (GeoJSON, GeoPackage, Shapefile), kept for the whole thread."""
     question: str = ""
     """The current question, as typed (data only)."""
     turn: int = 0
