@@ -75,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lodo(args: argparse.Namespace) -> int:
-    from tools.detector.lodo import run_folds
+    from tools.detector.lodo import default_decision, format_fold_table, run_folds
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -89,14 +89,18 @@ def cmd_lodo(args: argparse.Namespace) -> int:
         write_calibration=args.write_calibration,
         log=log,
     )
-    print(json.dumps(rows, indent=1))
+    print(format_fold_table(rows))
+    decision = default_decision(rows)
+    print(json.dumps(decision.model_dump(), indent=1, ensure_ascii=False))
     return 0
 
 
 def cmd_fewshot(args: argparse.Namespace) -> int:
     from tools.detector.fewshot import measure_few_shot
 
-    result = measure_few_shot(args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed)
+    result = measure_few_shot(
+        args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed, threads=args.threads
+    )
     print(json.dumps(result, indent=1))
     return 0
 
@@ -154,4 +158,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     few_p.add_argument("--k", type=int, default=3, help="labelled pairs to adapt on (default 3)")
     few_p.add_argument("--minutes", type=float, default=4.0, help="fine-tuning budget (default 4)")
     few_p.add_argument("--seed", type=int, default=0)
+    few_p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     few_p.set_defaults(func=cmd_fewshot)

@@ -288,3 +288,59 @@ def test_write_calibration_without_lodo_is_an_error(tmp_path, capsys):
     root = _levir_folder(tmp_path / "data")
     code, _, err = run_cli(["eval-masks", root, "--write-calibration"], capsys)
     assert code == 2 and "--write-calibration needs --lodo" in err
+
+
+# --------------------------------------------------------------------------------------------- the server
+
+
+def _plain_app():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def test_huge_headers_are_refused_and_slow_headers_are_cut_off(monkeypatch):
+    import socket
+
+    from deltavlm.serving.http_limits import GuardedH11
+    from deltavlm.serving.local import BackgroundServer
+
+    monkeypatch.setattr(GuardedH11, "header_timeout_s", 0.5)
+    with BackgroundServer(_plain_app()) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 400")
+        slow = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(5)]
+        for conn in slow:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHo")
+        started = time.monotonic()
+        for conn in slow:
+            assert conn.recv(4096) == b""  # closed by the server
+            conn.close()
+        assert time.monotonic() - started < 5
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:  # a normal client is served
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_the_server_token_comes_from_a_file_or_the_environment_never_the_command_line(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from deltavlm.serving.cli import add_arguments, run_from_args, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    monkeypatch.delenv("CHANGEAGENT_TOKEN", raising=False)
+    assert run_from_args(parser.parse_args(["--model", "tiny", "--token", "s3cret"])) == 2
+    assert "ps shows it to every user" in capsys.readouterr().err
+    (tmp_path / "token").write_text("from-a-file\n")
+    from_file = parser.parse_args(["--model", "tiny", "--token-file", str(tmp_path / "token")])
+    assert settings_from_args(from_file).token == "from-a-file"
+    monkeypatch.setenv("CHANGEAGENT_TOKEN", "from-env")
+    assert settings_from_args(parser.parse_args(["--model", "tiny"])).token == "from-env"
