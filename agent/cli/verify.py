@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from agent.answering import unplaced_hint
 from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
-from tools.georef import load_placed_pair, unplaced_hint
+from tools.georef import load_placed_pair
 from tools.mask_geotiff import write_mask_cog
 from tools.masks import ChangeMask, MaskProvider, UserMaskProvider, on_valid_data
 from tools.overlay import render_overlay, save_png

@@ -24,10 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.api import Agent, check_aoi
-from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
-from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
-from agent.page.messages import (
+from agent.answering import describe_export, unplaced_hint
+from agent.answering.page_messages import (
     MARK_AGAIN,
     MARK_OK,
     MARK_PLACE,
@@ -39,10 +37,13 @@ from agent.page.messages import (
     not_loaded,
     status_line,
 )
+from agent.api import Agent, check_aoi
+from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
+from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
 from agent.page.pictures import change_pictures, date_pictures
 from tools.aoi import aoi_collection, aoi_figures, read_aoi
-from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
-from tools.georef import load_placed_pair, unplaced_hint
+from tools.geojson import changes_geojson, geojson_file_name, write_geojson
+from tools.georef import load_placed_pair
 from tools.mask_geotiff import mask_file_name, write_mask_cog
 from tools.masks import ChangeMask, MaskKind, UserMaskProvider
 from tools.pairs import ImagePair

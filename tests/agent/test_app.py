@@ -24,10 +24,10 @@ import rasterio
 from shapely.geometry import shape
 
 import app
+from agent.answering.page_messages import MARKS
 from agent.api import Agent
 from agent.mask_options import MASK_KINDS
 from agent.page.blocks import LatestThreads, build_blocks, make_page
-from agent.page.messages import MARKS
 from agent.page.session import ChangePage, Session
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.synthetic import write_example
