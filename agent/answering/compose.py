@@ -262,7 +262,7 @@ class _Turn:
             n = int(self.stats(r.region).objects)
         if not self.categorical:
             self.evidence.append("The mask has no categories, so these are changed regions of any kind.")
-        return say("count", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
+        return say("count_changes", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
 
     def values_for(self, key: str) -> float:
         stats = self.stats(key)

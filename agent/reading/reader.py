@@ -38,6 +38,10 @@ def _ordered_categories(text: str) -> list[str]:
     return [c for c, rx in (("road", lx.ROAD), ("building", lx.BUILDING)) if rx.search(text)]
 
 
+_PLACEHOLDERS = re.compile(r"%[-+ #0-9.]*[sdifrx](?![a-z])|\{[0-9a-z_]*\}")
+"""printf and str.format slots left in a question by a template ("how many {0} %s buildings?"): not a unit."""
+
+
 def _unit(text: str) -> str | None:
     for unit, pattern in lx.UNITS:
         if pattern.search(text):
@@ -162,7 +166,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     """Read ``question``; ``previous`` holds the thread's earlier requests, oldest first."""
     raw = question.strip()[:MAX_QUESTION_CHARS]
     lower = raw.lower()
-    folded = fold(raw)
+    folded = _PLACEHOLDERS.sub(" ", fold(raw))
     last = previous[-1] if previous else None
     if lx.HOSTILE.search(folded) or lx.HOSTILE.search(lower):
         lang = detect_language(lower, folded, use_model=False)[0] or "en"

@@ -344,3 +344,24 @@ def test_the_server_token_comes_from_a_file_or_the_environment_never_the_command
     assert settings_from_args(from_file).token == "from-a-file"
     monkeypatch.setenv("CHANGEAGENT_TOKEN", "from-env")
     assert settings_from_args(parser.parse_args(["--model", "tiny"])).token == "from-env"
+
+
+# --------------------------------------------------------------------------------------------- reading and wording
+
+
+def test_how_many_without_a_subject_says_changed_once(tmp_path):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    text = api_agent(tmp_path).ask((ex.t1, ex.t2), "how many?").text
+    assert "changed changed" not in text and text.startswith("I count ")
+    french = api_agent(tmp_path).ask((ex.t1, ex.t2), "combien ?").text
+    assert "modifiées qui ont changé" not in french
+
+
+def test_template_slots_are_not_units():
+    from agent.reading import read_request
+
+    request = read_request("how many {0} %s buildings?")
+    assert request.ask == "count" and request.categories == ["building"] and request.unit is None
+    assert read_request("what % changed?").unit == "percent"
