@@ -14,6 +14,7 @@ import numpy as np
 import pyogrio
 import pytest
 
+from agent.answering.numbers import percent
 from agent.api import Agent
 from agent.batch.runner import BatchOptions, run_batch
 from agent.cli.main import main as cli
@@ -52,7 +53,7 @@ def test_parcel_figures_match_the_reference_in_two_languages(bercy, tmp_path, qu
     assert list(got) == list(PARCELS)
     for name in PARCELS:
         check_figures(got[name], want[name], name)
-    inside = f"{want['inside']['changed_fraction']:.1%}"
+    inside = percent(want["inside"]["changed_fraction"], language)  # the question's own number format
     assert inside in answer.first_sentence and "outside" in answer.first_sentence
     said = {"en": "lies outside the pair", "fr": "est en dehors de la paire"}[language]
     assert said in answer.first_sentence  # the outside parcel is named, not dropped
