@@ -109,3 +109,19 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
         evidence.append(f"The mask's confidence is {confidence:.2f}: these figures are estimates.")
     details = " ".join(evidence)
     return " ".join(p for p in (first, say("details", lang), details) if p), first, chosen, confidence
+
+
+def aoi_table(summary: AoiSummary) -> str:
+    """The areas of interest as a table: one line per polygon, the unplaced and repaired ones said."""
+    lines = [f"areas of interest ({summary.source}): changed = more than {summary.threshold:.0%} of valid pixels"]
+    lines.append(f"  {'name':<16} {'status':<15} {'area ha':>9} {'changed':>8} {'ha':>8} {'objects':>7}  verdict")
+    for s in summary.polygons:
+        share = f"{s.changed_fraction:.1%}" if s.changed_fraction is not None else "-"
+        changed_ha = f"{s.changed_area_m2 / 10_000:.2f}" if s.changed_area_m2 is not None else "-"
+        verdict = "-" if s.changed is None else "changed" if s.changed else "unchanged"
+        line = f"  {s.label[:16]:<16} {s.status:<15} {s.area_m2 / 10_000:>9.2f} {share:>8} {changed_ha:>8} "
+        line += f"{s.objects:>7}  {verdict}"
+        if s.repaired:
+            line += f" (outline repaired: {s.repaired})"
+        lines.append(line)
+    return "\n".join(lines)

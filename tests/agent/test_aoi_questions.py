@@ -128,3 +128,18 @@ def test_the_cli_and_a_batch_take_areas_of_interest(bercy, tmp_path, capsys):
     record = json.loads((out / "answers.jsonl").read_text().splitlines()[0])
     figures = {s["label"]: s for s in record["answer"]["areas_of_interest"]}
     assert record["pair"] == "bercy" and figures["edge"]["changed_pixels"] == want["edge"]["changed_pixels"]
+
+
+def test_a_scene_takes_areas_of_interest_read_window_by_window(bercy, tmp_path, capsys):
+    pair, label, parcels, want = bercy
+    out = tmp_path / "scene"
+    args = ["scene", str(pair.t1_path), str(pair.t2_path), "--out", str(out), "--mask", label, "--tile", "128"]
+    assert cli([*args, "--aoi", str(parcels)]) == 0
+    printed = capsys.readouterr().out
+    assert "areas of interest (parcels.gpkg)" in printed and "edge             partly outside" in printed
+    meta, _, _, fields = pyogrio.raw.read(out / "areas_of_interest.gpkg", layer="aois")
+    columns = dict(zip(meta["fields"], fields, strict=True))
+    assert list(columns["name"]) == list(PARCELS)
+    fractions = [want[n]["changed_fraction"] for n in PARCELS]
+    assert np.allclose(columns["changed_fraction"][:2], fractions[:2], atol=1e-6)  # the third lies outside
+    assert list(columns["status"]) == ["inside", "partly outside", "outside"]
