@@ -209,7 +209,7 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         artefacts["mask_geotiff"] = str(
             write_mask_cog(mask, georef, folder / mask_file_name(entry.pair.name, turn, georef))
         )
-    notes = export_notes(collection, entry.pair, artefacts, state.request.language)
+    notes = export_notes(collection, entry.pair, artefacts, state.request.language, state.request.unwritten_format)
     answer = state.answer.model_copy(update={"artefacts": artefacts, "text": state.answer.text + notes})
     return {"answer": answer, "artefacts": artefacts}
 
