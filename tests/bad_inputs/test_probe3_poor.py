@@ -237,7 +237,11 @@ def test_a_grey_date_against_a_colour_one_is_compared_in_grey(tmp_path):
     grey = np.round(colour @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     pair = pair_from_arrays(colour, grey)
     assert "t2 array has no colour, so both dates are compared in grey" in pair.scaling
-    assert np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    assert pair.grey_date == "t2" and np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    from tests.bad_inputs.cases import api_agent
+
+    answer = api_agent(tmp_path).ask(pair, "has anything changed?")
+    assert "The t2 image has no colour, so both dates were compared in grey" in answer.text
 
 
 def test_a_raster_reaching_latitude_95_is_refused(tmp_path, capsys):
