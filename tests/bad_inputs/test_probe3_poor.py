@@ -440,9 +440,9 @@ def test_verify_geojson_on_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_
     old = b'{"type": "FeatureCollection", "features": []}\n'
     target.write_bytes(old)
     root = Path(__file__).resolve().parents[2]
+    argv = ["verify", str(ex.t1), str(ex.t2), "--mask", str(ex.mask), "--mask-kind", "levir-mci"]
     done = subprocess.run(
-        [sys.executable, "-c", CLI_ON_A_FULL_DISK, "600", "verify", str(ex.t1), str(ex.t2), "--mask", str(ex.mask)]
-        + ["--mask-kind", "levir-mci", "--geojson", str(target)],
+        [sys.executable, "-c", CLI_ON_A_FULL_DISK, "600", *argv, "--geojson", str(target)],
         capture_output=True,
         text=True,
         timeout=180,
