@@ -605,7 +605,10 @@ def compose(request: Request, k: Knowledge) -> Composed:
         )
     places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
     oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
-    first_and_note = " ".join(part for part in (first, tag, oriented) if part)  # in the question's language
+    notes = [part for part in (tag, oriented) if part]
+    if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
+        notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
+    first_and_note = " ".join([first, *notes])  # in the question's language
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"

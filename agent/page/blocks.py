@@ -153,7 +153,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         loaded, t1, t2, mask, kind, category = page.load_example(session, label, use_mask, progress=progress)
-        return (*view(shown(request, loaded)), t1, t2, mask, kind, category)
+        return (*view(shown(request, loaded)), t1, t2, mask, kind, category, None)  # the old pair's AOI goes
 
     def on_ask(
         session: Session,
@@ -331,7 +331,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         load_example.click(
             on_example,
             [session, example, use_mask],
-            [*outputs, t1, t2, mask, kind, category],
+            [*outputs, t1, t2, mask, kind, category, aoi],
             api_name="load_example",
             **loading,
         )

@@ -284,6 +284,8 @@ def orient_request(request: Request, question: str, orientation: Orientation | N
     """
     if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
         return request
+    if request.ask in ("explain", "confirm"):  # they repeat the previous request, whose regions are already turned
+        return request
     raw = question.strip()[:MAX_QUESTION_CHARS]
     folded = fold(raw)
     text = correct(folded)[0] if request.language == "en" else folded

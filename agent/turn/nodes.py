@@ -111,7 +111,16 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
                 read_aoi(state.aoi), mask, entry.pair.georef, ctx.rules, gsd_m=state.gsd_m
             )
         aoi = entry.derived[aoi_key]
-    return {"facts": PairFacts(verification=verification, regions=regions, area=area, orientation=turned, aoi=aoi)}
+    return {
+        "facts": PairFacts(
+            verification=verification,
+            regions=regions,
+            area=area,
+            orientation=turned,
+            aoi=aoi,
+            grey_date=entry.pair.grey_date,
+        )
+    }
 
 
 def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:

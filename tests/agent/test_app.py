@@ -537,7 +537,8 @@ def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
     url, _, page = served
     client = Client(url, verbose=False)
     loaded = client.predict(page.example_choices()[0], True, api_name="/load_example")
-    assert "Pair loaded" in loaded[0] and loaded[-2] == "levir-mci"
+    # the outputs end with the mask kind, its category and the areas-of-interest control (cleared)
+    assert "Pair loaded" in loaded[0] and loaded[-3] == "levir-mci" and loaded[-1] is None
     example_mask = page.examples[page.example_choices()[0]].mask
     *_, mask, kind, category, bounds, crs, gsd, aoi = client.predict(
         handle_file(str(pngs.t1)),

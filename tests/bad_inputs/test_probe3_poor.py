@@ -237,7 +237,11 @@ def test_a_grey_date_against_a_colour_one_is_compared_in_grey(tmp_path):
     grey = np.round(colour @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     pair = pair_from_arrays(colour, grey)
     assert "t2 array has no colour, so both dates are compared in grey" in pair.scaling
-    assert np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    assert pair.grey_date == "t2" and np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    from tests.bad_inputs.cases import api_agent
+
+    answer = api_agent(tmp_path).ask(pair, "has anything changed?")
+    assert "The t2 image has no colour, so both dates were compared in grey" in answer.text
 
 
 def test_a_raster_reaching_latitude_95_is_refused(tmp_path, capsys):
@@ -414,3 +418,36 @@ def test_health_answers_while_upload_bodies_are_being_parsed(monkeypatch):
         for thread in uploads:
             thread.join(60)
     assert waited < 1.0, waited
+
+
+CLI_ON_A_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from agent.cli.main import main
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_verify_geojson_on_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ex = example(tmp_path / "ex")
+    target = tmp_path / "changes.geojson"
+    old = b'{"type": "FeatureCollection", "features": []}\n'
+    target.write_bytes(old)
+    root = Path(__file__).resolve().parents[2]
+    argv = ["verify", str(ex.t1), str(ex.t2), "--mask", str(ex.mask), "--mask-kind", "levir-mci"]
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_ON_A_FULL_DISK, "600", *argv, "--geojson", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 2, (done.stdout[-500:], done.stderr[-2000:])
+    assert f"cannot write {target}" in done.stderr and "Traceback" not in done.stderr
+    assert target.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == ["changes.geojson", "ex"]
