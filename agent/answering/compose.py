@@ -223,7 +223,27 @@ class _Turn:
                 thr=percent(self.threshold, self.lang, 0),
             )
         self.evidence.append(f"Rule: {self.p.regions.rule}.")
-        return f"{self.yes_no(bool(stats.changed))}, {clause}"
+        return f"{self.yes_no(bool(stats.changed))}, {clause}{self.cells_that_differ(r.region, bool(stats.changed))}"
+
+    def cells_that_differ(self, region: str, changed: bool) -> str:
+        """A region's verdict and its cells' verdicts can differ (a column at 4 % holding a cell at 7 %): then the
+        answer names the cells, so a reader never sees "no" beside a changed cell of the same region."""
+        cells = self.cells_in(region)
+        if len(cells) < 2:
+            return ""
+        changed_cells = [c for c in cells if self.stats(c).changed]
+        if not changed and changed_cells:
+            named = [
+                say("cell_share", self.lang, cell=self.region(c), pct=self.pct(self.stats(c).fraction))
+                for c in changed_cells
+            ]
+            return "; " + say("region_cells_changed", self.lang, cells=join(named, self.lang))
+        if changed and not changed_cells:
+            top = max(cells, key=lambda c: self.stats(c).fraction)
+            return ", " + say(
+                "region_no_cell_changed", self.lang, top=self.region(top), pct=self.pct(self.stats(top).fraction)
+            )
+        return ""
 
     def category_counts(self) -> dict[str, int] | None:
         if self.r.region == "image":
@@ -551,7 +571,10 @@ def compose(request: Request, k: Knowledge) -> Composed:
         )
     places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
     oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
-    first_and_note = f"{first} {oriented}" if oriented else first  # in the question's language
+    notes = [oriented] if oriented else []
+    if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
+        notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
+    first_and_note = " ".join([first, *notes])  # in the question's language
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.answering.catalog import message
 from agent.answering.numbers import integer
+from agent.answering.wording import join
 from tools.geojson import export_contents
 from tools.georef import placement
 from tools.pairs import ImagePair
@@ -42,11 +43,23 @@ def unplaced_hint(pair: ImagePair, lang: str = "en") -> str:
     return message("unplaced", lang)
 
 
+FORMAT_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "mask_geotiff": "GeoTIFF"}
+"""File formats by artefact kind (proper names: the same in every language)."""
+
+
 def export_notes(
-    collection: Mapping[str, Any] | None, pair: ImagePair, artefacts: Mapping[str, str], lang: str = "en"
+    collection: Mapping[str, Any] | None,
+    pair: ImagePair,
+    artefacts: Mapping[str, str],
+    lang: str = "en",
+    unwritten: str | None = None,
 ) -> str:
-    """What an export adds to the answer: what the GeoJSON holds, whether it can go on a map, where the files are."""
+    """What an export adds to the answer: a format asked for and not written (said first), what the GeoJSON holds,
+    whether it can go on a map, where the files are."""
     notes = []
+    written = [FORMAT_NAMES[kind] for kind in artefacts if kind in FORMAT_NAMES]
+    if unwritten and written:
+        notes.append(message("format_not_written", lang).format(asked=unwritten, written=join(written, lang)))
     if collection is not None:
         features = collection.get("features") or []
         aois = sum(1 for f in features if f["properties"].get("feature") == "aoi")

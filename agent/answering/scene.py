@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deltavlm.rules import CATEGORIES, ChangeSummary
 from tools.masks import MaskSource
+from tools.orientation import Orientation
 
 
 def _plural(n: int, word: str) -> str:
@@ -18,8 +19,10 @@ def scene_report(
     changed_tiles: int,
     tiles_total: int,
     tile: int,
+    orientation: Orientation | None = None,
 ) -> str:
-    """The scene's answers, one per line: changed, objects, cells, tiles, valid data."""
+    """The scene's answers, one per line: changed, objects, cells, tiles, valid data; on a scene that is not
+    north-up, a line saying the cell names follow the image as drawn."""
     by = f"{source.provider} mask, confidence {source.confidence:.2f}"
     part = "scene" if s.valid_fraction >= 1.0 else "valid part"
     valid = (
@@ -44,6 +47,12 @@ def scene_report(
             "counts from a classical mask are estimates."
         )
     lines.append(f"Changed 3×3 cells: {' '.join(s.cells) or 'none'}.")
+    if orientation is not None and not orientation.north_up:
+        turned = "" if orientation.exact else f", turned about {round(orientation.rotation_deg)}° from north-up"
+        lines.append(
+            f"The scene is not north-up (its top edge faces {orientation.facing['top']}{turned}): the cell names "
+            "TL…BR are as the image is drawn, not compass directions."
+        )
     lines.extend(no_data)
     if s.categorical:
         for c in CATEGORIES:

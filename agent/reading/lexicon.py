@@ -123,7 +123,7 @@ CONFIRM = _rx(
 )
 EXPORT = _rx(
     _words(
-        r"export\w*|geojson|download\w*|shapefiles?|shp|geopackages?|gpkg|qgis|arcgis|gis (?:file|layer)"
+        r"export\w*|geojson|download\w*|shapefiles?|shp|geopackages?|gpkg|qgis|arcgis|gis (?:file|layer)|kml|kmz"
         r"|vector (?:file|layer)"
         r"|save (?:it|that|them|this|the (?:changes|results|cells|polygons))|telecharg\w*|exporta\w*"
         r"|descarga\w*|herunterladen|baixar"
@@ -236,6 +236,8 @@ NEGATIVE = _rx(
         r"|(?:the )?same as (?:before|the first)"
         r"|(?:is|are|was|were|it|they|images|scenes?|area|tile) (?:exactly |completely |all )?(?:the )?same"
         r"|identical|no (?:change|changes|difference|differences)|nothing (?:changed?|happened|new|different)"
+        r"|(?:show|shows|showing|depict|depicts) (?:exactly |really )?(?:the )?same"
+        r"|(?:la )?meme chose|lo mismo|la misma cosa|(?:a )?mesma coisa|dasselbe|das selbe"
         r"|not (?:changed|change|touched|modified)"
         r"|(?:hasn't|haven't|didn't|did not|has not|have not|wasn't|weren't) (?:\w+ )?(?:changed|change)"
         r"|stable|untouched|intact|inchange\w*|rien (?:n'a )?change|pas (?:de )?change\w*|sin cambios?"
@@ -387,3 +389,13 @@ EXPORT_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("gpkg", _rx(_words(r"geopackages?|gpkg"))),
 )
 """A vector format the question names ("as a shapefile"); GeoJSON otherwise."""
+UNWRITTEN_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("KML", _rx(_words(r"kml|kmz|google earth"))),
+    ("CSV", _rx(_words(r"csv|excel|xlsx?|spreadsheet"))),
+    ("DXF", _rx(_words(r"dxf|autocad|cad"))),
+    ("GeoParquet", _rx(_words(r"geoparquet|parquet"))),
+    ("FlatGeobuf", _rx(_words(r"flatgeobuf|fgb"))),
+    ("GML", _rx(_words(r"gml"))),
+    ("PDF", _rx(_words(r"pdf"))),
+)
+"""Formats a question may name that the agent does not write: the answer says so and names what it wrote."""

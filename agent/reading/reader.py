@@ -78,6 +78,7 @@ class _Reading:
         if self.aoi and lx.AOI_RANK.search(text):
             self.rank = self.rank or "most"
         self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
+        self.unwritten_format = next((fmt for fmt, rx in lx.UNWRITTEN_FORMATS if rx.search(text)), None)
 
     @property
     def short(self) -> bool:
@@ -136,6 +137,8 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
         lx.CHANGE_WORDS.search(text) or r.categories or r.negative or r.regions or r.direction != "any"
     ):
         return "changed", "a yes/no question about change"
+    if r.negative:  # "do the images show the same thing?": a question about sameness, not a request to show
+        return "changed", "a yes/no question about sameness"
     if lx.SHOW.search(text):
         return "show", "asks to see the change"
     return "", ""
@@ -260,6 +263,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         wants_overlay=wants_overlay,
         wants_export=wants_export,
         export_format=reading.export_format,  # type: ignore[arg-type]
+        unwritten_format=reading.unwritten_format,
         aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]
@@ -275,6 +279,8 @@ def orient_request(request: Request, question: str, orientation: Orientation | N
     says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
     """
     if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
+        return request
+    if request.ask in ("explain", "confirm"):  # they repeat the previous request, whose regions are already turned
         return request
     raw = question.strip()[:MAX_QUESTION_CHARS]
     folded = fold(raw)

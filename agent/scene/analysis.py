@@ -31,6 +31,7 @@ from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_cha
 from tools.atomic import write_atomic
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
+from tools.orientation import orientation_of
 from tools.raster import Georef, InputError, ensure_folder, open_raster
 from tools.scene.disk_mask import N_CLASSES
 from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
@@ -294,6 +295,7 @@ def analyse_scene(
             changed_tiles=len(result.changed_tiles),
             tiles_total=result.tiles_total,
             tile=result.tile,
+            orientation=orientation_of(meta.georef),
         )
         if out is not None:
             result.outputs["change_mask"] = str(write_mask_geotiff(disk, out / "change_mask.tif", meta.georef))

@@ -14,6 +14,7 @@ import numpy as np
 import pyogrio
 import pytest
 
+from agent.answering.numbers import percent
 from agent.api import Agent
 from agent.batch.runner import BatchOptions, run_batch
 from agent.cli.main import main as cli
@@ -52,7 +53,7 @@ def test_parcel_figures_match_the_reference_in_two_languages(bercy, tmp_path, qu
     assert list(got) == list(PARCELS)
     for name in PARCELS:
         check_figures(got[name], want[name], name)
-    inside = f"{want['inside']['changed_fraction']:.1%}"
+    inside = percent(want["inside"]["changed_fraction"], language)  # the question's own number format
     assert inside in answer.first_sentence and "outside" in answer.first_sentence
     said = {"en": "lies outside the pair", "fr": "est en dehors de la paire"}[language]
     assert said in answer.first_sentence  # the outside parcel is named, not dropped
@@ -127,3 +128,18 @@ def test_the_cli_and_a_batch_take_areas_of_interest(bercy, tmp_path, capsys):
     record = json.loads((out / "answers.jsonl").read_text().splitlines()[0])
     figures = {s["label"]: s for s in record["answer"]["areas_of_interest"]}
     assert record["pair"] == "bercy" and figures["edge"]["changed_pixels"] == want["edge"]["changed_pixels"]
+
+
+def test_a_scene_takes_areas_of_interest_read_window_by_window(bercy, tmp_path, capsys):
+    pair, label, parcels, want = bercy
+    out = tmp_path / "scene"
+    args = ["scene", str(pair.t1_path), str(pair.t2_path), "--out", str(out), "--mask", label, "--tile", "128"]
+    assert cli([*args, "--aoi", str(parcels)]) == 0
+    printed = capsys.readouterr().out
+    assert "areas of interest (parcels.gpkg)" in printed and "edge             partly outside" in printed
+    meta, _, _, fields = pyogrio.raw.read(out / "areas_of_interest.gpkg", layer="aois")
+    columns = dict(zip(meta["fields"], fields, strict=True))
+    assert list(columns["name"]) == list(PARCELS)
+    fractions = [want[n]["changed_fraction"] for n in PARCELS]
+    assert np.allclose(columns["changed_fraction"][:2], fractions[:2], atol=1e-6)  # the third lies outside
+    assert list(columns["status"]) == ["inside", "partly outside", "outside"]

@@ -176,3 +176,23 @@ def test_a_batch_over_two_city_t1_pairs_writes_two_names(shared_data, tmp_path):
     assert names[0].startswith("bercy_") and names[1].startswith("pisa_")
     layer = json.loads((out / "changes.geojson").read_text())
     assert {f["properties"]["pair"] for f in layer["features"]} <= {"bercy", "pisa"}
+
+
+def test_the_question_names_the_format_and_every_export_brings_the_mask_cog(shared_data, tmp_path):
+    folder = _oscd(shared_data, "bercy")
+    pair = load_pair(folder / "t1.tif", folder / "t2.tif")
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    label = str(folder / "label.tif")
+    for question, kind in (
+        ("Export the changes as a shapefile", "shp"),
+        ("Download the changed objects as a GeoPackage", "gpkg"),
+        ("Export the changed cells", "geojson"),
+    ):
+        answer = agent.ask(pair, question, thread_id="formats", mask=label)
+        written = Path(answer.artefacts[kind])
+        assert written.is_file() and written.name.startswith("bercy_turn"), question
+        info = pyogrio.read_info(written, layer="objects" if kind == "gpkg" else None)
+        assert info["geometry_type"] in ("MultiPolygon", "Polygon") and info["features"] >= 0
+        assert Path(answer.artefacts["geojson"]).suffix == ".geojson"  # the GeoJSON is always there
+        with rasterio.open(answer.artefacts["mask_geotiff"]) as ds:
+            assert tuple(ds.transform)[:6] == pair.georef.transform and ds.crs.to_string() == pair.georef.crs
