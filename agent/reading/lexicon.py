@@ -342,13 +342,13 @@ FRENCH_ONLY = _rx(
     _words(
         r"est-ce|combien|quel|quelle|quelles|y a-t-il|a-t-il|batiments?|quelque|chose|l'image|pourcentage"
         r"|partie|les|des|exporte[rz]?|changements|a-t-elle|qu'est-ce|surface|et|ou|nouveaux|qu'est-ce"
-        r"|decri\w*|moitie|s'il vous plait|sont|ont"
+        r"|decri\w*|moitie|s'il vous plait|sont|ont|parcelles?"
     ),
     r"(?<!\w)où(?!\w)",
 )
 SPANISH_ONLY = _rx(
     _words(
-        r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
+        r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|cambiaron|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
         r"|carreteras?|calles?"
     )
 )
@@ -356,13 +356,13 @@ PORTUGUESE_ONLY = _rx(
     _words(
         r"em",
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
-        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca",
+        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao",
     )
 )
 GERMAN_ONLY = _rx(
     _words(
         r"wie|viele?|wo|gibt|sich|gebaude\w*|verandert|geandert|welche[mnrs]?|beschreib\w*|veranderungen"
-        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat"
+        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat|parzellen?|flurstucke?"
     )
 )
 

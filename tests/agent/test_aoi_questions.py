@@ -143,3 +143,29 @@ def test_a_scene_takes_areas_of_interest_read_window_by_window(bercy, tmp_path, 
     fractions = [want[n]["changed_fraction"] for n in PARCELS]
     assert np.allclose(columns["changed_fraction"][:2], fractions[:2], atol=1e-6)  # the third lies outside
     assert list(columns["status"]) == ["inside", "partly outside", "outside"]
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "ask", "pick", "rank"),
+    [
+        ("Which fields changed?", "en", "changed", None, None),
+        ("How much of plot 12 changed?", "en", "how_much", "12", None),
+        ("Rank the parcels by change", "en", "changed", None, "most"),
+        ('How many buildings in parcel "North"?', "en", "count", "north", None),
+        ("Quelles parcelles ont changé ?", "fr", "changed", None, None),
+        ("¿Qué parcelas cambiaron?", "es", "changed", None, None),
+        ("Welche Parzellen haben sich verändert?", "de", "changed", None, None),
+        ("Quais talhões mudaram?", "pt", "changed", None, None),
+        ("哪些地块发生了变化？", "zh", "changed", None, None),
+    ],
+)
+def test_the_reader_reads_areas_of_interest_as_a_region(question, language, ask, pick, rank):
+    request = read_request(question)
+    assert (request.region, request.language, request.ask, request.aoi_pick, request.rank) == (
+        "aoi",
+        language,
+        ask,
+        pick,
+        rank,
+    )
+    assert read_request("Export the changes as a shapefile").export_format == "shp"
