@@ -268,7 +268,11 @@ class Agent:
         """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
         error, and the thread keeps its last saved turn."""
         try:
-            return self.graph.invoke(start, config={"configurable": {"thread_id": thread_id}}, context=self._context())
+            # One checkpoint per turn, written when the turn ends: a turn is the unit a thread keeps (a crash in the
+            # middle of one leaves the thread at its last whole turn), and the steps between need no copy each.
+            return self.graph.invoke(
+                start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
+            )
         except sqlite3.OperationalError as exc:
             where = self.settings.checkpoint_db or "the conversation store"
             raise InputError(
