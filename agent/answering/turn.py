@@ -11,6 +11,7 @@ from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal
+from agent.answering.wording import join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
@@ -71,7 +72,8 @@ def compose_turn(
         return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
-    composed = compose(request, Knowledge(known, facts, has_model, model_text))
+    said = frozenset(note for _, earlier in previous for note in earlier.said)
+    composed = compose(request, Knowledge(known, facts, has_model, model_text, said))
     stated = [k for k in dict.fromkeys(composed.stated) if k in known]
     lang = request.language
     notes = [
@@ -118,6 +120,7 @@ def compose_turn(
         ),
         conflicts=list(reconciled.conflicts),
         verification=verification,
+        said=composed.said,
     )
 
 
@@ -142,6 +145,19 @@ def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, rea
         ),
         verification=facts.verification,
     )
+
+
+def _challenge_evidence(last: Answer, lang: str) -> str:
+    """What a doubted answer can show beyond a repeat: where the mask changed most, and how to check it."""
+    regions = last.evidence.regions
+    if regions is not None and regions.top_cells:
+        cells = join([region_name(c, lang) for c in regions.top_cells[:3]], lang)
+        seen = message("challenge_cells", lang).format(cells=cells)
+    elif regions is not None:
+        seen = message("challenge_no_pixel", lang)
+    else:
+        seen = ""
+    return " ".join(part for part in (seen, message("challenge_check", lang)) if part)
 
 
 def about_previous(
@@ -176,6 +192,7 @@ def about_previous(
                 first=first, conf=decimal(last.confidence, lang, 2), threshold=decimal(HEDGE_BELOW, lang, 2)
             )
             text = f"{opening} {message('previous_rests', lang).format(basis=basis)} {detail}"
+            text += " " + _challenge_evidence(last, lang)
             if not sure:
                 text += " " + message("previous_better", lang)
         else:

@@ -13,6 +13,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _require_training_extra() -> None:
+    """A one-line error instead of an ImportError traceback when torch or onnx are not installed."""
+    from importlib.util import find_spec
+
+    from tools.raster import InputError
+
+    missing = [name for name in ("torch", "onnx", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        raise InputError(
+            f"changeagent detector needs {', '.join(missing)}: install the training extra "
+            "(pip install 'changeagent[train]', torch CPU first: see the Makefile's TORCH_PIN)"
+        )
+
+
 def _progress(total_s: float) -> Any:
     """A tqdm bar over the time budget showing the loss and validation F1 (plain lines without tqdm)."""
     try:
@@ -57,6 +71,7 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    _require_training_extra()
     from tools.detector.train import train
 
     options = _options(args)
@@ -75,6 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lodo(args: argparse.Namespace) -> int:
+    _require_training_extra()
     from tools.detector.lodo import default_decision, format_fold_table, run_folds
 
     def log(line: str) -> None:
@@ -96,6 +112,7 @@ def cmd_lodo(args: argparse.Namespace) -> int:
 
 
 def cmd_fewshot(args: argparse.Namespace) -> int:
+    _require_training_extra()
     from tools.detector.fewshot import measure_few_shot
 
     result = measure_few_shot(

@@ -193,3 +193,16 @@ def test_the_default_decision_needs_four_wins_accuracy_and_clean_no_change_pairs
     decision = default_decision(noisy + [_row(n, "classical", 0.8) for n in sets])
     assert not decision.becomes_default and any("on e" in s for s in decision.shortfalls)
     assert format_fold_table(winning).count("\n") == 11
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    data = _write_folder(tmp_path / "g", pairs=2)
+    common = {"data": [data], "out": tmp_path / "run", "crop": 32, "batch": 2, "pretrained": False}
+    first = train(TrainOptions(**common, max_steps=2))
+    assert first["about"]["steps"] == 2
+    resumed = train(TrainOptions(**common, max_steps=5))
+    assert resumed["about"]["steps"] == 5  # three more steps, not five from scratch
+    assert [h["step"] for h in resumed["history"]][:2] == [0, 2]
+    again = train(TrainOptions(**common, max_steps=5, restart=True))
+    assert [h["step"] for h in again["history"]] == [0, 5]
