@@ -198,7 +198,14 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
             )
         else:
             collection = changes_geojson(
-                verification, mask, georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs, turn=turn
+                verification,
+                mask,
+                georef,
+                pair_name=entry.pair.name,
+                objects=True,
+                crs=ctx.geojson_crs,
+                turn=turn,
+                gsd_m=state.gsd_m,
             )
             stem = Path(geojson_file_name(entry.pair.name, turn, georef)).stem
         fmt = state.request.export_format
