@@ -165,3 +165,24 @@ def test_the_confidence_shown_is_the_one_measured_for_the_question(agent):
         pytest.skip("the classical mask states no held-out scores, or is confident, on this pair")
     assert f"Yes/no accuracy {measured['binary_accuracy']:.2f}" in yes_no.text and "Grid F1" not in yes_no.text
     assert f"Grid F1 {measured['grid_f1']:.2f}" in where.text and "Yes/no accuracy" not in where.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "summary", "demolitions"),
+    [
+        ("en", "Describe the changes.", "What about demolitions?"),
+        ("fr", "Décris les changements.", "Et les démolitions ?"),
+        ("es", "Describe los cambios.", "¿Y las demoliciones?"),
+        ("pt", "Descreva as mudanças.", "E as demolições?"),
+    ],
+)
+def test_demolitions_after_a_summary_say_the_mask_cannot_tell_the_direction(
+    agent, tmp_path, lang, summary, demolitions
+):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])
+    first = agent.ask(_plain_pair(), summary, mask=mask, mask_kind="binary", thread_id="s")
+    answer = agent.ask(_plain_pair(), demolitions, thread_id="s")
+    assert answer.evidence.route.direction == "demolished", answer.evidence.route
+    assert answer.first_sentence != first.first_sentence
+    opening = message("no_direction", lang).split("{")[0]
+    assert answer.first_sentence.startswith(opening), answer.first_sentence
