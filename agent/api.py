@@ -270,8 +270,10 @@ class Agent:
         """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
         error, and the thread keeps its last saved turn."""
         try:
+            # One checkpoint per turn, written when the turn ends: a turn is the unit a thread keeps (a crash in the
+            # middle of one leaves the thread at its last whole turn), and the steps between need no copy each.
             result = self.graph.invoke(
-                start, config={"configurable": {"thread_id": thread_id}}, context=self._context()
+                start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
             )
             record: TurnRecord = result["recent"][-1]
             self.turn_log.write(thread_id, record.turn, record.model_dump_json())

@@ -143,7 +143,7 @@ def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, rea
         changed=any(changed) if changed else None,
         areas_of_interest=chosen or None,
         confidence=confidence if chosen else 0.0,
-        hedged=False,
+        hedged=bool(chosen) and (confidence < HEDGE_BELOW or source.reliable is False),
         evidence=Evidence(
             tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request, mask=source
         ),

@@ -23,7 +23,7 @@ from agent.settings import AgentSettings
 from deltavlm.synthetic import write_example
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
 from tools.georef import load_placed_pair
-from tools.masks import UserMaskProvider
+from tools.masks import ChangeMask, MaskSource, UserMaskProvider
 from tools.pairs import load_pair, pair_from_arrays
 from tools.raster import InputError
 
@@ -196,3 +196,22 @@ def test_a_plain_pair_placed_by_bounds_takes_areas_of_interest(tmp_path):
     assert west_half.status == "inside" and west_half.pixels == 256 * 128  # the western half of the grid
     class_mask = agent.verified(pair, mask=str(example.mask))[0].class_mask
     assert west_half.changed_pixels == int((class_mask[:, :128] > 0).sum())
+
+
+def test_a_weak_mask_hedges_the_areas_of_interest(bercy, tmp_path):
+    pair, _, parcels, _ = bercy
+    weak = MaskSource(provider="classical", kind="classical", categorical=False, confidence=0.5)
+
+    class WeakMask:
+        """The user's label, presented as a mask of measured confidence 0.5."""
+
+        name = "weak"
+
+        def provide(self, pair):
+            mask = UserMaskProvider(bercy[1]).provide(pair)
+            return ChangeMask(class_mask=mask.class_mask, source=weak, valid=mask.valid)
+
+    answer = Agent(AgentSettings(artefact_dir=tmp_path), mask_provider=WeakMask()).ask(
+        pair, "How much changed inside the parcels?", aoi=parcels
+    )
+    assert answer.hedged and answer.first_sentence.startswith("Probably") and "estimates" in answer.text
