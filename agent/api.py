@@ -25,7 +25,7 @@ from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
 from agent.turn.nodes import NODES, TurnContext
-from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState
+from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState, inline_turns
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
@@ -176,16 +176,26 @@ class Agent:
 
     def thread_state(self, thread_id: str) -> TurnState:
         """The checkpointed state of a thread (empty for a new one); an older version's thread is refused."""
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        values: dict[str, Any] = dict(snapshot.values or {})
+        return self._load(thread_id)[0]
+
+    def _load(self, thread_id: str) -> tuple[TurnState, list[TurnRecord]]:
+        """The thread's state, and the turns a version-2 checkpoint still holds in itself (moved to the turn log
+        on the thread's next turn; none for a current thread)."""
+        config = {"configurable": {"thread_id": thread_id}}
+        values: dict[str, Any] = dict(self.graph.get_state(config).values or {})
         if not values:
-            return TurnState()
+            return TurnState(), []
+        records: list[TurnRecord] = []
+        if values.get("version") == 2:  # the graph no longer has a "turns" channel: read it from the checkpoint
+            saved = self.checkpointer.get_tuple(config)
+            records, fields = inline_turns(saved.checkpoint["channel_values"].get("turns", []) if saved else [])
+            values.update(fields)
         if values.get("version") != STATE_VERSION:
             raise OldThread(
                 f"thread {thread_id} was saved by an earlier version of changeagent (state version "
                 f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
             )
-        return TurnState.model_validate(values)
+        return TurnState.model_validate(values), records
 
     def ask(
         self,
@@ -234,7 +244,7 @@ class Agent:
         gsd_m: float | None,
         aoi: str | Path | None = None,
     ) -> Answer:
-        state = self.thread_state(thread_id)
+        state, inline = self._load(thread_id)
         if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
                 f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
@@ -248,8 +258,14 @@ class Agent:
             check_aoi(aoi, image_pair)
         store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
+        moved: dict[str, object] = {}
+        if inline:  # a version-2 thread: its turns go to the turn log, its state takes the recent window
+            for record in inline:
+                self.turn_log.write(thread_id, record.turn, record.model_dump_json())
+            moved = {"turns_done": state.turns_done, "recent": state.recent, "said": state.said}
         result = self._invoke(
             {
+                **moved,
                 "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
@@ -328,7 +344,9 @@ class Agent:
         From the turn log; a turn whose record a crash kept out of the log is still in the state's recent window.
         """
         thread_id = check_thread_id(thread_id)
-        state = self.thread_state(thread_id)
+        state, inline = self._load(thread_id)
+        if inline:
+            return inline
         records = {
             t: TurnRecord.model_validate_json(r) for t, r in self.turn_log.read(thread_id, state.turns_done).items()
         }

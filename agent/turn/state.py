@@ -94,6 +94,22 @@ def note_union(kept: list[str], new: list[str]) -> list[str]:
     return list(dict.fromkeys(kept + new))
 
 
+def inline_turns(turns: list[object]) -> tuple[list[TurnRecord], dict[str, object]]:
+    """A version-2 checkpoint held every turn in itself: its records, numbered, and the fields a version-3
+    state keeps instead (the turns go to the turn log; ``Agent`` moves them on the thread's next turn)."""
+    records = [
+        TurnRecord.model_validate(t.model_dump() if isinstance(t, BaseModel) else t).model_copy(update={"turn": i})
+        for i, t in enumerate(turns)
+    ]
+    said = note_union([], [note for r in records for note in r.answer.said])
+    return records, {
+        "version": STATE_VERSION,
+        "turns_done": len(records),
+        "recent": remember([], records),
+        "said": said,
+    }
+
+
 Artefact = Literal["overlay", "geojson", "gpkg", "shp", "mask_geotiff"]
 
 

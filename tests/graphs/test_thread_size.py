@@ -4,13 +4,18 @@ restart that resumes where the thread stopped (issue 26, BAD case 6: checkpoints
 from __future__ import annotations
 
 import sqlite3
+from typing import TypedDict
 
 import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
 
 from agent import Agent
+from agent.reading import Request
 from agent.settings import AgentSettings
-from agent.turn.state import RECENT_TURNS
+from agent.turn.state import CHECKPOINTED_TYPES, RECENT_TURNS, TurnRecord
 from deltavlm.synthetic import generate_pair
+from graphs.checkpoints import serializer
 
 QUESTIONS = ["Has anything changed?", "How many buildings?", "where?", "why?", "and roads?"]
 
@@ -74,3 +79,42 @@ def test_why_after_many_turns_still_explains_the_last_factual_answer(arrays, tmp
         agent.ask(arrays, "why?", thread_id="t")  # explanations are not factual answers: the count stays the one
     explained = agent.ask(arrays, "why?", thread_id="t")
     assert (counted.first_sentence or counted.text) in explained.text
+
+
+class V2State(TypedDict, total=False):
+    """The checkpointed shape of state version 2: every turn held in the checkpoint itself."""
+
+    version: int
+    pair_id: str
+    pair_name: str
+    store_key: str
+    request: Request
+    ledger: dict
+    turn: int
+    turns: list[TurnRecord]
+
+
+def test_a_version_2_thread_moves_its_turns_to_the_log_and_goes_on(arrays, tmp_path):
+    source = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    for question in QUESTIONS[:3]:
+        source.ask(arrays, question, thread_id="src")
+    state, records = source.thread_state("src"), source.history("src")
+    saved = {"version": 2, "pair_id": state.pair_id, "pair_name": state.pair_name, "store_key": state.store_key}
+    saved |= {"request": state.request, "ledger": state.ledger, "turn": state.turn, "turns": records}
+    db = tmp_path / "v2.sqlite"
+    old = StateGraph(V2State)
+    old.add_node("write", lambda _: saved)
+    old.add_edge(START, "write")
+    old.add_edge("write", END)
+    with sqlite3.connect(db, check_same_thread=False) as connection:
+        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
+        old.compile(checkpointer=saver).invoke({"version": 2}, {"configurable": {"thread_id": "old"}})
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    assert [t.question for t in agent.history("old")] == QUESTIONS[:3]  # read in place, before any new turn
+    follow_up = agent.ask(arrays, "why?", thread_id="old")
+    history = agent.history("old")
+    agent.close()
+    assert follow_up.turn == 3 and [t.turn for t in history] == [0, 1, 2, 3]
+    assert [t.question for t in history] == [*QUESTIONS[:3], "why?"]
+    assert _checkpoint_bytes(db)[0] == 1
