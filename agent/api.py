@@ -32,6 +32,7 @@ from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
+from graphs.turn_log import TurnLog
 from tools.aoi import read_aoi
 from tools.gsd import check_gsd
 from tools.masks import ChangeMask, MaskKind, MaskProvider
@@ -152,6 +153,7 @@ class Agent:
         if self.settings.checkpoint_db:
             self._connection = _open_db(Path(self.settings.checkpoint_db))
         self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
+        self.turn_log = TurnLog(self.checkpointer)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
         self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
 
@@ -268,7 +270,15 @@ class Agent:
         """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
         error, and the thread keeps its last saved turn."""
         try:
-            return self.graph.invoke(start, config={"configurable": {"thread_id": thread_id}}, context=self._context())
+            # One checkpoint per turn, written when the turn ends: a turn is the unit a thread keeps (a crash in the
+            # middle of one leaves the thread at its last whole turn), and the steps between need no copy each.
+            result = self.graph.invoke(
+                start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
+            )
+            record: TurnRecord = result["recent"][-1]
+            self.turn_log.write(thread_id, record.turn, record.model_dump_json())
+            self.turn_log.prune(thread_id)  # the newest checkpoint is all a restart needs
+            return result
         except sqlite3.OperationalError as exc:
             where = self.settings.checkpoint_db or "the conversation store"
             raise InputError(
@@ -313,13 +323,22 @@ class Agent:
         self.store.seed(pair, self._provider(spec), mask, verification)
 
     def history(self, thread_id: str) -> list[TurnRecord]:
-        """Finished turns of a thread: question, the request it was read as, the answer."""
-        return list(self.thread_state(check_thread_id(thread_id)).turns)
+        """Finished turns of a thread: question, the request it was read as, the answer.
+
+        From the turn log; a turn whose record a crash kept out of the log is still in the state's recent window.
+        """
+        thread_id = check_thread_id(thread_id)
+        state = self.thread_state(thread_id)
+        records = {
+            t: TurnRecord.model_validate_json(r) for t, r in self.turn_log.read(thread_id, state.turns_done).items()
+        }
+        records.update({t.turn: t for t in state.recent if t.turn not in records})
+        return [records[t] for t in sorted(records)]
 
     def end_thread(self, thread_id: str) -> None:
-        """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""
+        """Forget a conversation (its checkpoints and turn records); batch runs end each pair's thread when done."""
         with self.locks.hold(thread_id):
-            self.checkpointer.delete_thread(thread_id)
+            self.turn_log.forget(thread_id)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -295,7 +295,9 @@ def _check_aligned(first: RasterData, second: RasterData) -> None:
             "both dates must be georeferenced, or neither"
         )
     if first.georef and second.georef:
-        if first.georef.crs != second.georef.crs:
+        from tools.gsd import same_crs
+
+        if not same_crs(first.georef.crs, second.georef.crs):
             raise InputError(
                 f"t1 and t2 are in different CRS: {first.path} is {first.georef.crs}, "
                 f"{second.path} is {second.georef.crs}; reproject one onto the other's grid first"

@@ -7,7 +7,7 @@ that had to be repaired is said so by name, so no polygon disappears from an ans
 
 from __future__ import annotations
 
-from agent.answering.compose import HEDGE_BELOW, _area, _pct, mask_phrase
+from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
 from agent.answering.wording import join, say, sentence
 from agent.reading import Request
 from agent.turn.state import PairFacts
@@ -99,14 +99,18 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     source = facts.verification.source if facts else None
     confidence = source.confidence if source else 0.0
     first = sentence(first)
+    unreliable = source is not None and source.reliable is False  # measured: this kind of imagery defeats the mask
+    if confidence < HEDGE_BELOW or unreliable:  # the same rule as every other answer: "probably"
+        first = sentence(_hedge(first, lang))
     unjudged = [_share(s, lang) for s in chosen if s.changed is None]
     if unjudged and not listed:
         first = f"{first} {sentence('; '.join(unjudged))}"
     evidence = [f"Areas of interest from {summary.source} (layer {summary.layer}), on {mask_phrase(source)}."]
     evidence += [sentence(_figures(s)) for s in chosen]
     evidence.append(sentence(f"Rule: {summary.rule}"))
-    if confidence < HEDGE_BELOW:
-        evidence.append(f"The mask's confidence is {confidence:.2f}: these figures are estimates.")
+    if confidence < HEDGE_BELOW or unreliable:
+        why = source.confidence_reason if source and source.confidence_reason else "no measured accuracy"
+        evidence.append(f"The mask's confidence is {confidence:.2f} ({why}): these figures are estimates.")
     details = " ".join(evidence)
     return " ".join(p for p in (first, say("details", lang), details) if p), first, chosen, confidence
 

@@ -18,7 +18,7 @@ from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
 from agent.turn.state import PairFacts
-from deltavlm.rules import CATEGORIES, CELL_IDS, cell_is_changed
+from deltavlm.rules import CATEGORIES, CELL_IDS, SIZE_SCALE, cell_is_changed, size_class
 from tools.areas import convert
 from tools.masks import MaskSource
 from tools.regions import COLUMNS, ROWS, RegionStats
@@ -30,6 +30,11 @@ EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
 BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
+FITTING_MEASURE = {"changed": "binary_accuracy", "where": "grid_f1", "count": "count_error"}
+"""The held-out score that fits each kind of question (``MaskSource.measured``): a yes/no answer shows its yes/no
+accuracy, a where-answer its grid F1; a kind with nothing measured shows the mask's confidence."""
+CATEGORY_FOLLOW_UPS = ("changed", "count", "where", "how_much", "describe")
+"""Asks a follow-up about categories the mask lacks gets any-change figures for, once the refusal was said."""
 OBJECT_CORE_SHARE = 0.8
 """A where-answer names the cells holding at least this share of the changed objects."""
 
@@ -42,6 +47,9 @@ class Knowledge:
     pair: PairFacts | None
     has_model: bool = False
     model_text: str | None = None
+    said: frozenset[str] = frozenset()
+    """Notes said earlier in the thread, said once: "calibration" (how the confidence was measured), "categories"
+    (the mask cannot separate the categories asked about)."""
 
 
 @dataclass
@@ -52,6 +60,8 @@ class Composed:
     confidence: float = 1.0
     regions: list[str] = field(default_factory=list)
     """The region keys whose numbers the answer used (for its evidence)."""
+    said: list[str] = field(default_factory=list)
+    """The once-per-thread notes this answer said (``Knowledge.said``)."""
 
 
 def _pct(value: float, lang: str = "en") -> str:
@@ -387,6 +397,8 @@ class _Turn:
         area = self.p.area
         if area.note:
             self.evidence.append(f"Note: {area.note}.")
+        if r.size_scale:
+            return self.size(fraction)
         if r.unit == "px":
             return say("pixels", self.lang, px=self.px(pixels), region=self.region(), pct=self.pct(fraction))
         if r.unit in AREA_UNITS:
@@ -414,6 +426,17 @@ class _Turn:
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
         return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))
+
+    def size(self, fraction: float) -> str:
+        """How big the change is, on the one scale of the rules (``deltavlm.rules.SIZE_SCALE``)."""
+        bounds = [percent(bound, self.lang, 0) for bound, _ in SIZE_SCALE]
+        self.evidence.append(say("size_scale_rule", self.lang, a=bounds[0], b=bounds[1], c=bounds[2]))
+        size = size_class(fraction)
+        if size == "none":
+            return say("region_unchanged", self.lang, region=self.region())
+        return say(
+            "size", self.lang, size=message(f"size:{size}", self.lang), pct=self.pct(fraction), region=self.region()
+        )
 
     def compare(self) -> str:
         r = self.r
@@ -526,6 +549,14 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if request.ask in ("off_topic", "hostile"):
         first = sentence(say(request.ask, lang))
         return Composed(first, first, confidence=1.0)
+    said: list[str] = []
+    tag = ""
+    categorical = bool(k.pair and k.pair.verification.source.categorical)
+    if "categories" in k.said and request.categories and not categorical and request.ask in CATEGORY_FOLLOW_UPS:
+        # said once already that the mask has no categories: answer the rest with any-change figures
+        nouns = join([noun(c, lang) for c in request.categories], lang)
+        tag = say("any_change_tag", lang, nouns=nouns)
+        request = request.model_copy(update={"categories": [], "direction": "any"})
     turn = _Turn(request, k)
     if request.ask == "open":
         if k.model_text:
@@ -551,17 +582,29 @@ def compose(request: Request, k: Knowledge) -> Composed:
     assert k.pair is not None
     source = k.pair.verification.source
     unreliable = source.reliable is False  # measured: this kind of imagery defeats the mask
-    if request.ask not in ("export", "show") and (confidence < HEDGE_BELOW or unreliable) and not turn.refused:
+    measure = FITTING_MEASURE.get(request.ask)
+    fitting = source.measured.get(measure) if measure else None
+    if fitting is None:  # nothing measured for this kind of question: the mask's confidence
+        measure, fitting = "confidence", confidence
+    weak = confidence < HEDGE_BELOW or fitting < HEDGE_BELOW or unreliable
+    if request.ask not in ("export", "show") and weak and not turn.refused:
         first = sentence(_hedge(first, lang))
         why = source.confidence_reason or source.detail or "no measured accuracy"
-        if unreliable:
+        shown = say(f"measure:{measure}", lang)
+        if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
+            turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=decimal(fitting, lang, 2)))
+        elif unreliable:
             where = f"at {source.gsd_m:.3g} m per pixel" if source.gsd_m else "on imagery like this"
             turn.evidence.append(
-                f"Confidence {confidence:.2f} ({why}). I can't tell where and how much reliably {where} without a "
-                f"learned model: {BETTER_PATH}."
+                f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}). I can't tell where and how much reliably "
+                f"{where} without a learned model: {BETTER_PATH}."
             )
         else:
-            turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+            turn.evidence.append(f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}); {BETTER_PATH}.")
+        if "calibration" not in k.said:
+            said.append("calibration")
+    if turn.refused and request.categories and not categorical:
+        said.append("categories")
     valid = k.pair.verification.summary.valid_fraction
     if valid < 1.0:  # numbers are on the part both dates cover: say how much that is, and which cells had none
         no_data = k.pair.verification.summary.no_data_cells
@@ -571,7 +614,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
         )
     places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
     oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
-    notes = [oriented] if oriented else []
+    notes = [part for part in (tag, oriented) if part]
     if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
         notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
     first_and_note = " ".join([first, *notes])  # in the question's language
@@ -579,4 +622,5 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)
-    return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])
+    regions = [key for key in turn.used if not key.startswith("cells:")]
+    return Composed(text, first, turn.stated, confidence, regions, said)

@@ -11,6 +11,7 @@ from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal
+from agent.answering.wording import join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
@@ -51,8 +52,12 @@ def compose_turn(
     reader: str,
     has_model: bool,
     model_problem: str | None,
+    said: frozenset[str] = frozenset(),
 ) -> Answer:
-    """The answer to ``request``: from the facts of this turn, or from the earlier answers for explain/confirm."""
+    """The answer to ``request``: from the facts of this turn, or from the earlier answers for explain/confirm.
+
+    ``said`` holds the once-per-thread notes of turns older than ``previous`` (the thread keeps a recent window).
+    """
     if request.ask in ("explain", "confirm"):
         return about_previous(question, request, turn, previous, ledger, reader)
     if facts is None:  # a decline: no facts were computed, none are given
@@ -71,7 +76,8 @@ def compose_turn(
         return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
-    composed = compose(request, Knowledge(known, facts, has_model, model_text))
+    said = said | frozenset(note for _, earlier in previous for note in earlier.said)
+    composed = compose(request, Knowledge(known, facts, has_model, model_text, said))
     stated = [k for k in dict.fromkeys(composed.stated) if k in known]
     lang = request.language
     notes = [
@@ -118,6 +124,7 @@ def compose_turn(
         ),
         conflicts=list(reconciled.conflicts),
         verification=verification,
+        said=composed.said,
     )
 
 
@@ -136,12 +143,25 @@ def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, rea
         changed=any(changed) if changed else None,
         areas_of_interest=chosen or None,
         confidence=confidence if chosen else 0.0,
-        hedged=False,
+        hedged=bool(chosen) and (confidence < HEDGE_BELOW or source.reliable is False),
         evidence=Evidence(
             tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request, mask=source
         ),
         verification=facts.verification,
     )
+
+
+def _challenge_evidence(last: Answer, lang: str) -> str:
+    """What a doubted answer can show beyond a repeat: where the mask changed most, and how to check it."""
+    regions = last.evidence.regions
+    if regions is not None and regions.top_cells:
+        cells = join([region_name(c, lang) for c in regions.top_cells[:3]], lang)
+        seen = message("challenge_cells", lang).format(cells=cells)
+    elif regions is not None:
+        seen = message("challenge_no_pixel", lang)
+    else:
+        seen = ""
+    return " ".join(part for part in (seen, message("challenge_check", lang)) if part)
 
 
 def about_previous(
@@ -176,6 +196,7 @@ def about_previous(
                 first=first, conf=decimal(last.confidence, lang, 2), threshold=decimal(HEDGE_BELOW, lang, 2)
             )
             text = f"{opening} {message('previous_rests', lang).format(basis=basis)} {detail}"
+            text += " " + _challenge_evidence(last, lang)
             if not sure:
                 text += " " + message("previous_better", lang)
         else:

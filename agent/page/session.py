@@ -578,6 +578,7 @@ class ChangePage:
                 objects=True,
                 crs=self.agent.settings.geojson_crs,
                 turn=turn,
+                gsd_m=ref.gsd_m,
             )
             name = geojson_file_name(ref.name, turn, pair.georef)
             folder = self._session_dir(session)

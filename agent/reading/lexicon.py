@@ -118,7 +118,8 @@ CONFIRM = _rx(
     r"^\W*(?:is that|is this) (?:right|correct|true|accurate)\b",
     r"\bhow (?:sure|confident|certain) are you\b",
     r"\bdouble[- ]check\b|\bcan i trust\b|\bhow reliable\b",
-    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher|^\W*tem certeza"
+    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher|^\W*tem certeza",
+    r"^\W*(?:etes[- ]vous|es[- ]tu|en etes[- ]vous|en es[- ]tu|est[- ]ce que (?:vous etes|tu es)) (?:sur|certain)"
     r"|^\W*voce tem certeza|确定吗|你确定",
 )
 EXPORT = _rx(
@@ -145,6 +146,19 @@ COUNT = _rx(
     ),
     r"多少个|多少栋|多少座|多少条|几个|几栋|几座|几条|数量|多少(?:新|处|建筑|房|栋|座|条|道路|路)",
 )
+SIZE = _rx(
+    _words(
+        r"(?:big|large|major|significant|huge|substantial|important) or (?:small|minor|little|tiny|insignificant)"
+        r"|(?:small|minor|little|tiny) or (?:big|large|major|significant|huge)"
+        r"|how (?:big|large|significant|extensive|major|serious|important) (?:is|was|are|were)"
+        r"|(?:grand|gros|important)e? ou (?:petit|faible)e?|petite? ou (?:grand|gros|important)e?|quelle ampleur"
+        r"|grande o pequen[oa]|pequen[oa] o grande|que tan grande"
+        r"|gross oder klein|klein oder gross|wie gross (?:ist|war)"
+        r"|grande ou pequen[oa]|pequen[oa] ou grande"
+    ),
+    r"大还是小|小还是大|大不大|有多大",
+)
+"""A question about how big the change is ("big or small?"): answered on the rules' size scale."""
 HOW_MUCH = _rx(
     _words(
         r"how much"

@@ -78,6 +78,7 @@ class _Reading:
         if self.aoi and lx.AOI_RANK.search(text):
             self.rank = self.rank or "most"
         self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
+        self.size = bool(lx.SIZE.search(text)) and self.unit is None  # "how large, in hectares?" asks an area
         self.unwritten_format = next((fmt for fmt, rx in lx.UNWRITTEN_FORMATS if rx.search(text)), None)
 
     @property
@@ -115,6 +116,8 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
     ):
         return "compare", "compares categories"
     area_unit = r.unit in ("m2", "ha", "km2", "acre", "px", "percent")
+    if r.size:
+        return "how_much", "asks how big the change is (the rules' size scale)"
     if lx.COUNT.search(text) and not area_unit:
         return "count", "asks for a number of objects"
     if lx.HOW_MUCH.search(text) or (r.unit and r.unit != "percent") or (lx.COUNT.search(text) and area_unit):
@@ -264,6 +267,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         wants_export=wants_export,
         export_format=reading.export_format,  # type: ignore[arg-type]
         unwritten_format=reading.unwritten_format,
+        size_scale=reading.size and ask == "how_much",
         aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]

@@ -91,3 +91,77 @@ def test_a_format_that_is_not_written_is_named_with_what_was(agent, tmp_path, la
     assert "geojson" in answer.artefacts
     said = message("format_not_written", lang).format(asked="KML", written="GeoJSON").split("GeoJSON")[0]
     assert said in answer.text, answer.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [
+        ("en", "Is the change big or small?"),
+        ("fr", "Le changement est-il grand ou petit ?"),
+        ("es", "¿El cambio es grande o pequeño?"),
+        ("de", "Ist die Veränderung groß oder klein?"),
+        ("pt", "A mudança é grande ou pequena?"),
+        ("zh", "变化大还是小？"),
+    ],
+)
+def test_big_or_small_is_answered_on_the_rules_size_scale(agent, tmp_path, lang, question):
+    from deltavlm.rules import size_class
+
+    mask = _mask(tmp_path, [(0, 9, 0, 30)])  # 270 px of 8,100: 3.3 %, small (1–5 %)
+    answer = agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary")
+    assert answer.intent == "how_much" and answer.evidence.route.size_scale
+    assert size_class(270 / 8100) == "small"
+    word = message("size:small", lang)
+    assert word in answer.first_sentence and not answer.first_sentence.startswith(message("yes", lang))
+    large = _mask(tmp_path, [(0, 45, 0, 90)])
+    again = agent.ask(_plain_pair(), question, mask=large, mask_kind="binary", thread_id="large")
+    assert message("size:large", lang) in again.first_sentence
+
+
+@pytest.mark.parametrize(
+    ("lang", "first", "follow_ups"),
+    [
+        ("en", "How many buildings appeared?", ["and where?", "in hectares?"]),
+        ("fr", "Combien de bâtiments sont apparus ?", ["et où ?", "en hectares ?"]),
+    ],
+)
+def test_categories_a_mask_lacks_are_refused_once_and_the_rest_answered(agent, tmp_path, lang, first, follow_ups):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])  # a binary mask with no category
+    refused = agent.ask(_plain_pair(), first, mask=mask, mask_kind="binary", thread_id="c")
+    assert refused.counts is None and "categories" in refused.said
+    texts = [agent.ask(_plain_pair(), q, thread_id="c").first_sentence for q in follow_ups]
+    assert len(set(texts)) == len(texts) and refused.first_sentence not in texts
+    assert "(TL)" in texts[0] and "ha" in texts[1]
+
+
+def test_the_calibration_sentence_is_said_once_per_thread(agent):
+    # the classical mask on a plain pair states a measured confidence below the hedge threshold
+    pair = _plain_pair()
+    answers = [agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")]
+    if not answers[0].hedged:
+        pytest.skip("the classical mask is confident on this pair: no calibration sentence to repeat")
+    assert "calibration" in answers[0].said and "calibration" not in answers[1].said
+    reason = answers[0].evidence.mask.confidence_reason
+    assert reason and reason in answers[0].text and reason not in answers[1].text
+    assert "measured as said in this conversation" in answers[1].text
+
+
+@pytest.mark.parametrize(("lang", "doubt"), [("en", "Are you sure?"), ("fr", "Êtes-vous sûr de votre réponse ?")])
+def test_a_challenge_gets_the_evidence_and_how_to_check(agent, tmp_path, lang, doubt):
+    mask = _mask(tmp_path, [(0, 9, 0, 10)])
+    question = "Did the left column change?" if lang == "en" else "Est-ce que la colonne de gauche a changé ?"
+    agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary", thread_id="d")
+    answer = agent.ask(_plain_pair(), doubt, thread_id="d")
+    assert answer.intent == "confirm"
+    assert message("challenge_check", lang) in answer.text and "(TL)" in answer.text
+
+
+def test_the_confidence_shown_is_the_one_measured_for_the_question(agent):
+    pair = _plain_pair()
+    yes_no = agent.ask(pair, "Has anything changed?", thread_id="m1")
+    where = agent.ask(pair, "Where did it change?", thread_id="m2")
+    measured = yes_no.evidence.mask.measured
+    if not measured or not yes_no.hedged:
+        pytest.skip("the classical mask states no held-out scores, or is confident, on this pair")
+    assert f"Yes/no accuracy {measured['binary_accuracy']:.2f}" in yes_no.text and "Grid F1" not in yes_no.text
+    assert f"Grid F1 {measured['grid_f1']:.2f}" in where.text and "Yes/no accuracy" not in where.text

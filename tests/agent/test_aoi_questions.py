@@ -20,8 +20,10 @@ from agent.batch.runner import BatchOptions, run_batch
 from agent.cli.main import main as cli
 from agent.reading import read_request
 from agent.settings import AgentSettings
+from deltavlm.synthetic import write_example
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
-from tools.masks import UserMaskProvider
+from tools.georef import load_placed_pair
+from tools.masks import ChangeMask, MaskSource, UserMaskProvider
 from tools.pairs import load_pair, pair_from_arrays
 from tools.raster import InputError
 
@@ -169,3 +171,47 @@ def test_the_reader_reads_areas_of_interest_as_a_region(question, language, ask,
         rank,
     )
     assert read_request("Export the changes as a shapefile").export_format == "shp"
+
+
+def test_a_plain_pair_placed_by_bounds_takes_areas_of_interest(tmp_path):
+    example = write_example(tmp_path / "plain", seed=5, georeferenced=False)  # 256 × 256 PNGs, no georeference
+    west, south, east, north = -97.90, 29.90, -97.89, 29.91
+    pair = load_placed_pair(example.t1, example.t2, bounds=f"{west},{south},{east},{north}", crs="EPSG:4326")
+    half = {
+        "type": "Polygon",
+        "coordinates": [[[west, south], [-97.895, south], [-97.895, north], [west, north], [west, south]]],
+    }
+    aoi = tmp_path / "west.geojson"
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "geometry": half, "properties": {"name": "west"}}],
+            }
+        )
+    )
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    answer = agent.ask(pair, "How much changed inside the parcel?", mask=str(example.mask), aoi=aoi)
+    (west_half,) = answer.areas_of_interest
+    assert west_half.status == "inside" and west_half.pixels == 256 * 128  # the western half of the grid
+    class_mask = agent.verified(pair, mask=str(example.mask))[0].class_mask
+    assert west_half.changed_pixels == int((class_mask[:, :128] > 0).sum())
+
+
+def test_a_weak_mask_hedges_the_areas_of_interest(bercy, tmp_path):
+    pair, _, parcels, _ = bercy
+    weak = MaskSource(provider="classical", kind="classical", categorical=False, confidence=0.5)
+
+    class WeakMask:
+        """The user's label, presented as a mask of measured confidence 0.5."""
+
+        name = "weak"
+
+        def provide(self, pair):
+            mask = UserMaskProvider(bercy[1]).provide(pair)
+            return ChangeMask(class_mask=mask.class_mask, source=weak, valid=mask.valid)
+
+    answer = Agent(AgentSettings(artefact_dir=tmp_path), mask_provider=WeakMask()).ask(
+        pair, "How much changed inside the parcels?", aoi=parcels
+    )
+    assert answer.hedged and answer.first_sentence.startswith("Probably") and "estimates" in answer.text

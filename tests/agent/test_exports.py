@@ -26,6 +26,7 @@ from agent.cli.conversation import join_bounds
 from agent.cli.main import main as cli
 from agent.settings import AgentSettings
 from deltavlm.rules import RuleSettings
+from deltavlm.synthetic import write_example
 from tools.geojson import changes_geojson
 from tools.mask_geotiff import MASK_NO_DATA, write_mask_cog
 from tools.masks import ChangeMask, MaskSource, UserMaskProvider
@@ -196,3 +197,15 @@ def test_the_question_names_the_format_and_every_export_brings_the_mask_cog(shar
         assert Path(answer.artefacts["geojson"]).suffix == ".geojson"  # the GeoJSON is always there
         with rasterio.open(answer.artefacts["mask_geotiff"]) as ds:
             assert tuple(ds.transform)[:6] == pair.georef.transform and ds.crs.to_string() == pair.georef.crs
+
+
+def test_objects_of_a_plain_pair_take_their_area_from_the_users_gsd(tmp_path):
+    example = write_example(tmp_path / "plain", seed=5, georeferenced=False)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    answer = agent.ask(
+        (example.t1, example.t2), "Export the changed objects", mask=str(example.mask), mask_kind="levir-mci", gsd_m=0.5
+    )
+    layer = json.loads(Path(answer.artefacts["geojson"]).read_text())
+    objects = [f["properties"] for f in layer["features"] if f["properties"]["feature"] == "object"]
+    assert objects and all(p["area_m2"] == pytest.approx(p["area_px"] * 0.25, abs=0.01) for p in objects)
+    assert all(p["cell"] in {"TL", "TC", "TR", "CL", "CC", "CR", "BL", "BC", "BR"} for p in objects)

@@ -45,11 +45,13 @@ class ClassicalMaskProvider:
         self.settings = settings or ClassicalSettings()
         self.aerial_settings = aerial_settings or AerialSettings()
         self._calibration = calibration
+        self._given = calibration
+        """The table passed in (None: the default table, loaded on first use); the key never changes on loading."""
         self.path = path
 
     def key(self) -> ProviderKey:
         """Its settings, the forced path and the calibration table (the default one, or this given object)."""
-        table = "default" if self._calibration is None else f"given {id(self._calibration):x}"
+        table = f"given {id(self._given):x}" if self._given is not None else "default"
         settings = f"{self.settings.model_dump_json()}|{self.aerial_settings.model_dump_json()}|{self.path}|{table}"
         return ProviderKey(name=self.name, settings=settings)
 
@@ -96,6 +98,7 @@ class ClassicalMaskProvider:
             kind="classical",
             categorical=False,
             confidence=round(entry.confidence, 3),
+            measured={"binary_accuracy": entry.binary_accuracy, "grid_f1": entry.grid_f1},
             confidence_reason=reason,
             calibration_key=entry.key,
             gsd_m=gsd,
@@ -139,6 +142,7 @@ class ClassicalMaskProvider:
             kind="classical",
             categorical=False,
             confidence=round(entry.confidence, 3),
+            measured={"binary_accuracy": entry.binary_accuracy, "grid_f1": entry.grid_f1},
             confidence_reason=reason,
             calibration_key=entry.key,
             gsd_m=analysis.scale.gsd_m if analysis.scale.gsd_known else None,
