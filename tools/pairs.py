@@ -24,7 +24,11 @@ from deltavlm.serving.hashing import pair_hash
 from tools.naming import scene_name
 from tools.raster import DEFAULT_MAX_PIXELS, MIN_SIDE, Georef, InputError, RasterData, read_raster
 
-STRETCH_PERCENTILES = (2.0, 98.0)
+STRETCH_PERCENTILES = (0.1, 99.9)
+"""Each date's bands are stretched linearly between these percentiles. Only the extreme 0.1 % at each end is
+clipped: a stretch from the 2nd to the 98th percentile filled the range with ordinary ground and clipped a new
+white roof or any saturated object to the level of the date's brightest ordinary pixels, erasing it from the
+change (tests/tools/test_obvious_changes.py)."""
 
 
 class ImagePair(BaseModel):
