@@ -17,8 +17,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from starlette.middleware import Middleware
+
 from agent.page.blocks import build_blocks, make_page
+from agent.page.serving import HiddenFileGuard, page_folder
 from agent.page.session import DEFAULT_MAX_FILE_MB, EXAMPLE_SEEDS
+from agent.page.zoom import ZOOM_HEAD
 from agent.settings import AgentSettings, ModelSettings
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
@@ -39,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", help="URL of a DeltaVLM server (bearer token from $CHANGEAGENT_TOKEN)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the model per answer")
     parser.add_argument("--db", type=Path, help="SQLite file that keeps conversations across restarts")
-    parser.add_argument("--artefacts", type=Path, help="folder for the agent's overlays/GeoJSON (default: temporary)")
+    parser.add_argument(
+        "--artefacts",
+        type=Path,
+        help="root under which the page makes its own folder for overlays/GeoJSON (default: a temporary folder); "
+        "never the working folder, your home folder or the repository, nor a folder containing them",
+    )
     parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB, help="largest upload per file")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     parser.add_argument(
@@ -92,11 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     model = ModelSettings.choose(args.model_config, args.checkpoint, args.endpoint, args.timeout)
     settings = AgentSettings(model=model, checkpoint_db=args.db)
-    if args.artefacts:
-        settings = settings.model_copy(update={"artefact_dir": args.artefacts})
+    work_dir = None
     try:
+        if args.artefacts:
+            work_dir = page_folder(args.artefacts)
+            settings = settings.model_copy(update={"artefact_dir": work_dir / "agent"})
         page = make_page(
-            settings, max_file_mb=args.max_file_mb, max_pixels=args.max_pixels, example_seeds=args.examples
+            settings,
+            work_dir=work_dir,
+            max_file_mb=args.max_file_mb,
+            max_pixels=args.max_pixels,
+            example_seeds=args.examples,
         )
     except (InputError, OSError, ValueError) as exc:  # a missing config or checkpoint: one line, no traceback
         print(f"app.py: error: could not set up the agent: {exc}", file=sys.stderr)
@@ -112,9 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_name=args.host,
         server_port=args.port,
         max_file_size=int(args.max_file_mb * 1024 * 1024),
-        allowed_paths=[str(settings.artefact_dir.resolve())] if args.artefacts else None,
+        app_kwargs={"middleware": [Middleware(HiddenFileGuard)]},  # no allowed_paths: outputs go through the cache
         show_error=False,
         auth=auth,
+        head=ZOOM_HEAD,
     )
     return 0
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, Field
-
-from agent.ledger import Conflict
+from agent.ledger import Conflict, Fact
+from agent.model_facts import ModelParse
 from agent.reading import Request
-from tools.masks import MaskSource
+from tools.aoi import AoiStats
+from tools.masks import ChangeMask, MaskSource
+from tools.regions import RegionSummary
+from tools.verify import Verification
 from tools.vlm import VLMReply
 
 
@@ -18,14 +20,21 @@ class Evidence(BaseModel):
     tools: list[str] = Field(description="Tools that ran this turn, in order.")
     route: Request = Field(description="The typed request the question was read as.")
     mask: MaskSource | None = None
-    verifier: dict[str, Any] | None = Field(None, description="The verifiers' numbers on the mask.")
-    regions: dict[str, Any] | None = Field(None, description="Per-region change (tools.regions.RegionSummary).")
+    regions: RegionSummary | None = Field(None, description="Per-region change of the regions the answer used.")
     model: VLMReply | None = Field(None, description="DeltaVLM's instruction, raw text, latency, or error.")
-    model_parsed: dict[str, Any] | None = Field(None, description="Fields parsed from the model text, and how.")
-    facts: dict[str, Any] = Field(default_factory=dict, description="Reconciled facts with source and confidence.")
+    model_parsed: ModelParse | None = Field(None, description="Fields parsed from the model text, and how.")
+    facts: dict[str, Fact] = Field(default_factory=dict, description="Reconciled facts with source and confidence.")
 
 
 class Answer(BaseModel):
+    """What ``Agent.ask`` returns: the text, the structured facts, the typed verification, the mask, the files.
+
+    Front-ends (page, batch, scene) draw and export from ``verification`` and ``mask`` and never reach into the
+    agent's pair store. The mask is a live array handle: it is not serialized (``model_dump`` leaves it out).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     question: str
     text: str
     first_sentence: str = Field("", description="The sentence that answers exactly what was asked.")
@@ -38,9 +47,16 @@ class Answer(BaseModel):
     cells: list[str] | None = None
     category_cells: dict[str, list[str]] | None = None
     caption: str | None = None
+    areas_of_interest: list[AoiStats] | None = Field(
+        None, description="The zonal figures of the areas of interest this answer speaks of (tools.aoi)."
+    )
     confidence: float = Field(description="Lowest confidence among the facts this answer states (0 when none).")
     hedged: bool = Field(False, description="The first sentence says 'probably': confidence below the threshold.")
     model_used: bool = False
     evidence: Evidence
     conflicts: list[Conflict] = Field(default_factory=list)
     artefacts: dict[str, str] = Field(default_factory=dict, description="overlay / geojson paths.")
+    verification: Verification | None = Field(
+        None, description="Every verifier on the mask this answer used (None for answers that needed no facts)."
+    )
+    mask: ChangeMask | None = Field(None, exclude=True, description="The mask itself (not serialized).")

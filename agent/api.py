@@ -8,7 +8,6 @@ same thread is refused instead of silently mixing two places.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -16,31 +15,71 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.answer import Answer
 from agent.planner import LLMPlanner
-from agent.policy import AgentPolicy
+from agent.providers import default_provider, mask_provider
 from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
+from agent.turn.nodes import NODES, TurnContext
+from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
-from graphs.context import GraphContext
+from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
-from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskKind, MaskProvider, UserMaskProvider, on_valid_data
+from tools.aoi import read_aoi
+from tools.georef import HOW_TO_PLACE
+from tools.gsd import check_gsd
+from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, as_pair, with_gsd
-from tools.provider_spec import build_provider
 from tools.raster import InputError
+from tools.verify import Verification
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
+
+MAX_THREAD_ID_CHARS = 512
+"""As long as a catalog id may be (batch runs one thread per pair, named by its id)."""
+
+
+def check_text(text: str, what: str) -> str:
+    """Text a store can keep: no lone surrogate (half of a UTF-16 pair), which no UTF-8 file or database holds."""
+    bad = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise InputError(f"{what} holds a lone surrogate U+{ord(bad):04X}, which is not text; send valid Unicode")
+    return text
+
+
+def check_thread_id(thread_id: object) -> str:
+    """A thread id: non-empty single-line text of at most MAX_THREAD_ID_CHARS characters."""
+    if not isinstance(thread_id, str) or not thread_id.strip():
+        raise InputError(f"a thread id must be non-empty text, not {thread_id!r}")
+    if len(thread_id) > MAX_THREAD_ID_CHARS:
+        raise InputError(f"the thread id has {len(thread_id)} characters; the limit is {MAX_THREAD_ID_CHARS}")
+    check_text(thread_id, "the thread id")
+    if any(ord(ch) < 32 or ch in "\x7f\x85\u2028\u2029" for ch in thread_id):
+        raise InputError(f"the thread id {thread_id[:60]!r} holds a control or line-breaking character")
+    return thread_id
+
+
+def check_aoi(path: str | Path, pair: ImagePair) -> None:
+    """An areas-of-interest file must read as polygons, and the pair must be on a map to place them: an unplaced
+    pair with an AOI is an error now, not a silent answer about the whole image."""
+    layer = read_aoi(path)
+    if pair.georef is None:
+        raise InputError(
+            f"{pair.name} has no georeference, so the areas of interest in {layer.source} cannot be placed on it; "
+            f"{HOW_TO_PLACE}"
+        )
 
 
 class ThreadPairMismatch(InputError):
     """A thread was asked about a different pair than the one it started with."""
+
+
+class OldThread(InputError):
+    """A thread saved by an earlier version of the agent, whose state this version does not read."""
 
 
 def _backend_from_settings(settings: AgentSettings) -> VLMBackend | None:
@@ -105,22 +144,15 @@ class Agent:
         except ModelLoadError as exc:  # a broken or incomplete model folder: answer from the verifiers, say why
             backend, self.model_problem = None, f"DeltaVLM could not be loaded ({exc})"
         self.vlm = DeltaVLMTool(backend, timeout_s=self.settings.model.timeout_s) if backend else None
-        self.default_provider = mask_provider or (
-            ClassicalMaskProvider(self.settings.classical)
-            if self.settings.mask_provider == "classical"
-            else build_provider(self.settings.mask_provider)
-        )
+        self.default_provider = mask_provider or default_provider(self.settings)
         self.store = PairStore(self.settings.pair_cache_size)
         self.planner = LLMPlanner(planner_model) if planner_model is not None else None
-        self.policy = AgentPolicy(self.settings, self.planner, model_problem=self.model_problem)
         self._connection: sqlite3.Connection | None = None
         if self.settings.checkpoint_db:
             self._connection = _open_db(Path(self.settings.checkpoint_db))
-            self.checkpointer = SqliteSaver(self._connection)
-        else:
-            self.checkpointer = InMemorySaver()
+        self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
-        self.graph = compile_graph(self.checkpointer)
+        self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
 
     @property
     def perception(self) -> str:
@@ -131,20 +163,30 @@ class Agent:
             return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
         return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
 
-    def _context(self) -> GraphContext:
-        return GraphContext(
-            policy=self.policy,
+    def _context(self) -> TurnContext:
+        return TurnContext(
             store=self.store,
             rules=self.settings.rules,
             artefact_dir=self.settings.artefact_dir,
             geojson_crs=self.settings.geojson_crs,
             vlm=self.vlm,
+            settings=self.settings,
+            planner=self.planner,
+            model_problem=self.model_problem,
         )
 
-    def thread_state(self, thread_id: str) -> dict[str, Any]:
-        """The checkpointed state of a thread (empty for a new one)."""
+    def thread_state(self, thread_id: str) -> TurnState:
+        """The checkpointed state of a thread (empty for a new one); an older version's thread is refused."""
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        return dict(snapshot.values or {})
+        values: dict[str, Any] = dict(snapshot.values or {})
+        if not values:
+            return TurnState()
+        if values.get("version") != STATE_VERSION:
+            raise OldThread(
+                f"thread {thread_id} was saved by an earlier version of changeagent (state version "
+                f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
+            )
+        return TurnState.model_validate(values)
 
     def ask(
         self,
@@ -156,6 +198,7 @@ class Agent:
         mask_kind: MaskKind = "auto",
         mask_category: str | None = None,
         gsd_m: float | None = None,
+        aoi: str | Path | None = None,
     ) -> Answer:
         """Answer ``question`` about ``pair`` (an ImagePair, two paths or two arrays).
 
@@ -163,7 +206,9 @@ class Agent:
         the rest of the thread, read as ``mask_kind`` (binary masks: ``mask_category`` names their category).
         ``gsd_m`` is the ground sampling distance in metres per pixel of a plain pair (kept for the thread): the
         computed mask's scale and stated confidence and the areas follow it; a georeferenced pair's own pixel
-        size wins over it, and the answer says when they disagree.
+        size wins over it, and the answer says when they disagree. ``aoi`` is a vector file of areas of interest
+        (GeoJSON, GeoPackage, Shapefile; any CRS), kept for the thread: questions about "the parcels", "plot 12" or
+        "which fields changed?" are answered per polygon (``tools.aoi``). The pair must be placed on a map.
         """
         if not isinstance(question, str):
             raise InputError(f"the question must be text, not {type(question).__name__}")
@@ -171,12 +216,13 @@ class Agent:
             raise InputError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
-        if gsd_m is not None and (not isinstance(gsd_m, int | float) or not math.isfinite(gsd_m) or gsd_m <= 0):
-            raise InputError(f"the ground sampling distance must be a positive number of metres, not {gsd_m!r}")
+        check_text(question, "the question")
+        if gsd_m is not None:
+            gsd_m = check_gsd(gsd_m)
         image_pair = as_pair(pair)
-        thread_id = thread_id or uuid.uuid4().hex
+        thread_id = check_thread_id(thread_id) if thread_id else uuid.uuid4().hex
         with self.locks.hold(thread_id):  # one turn at a time per thread, across processes: no lost turn
-            return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m)
+            return self._ask_locked(image_pair, question, thread_id, mask, mask_kind, mask_category, gsd_m, aoi)
 
     def _ask_locked(
         self,
@@ -187,45 +233,91 @@ class Agent:
         mask_kind: MaskKind,
         mask_category: str | None,
         gsd_m: float | None,
+        aoi: str | Path | None = None,
     ) -> Answer:
         state = self.thread_state(thread_id)
-        if state.get("pair_id") and state["pair_id"] != image_pair.pair_id:
+        if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
-                f"thread {thread_id} is about pair {state.get('pair_name')} ({state['pair_id'][:12]}); "
+                f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
                 "start a new thread for another pair"
             )
-        mask_spec = (
-            {"path": str(mask), "kind": mask_kind, "category": mask_category} if mask is not None else state.get("mask")
-        )
-        provider = (
-            UserMaskProvider(mask_spec["path"], kind=mask_spec["kind"], binary_category=mask_spec["category"])
-            if mask_spec
-            else self.default_provider
-        )
-        provider = on_valid_data(provider)
-        gsd_m = float(gsd_m) if gsd_m is not None else state.get("gsd_m")
+        mask_spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else state.mask
+        gsd_m = float(gsd_m) if gsd_m is not None else state.gsd_m
         image_pair = with_gsd(image_pair, gsd_m)
-        self.store.put(image_pair, provider)
+        aoi_path = str(Path(aoi).resolve()) if aoi is not None else state.aoi
+        if aoi is not None:
+            check_aoi(aoi, image_pair)
+        store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
-        result = self.graph.invoke(
+        result = self._invoke(
             {
+                "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
                 "pair_paths": paths,
+                "store_key": store_key,
                 "mask": mask_spec,
                 "gsd_m": gsd_m,
+                "aoi": aoi_path,
                 "question": question,
             },
-            config={"configurable": {"thread_id": thread_id}},
-            context=self._context(),
+            thread_id,
         )
-        answer = Answer.model_validate(result["answer"])
-        answer.thread_id = thread_id
-        return answer
+        answer: Answer = result["answer"]
+        mask_used = self.store.get(store_key).mask if answer.verification is not None else None
+        return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
-        """Finished turns of a thread: question, route, answer."""
-        return list(self.thread_state(thread_id).get("turns") or [])
+    def _invoke(self, start: dict[str, object], thread_id: str) -> dict[str, Any]:
+        """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
+        error, and the thread keeps its last saved turn."""
+        try:
+            return self.graph.invoke(start, config={"configurable": {"thread_id": thread_id}}, context=self._context())
+        except sqlite3.OperationalError as exc:
+            where = self.settings.checkpoint_db or "the conversation store"
+            raise InputError(
+                f"could not save the turn of thread {thread_id} in {where}: {exc}; the thread keeps its earlier "
+                "turns (free some disk space, or pass another --db)"
+            ) from exc
+
+    def _provider(self, mask: MaskSpec | None) -> MaskProvider:
+        """The user's mask file when there is one, else the agent's default provider; on the pair's valid data."""
+        if mask is None:
+            return mask_provider(self.settings, default=self.default_provider)
+        return mask_provider(self.settings, mask.path, mask.kind, mask.category)
+
+    def verified(
+        self,
+        pair: ImagePair | Sequence,
+        *,
+        mask: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+        gsd_m: float | None = None,
+    ) -> tuple[ChangeMask, Verification]:
+        """The mask and verdicts ``ask`` uses for ``pair`` with these options, without a question (made once)."""
+        spec = MaskSpec(path=str(mask), kind=mask_kind, category=mask_category) if mask is not None else None
+        image_pair = with_gsd(as_pair(pair), float(gsd_m) if gsd_m is not None else None)
+        key = self.store.put(image_pair, self._provider(spec))
+        return self.store.verified(key, self.settings.rules)
+
+    def adopt(
+        self,
+        pair: ImagePair,
+        mask: ChangeMask,
+        verification: Verification,
+        *,
+        mask_file: str | Path | None = None,
+        mask_kind: MaskKind = "auto",
+        mask_category: str | None = None,
+    ) -> None:
+        """Take a mask and verdict computed elsewhere (a batch worker) for ``pair`` read as ``ask`` would read it
+        (``mask_file`` or the default provider), so the questions that follow do not compute them again."""
+        spec = MaskSpec(path=str(mask_file), kind=mask_kind, category=mask_category) if mask_file is not None else None
+        self.store.seed(pair, self._provider(spec), mask, verification)
+
+    def history(self, thread_id: str) -> list[TurnRecord]:
+        """Finished turns of a thread: question, the request it was read as, the answer."""
+        return list(self.thread_state(check_thread_id(thread_id)).turns)
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""

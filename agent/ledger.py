@@ -23,11 +23,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from deltavlm.rules import CATEGORIES
+from tools.verify import Verification
+
+FactValue = bool | int | str | list[str]
+"""Whether something changed, a count, a caption, or a list of cells."""
 
 
 class Fact(BaseModel):
     key: str
-    value: Any
+    value: FactValue
     source: str
     confidence: float
     turn: int
@@ -38,9 +42,9 @@ class Conflict(BaseModel):
     """Two sources disagreed on a fact, and what was done about it."""
 
     fact: str
-    kept: Any
+    kept: FactValue
     kept_source: str
-    rejected: Any
+    rejected: FactValue
     rejected_source: str
     resolution: str
 
@@ -107,8 +111,8 @@ def _make_consistent(facts: dict[str, Fact], conflicts: list[Conflict], turn: in
 
 
 def reconcile(
-    candidates: list[Fact], ledger: dict[str, dict[str, Any]], turn: int
-) -> tuple[dict[str, Fact], list[Conflict], dict[str, dict[str, Any]]]:
+    candidates: list[Fact], ledger: dict[str, Fact], turn: int
+) -> tuple[dict[str, Fact], list[Conflict], dict[str, Fact]]:
     """Apply the policy: this turn's facts, the conflicts found, and the updated ledger."""
     conflicts: list[Conflict] = []
     by_key: dict[str, list[Fact]] = {}
@@ -122,7 +126,7 @@ def reconcile(
             if other is not best and not _same(other.value, best.value):
                 why = "more confident" if other.confidence < best.confidence else "equal confidence: verifier first"
                 conflicts.append(_conflict(best, other, f"kept the answer of {best.source} ({why})"))
-    earlier = {key: Fact(**value) for key, value in ledger.items()}
+    earlier = dict(ledger)
     for key, fact in list(final.items()):
         before = earlier.get(key)
         if before is None or _same(before.value, fact.value):
@@ -141,21 +145,21 @@ def reconcile(
     for key, fact in merged.items():
         if key in final or not _same(fact.value, earlier[key].value):
             final[key] = fact
-    return final, conflicts, {key: fact.model_dump() for key, fact in merged.items()}
+    return final, conflicts, merged
 
 
-def verifier_facts(verification: dict[str, Any], turn: int) -> list[Fact]:
+def verifier_facts(verification: Verification, turn: int) -> list[Fact]:
     """The facts a verification supports, at its mask's confidence."""
-    source = verification["source"]
-    label = f"verifier ({source['provider']} mask)"
-    conf = float(source["confidence"])
-    values: dict[str, Any] = {
-        "changed": verification["changed"],
-        "cells": verification["cells"],
-        "regions": verification["changed_regions"],
+    source = verification.source
+    label = f"verifier ({source.provider} mask)"
+    conf = float(source.confidence)
+    values: dict[str, FactValue] = {
+        "changed": verification.summary.changed,
+        "cells": list(verification.summary.cells),
+        "regions": verification.summary.changed_regions,
     }
-    if source["categorical"]:
+    if source.categorical:
         for category in CATEGORIES:
-            values[f"count.{category}"] = verification["counts"][category]
-            values[f"cells.{category}"] = verification["category_cells"][category]
+            values[f"count.{category}"] = verification.summary.counts[category]
+            values[f"cells.{category}"] = list(verification.summary.category_cells[category])
     return [Fact(key=key, value=value, source=label, confidence=conf, turn=turn) for key, value in values.items()]

@@ -8,11 +8,12 @@ into its own controls, and the core imports no front-end library. The pixel size
 
 from __future__ import annotations
 
-import math
 from typing import Any, get_args
 
 from deltavlm.rules import CATEGORIES
+from tools.gsd import check_gsd
 from tools.masks import MaskKind
+from tools.raster import InputError
 
 MASK_KINDS: tuple[str, ...] = get_args(MaskKind)
 MASK_KIND_LABEL = "Mask kind"
@@ -54,10 +55,10 @@ GSD_HELP = (
 def metres(text: str) -> float:
     """A positive, finite number of metres per pixel (argparse names this function in its error: "invalid metres
     value")."""
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"must be a positive number of metres per pixel, not {text!r}")
-    return value
+    try:
+        return check_gsd(float(text))
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def gsd_option_spec() -> tuple[str, dict[str, Any]]:

@@ -57,13 +57,12 @@ class LLMPlanner:
         self.chat_model = chat_model
         self.bound = chat_model.bind_tools([read_question])
 
-    def plan(self, question: str, previous: Sequence[Request], history: list[dict[str, Any]]) -> Request:
+    def plan(self, question: str, previous: Sequence[Request], history: Sequence[tuple[str, str]]) -> Request:
+        """The request for ``question``; ``history`` holds the thread's earlier (question, answer text) pairs."""
         reading = read_request(question, previous)
         if reading.ask in ("hostile", "unsupported_language"):
             return reading.model_copy(update={"reason": f"reader: {reading.reason} (not sent to the planner)"})
-        context = "\n".join(
-            f"Earlier question: {t['question']}\nEarlier answer: {t['answer']['text']}" for t in history[-3:]
-        )
+        context = "\n".join(f"Earlier question: {asked}\nEarlier answer: {said}" for asked, said in history[-3:])
         messages = [SystemMessage(SYSTEM_PROMPT)]
         if context:
             messages.append(SystemMessage(f"Conversation so far:\n{context}"))

@@ -1,47 +1,62 @@
-"""The conversation graph: nodes and edges.
+"""The conversation graph: which node runs after which, decided by routers that read ``state.request``.
 
-START → route ─┬─ (no facts needed) ─────────────────────┐
-               └→ verify ─┬→ perceive (DeltaVLM) ─┐        │
-                          └───────────────────────┴→ reconcile → compose ─┬→ export → END
-                                                                          └→ END
+START → read ─┬─ (no facts needed) ─────────────────────┐
+              └→ verify ─┬→ perceive (DeltaVLM) ─┐        │
+                         └───────────────────────┴→ reconcile → compose ─┬→ export → END
+                                                                         └→ END
+
+The node functions are the agent's (``agent.turn.nodes``): plain functions over its typed state, handed in as a
+:class:`TurnNodes`. The graph moves the state between them and checkpoints it; it decides nothing about language
+or trust and calls nothing back.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 
-from graphs import nodes
 from graphs.context import GraphContext
-from graphs.state import ThreadState
+from graphs.state import RoutedState
+
+Node = Callable[..., Any]
 
 
-def after_route(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["verify", "compose"]:
-    return "verify" if nodes.needs_facts(state, runtime) else "compose"
+@dataclass(frozen=True)
+class TurnNodes:
+    """The six steps of a turn; each takes ``(state, runtime)`` and returns the state fields it changes."""
+
+    read: Node
+    verify: Node
+    perceive: Node
+    reconcile: Node
+    compose: Node
+    export: Node
 
 
-def after_verify(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["perceive", "reconcile"]:
-    return "perceive" if nodes.needs_model(state, runtime) else "reconcile"
+def after_read(state: RoutedState) -> Literal["verify", "compose"]:
+    return "verify" if state.request is not None and state.request.needs_facts else "compose"
 
 
-def after_compose(state: ThreadState, runtime: Runtime[GraphContext]) -> Literal["export", "__end__"]:
-    return "export" if nodes.wants_artefacts(state, runtime) else END
+def after_verify(state: RoutedState, runtime: Runtime[GraphContext]) -> Literal["perceive", "reconcile"]:
+    return "perceive" if runtime.context.vlm is not None and state.instruction is not None else "reconcile"
 
 
-def build_graph() -> StateGraph:
-    graph = StateGraph(ThreadState, context_schema=GraphContext)
-    graph.add_node("route", nodes.route_node)
-    graph.add_node("verify", nodes.verify_node)
-    graph.add_node("perceive", nodes.perceive_node)
-    graph.add_node("reconcile", nodes.reconcile_node)
-    graph.add_node("compose", nodes.compose_node)
-    graph.add_node("export", nodes.export_node)
-    graph.add_edge(START, "route")
-    graph.add_conditional_edges("route", after_route)
+def after_compose(state: RoutedState) -> Literal["export", "__end__"]:
+    return "export" if state.request is not None and state.request.artefacts else END
+
+
+def build_graph(nodes: TurnNodes, state_schema: type, context_schema: type[GraphContext] = GraphContext) -> StateGraph:
+    graph = StateGraph(state_schema, context_schema=context_schema)
+    for name in ("read", "verify", "perceive", "reconcile", "compose", "export"):
+        graph.add_node(name, getattr(nodes, name))
+    graph.add_edge(START, "read")
+    graph.add_conditional_edges("read", after_read)
     graph.add_conditional_edges("verify", after_verify)
     graph.add_edge("perceive", "reconcile")
     graph.add_edge("reconcile", "compose")
@@ -50,6 +65,11 @@ def build_graph() -> StateGraph:
     return graph
 
 
-def compile_graph(checkpointer: Checkpointer = None) -> CompiledStateGraph:
-    """The compiled graph; pass a fresh checkpointer per Agent (in memory or SQLite)."""
-    return build_graph().compile(checkpointer=checkpointer)
+def compile_graph(
+    nodes: TurnNodes,
+    state_schema: type,
+    context_schema: type[GraphContext] = GraphContext,
+    checkpointer: Checkpointer = None,
+) -> CompiledStateGraph:
+    """The compiled graph; pass a fresh checkpointer per Agent (``graphs.checkpoints``)."""
+    return build_graph(nodes, state_schema, context_schema).compile(checkpointer=checkpointer)

@@ -1,15 +1,58 @@
-"""Pixels, masks and verdicts of the pairs under discussion, computed once and kept out of the checkpoint."""
+"""Pixels, masks and verdicts of the pairs under discussion, computed once and kept out of the checkpoint.
+
+An entry is keyed by everything its mask and numbers depend on (:class:`PairKey`): the pixels (content hash),
+the georeference, the metres per pixel, how the pixels were scaled to 8-bit, where both dates hold data, the
+files the pixels came from (a learned provider may read their other bands) and the mask provider's typed key.
+The same pixels at two pixel sizes, or with two masks, are two entries; neither is ever answered from the other.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from deltavlm.rules import RuleSettings
-from tools.masks import ChangeMask, MaskProvider
+from tools.masks import ChangeMask, MaskProvider, ProviderKey, provider_key
 from tools.pairs import ImagePair
+from tools.raster import Georef
 from tools.verify import Verification, verify
+
+
+class PairKey(BaseModel):
+    """What a pair's mask and numbers depend on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pair_id: str
+    georef: Georef | None
+    gsd_m: float | None
+    scaling: str
+    valid: str | None
+    files: tuple[str, ...]
+    provider: ProviderKey
+
+    @classmethod
+    def of(cls, pair: ImagePair, provider: MaskProvider) -> PairKey:
+        valid = hashlib.sha256(pair.valid.tobytes()).hexdigest()[:16] if pair.valid is not None else None
+        files = tuple(str(p.resolve()) for p in (pair.t1_path, pair.t2_path) if p is not None)
+        return cls(
+            pair_id=pair.pair_id,
+            georef=pair.georef,
+            gsd_m=pair.gsd_m,
+            scaling=pair.scaling,
+            valid=valid,
+            files=files,
+            provider=provider_key(provider),
+        )
+
+    @property
+    def digest(self) -> str:
+        """A short stable name of the key (the thread's state holds it to find the entry)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -32,38 +75,33 @@ class PairStore:
         self._entries: OrderedDict[str, PairEntry] = OrderedDict()
         self.verifications = 0
 
-    def put(self, pair: ImagePair, provider: MaskProvider) -> PairEntry:
-        entry = self._entries.get(pair.pair_id)
-        if entry is None or _provider_key(entry.provider) != _provider_key(provider) or entry.pair.gsd_m != pair.gsd_m:
-            # a new pixel size changes a computed mask's scale and confidence: the mask is made again
-            entry = PairEntry(pair=pair, provider=provider)
-            self._entries[pair.pair_id] = entry
-        elif entry.pair.georef != pair.georef:  # same pixels placed anew (tools.georef): exports and areas follow
-            entry.pair, entry.derived = pair, {}
-        self._entries.move_to_end(pair.pair_id)
+    def put(self, pair: ImagePair, provider: MaskProvider) -> str:
+        """The entry's key for ``pair`` read by ``provider`` (made when new); ``get`` and ``verified`` take it."""
+        key = PairKey.of(pair, provider).digest
+        if key not in self._entries:
+            self._entries[key] = PairEntry(pair=pair, provider=provider)
+        self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
-        return entry
+        return key
 
-    def seed(self, pair: ImagePair, provider: MaskProvider, mask: ChangeMask, verification: Verification) -> None:
+    def seed(self, pair: ImagePair, provider: MaskProvider, mask: ChangeMask, verification: Verification) -> str:
         """Hand over a mask and verdict computed elsewhere (a batch worker) so the agent does not redo them."""
-        entry = self.put(pair, provider)
+        key = self.put(pair, provider)
+        entry = self._entries[key]
         entry.mask, entry.verification = mask, verification
+        return key
 
-    def get(self, pair_id: str) -> PairEntry:
-        entry = self._entries[pair_id]
-        self._entries.move_to_end(pair_id)
+    def get(self, key: str) -> PairEntry:
+        entry = self._entries[key]
+        self._entries.move_to_end(key)
         return entry
 
-    def verified(self, pair_id: str, rules: RuleSettings) -> tuple[ChangeMask, Verification]:
-        entry = self.get(pair_id)
+    def verified(self, key: str, rules: RuleSettings) -> tuple[ChangeMask, Verification]:
+        entry = self.get(key)
         if entry.verification is None:
             entry.mask = entry.provider.provide(entry.pair)
             entry.verification = verify(entry.mask, rules)
             self.verifications += 1
         assert entry.mask is not None
         return entry.mask, entry.verification
-
-
-def _provider_key(provider: MaskProvider) -> tuple[str, str]:
-    return provider.name, repr(vars(provider))

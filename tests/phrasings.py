@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.answering.numbers import decimal, integer, percent
 from deltavlm.rules import CELL_IDS, cell_is_changed, change_mask, find_objects, grid_bounds
 from tools.areas import pixel_area
 from tools.masks import load_change_mask
@@ -260,21 +261,21 @@ def check_answer(item: Item, truth: Truth, answer: Any) -> str | None:
         if e["unit"] == "px":
             return (
                 None
-                if f"{truth.changed_px(region):,}" in first
-                else f"expected {truth.changed_px(region):,} px: {first}"
+                if integer(truth.changed_px(region), lang) in first
+                else f"expected {integer(truth.changed_px(region), lang)} px: {first}"
             )
         if e["unit"] in ("m2", "ha", "km2"):
             area = truth.area_m2(region)
             if area is None:
                 return (
                     None
-                    if f"{share:.1%}" in first and ("pixel" in first or "像素" in first)
+                    if percent(share, lang) in first and ("pixel" in first or "像素" in first)
                     else f"expected unknown size: {first}"
                 )
             value = area / {"m2": 1, "ha": 1e4, "km2": 1e6}[e["unit"]]
-            shown = f"{value:,.{ {'m2': 0, 'ha': 2, 'km2': 3}[e['unit']] }f}"
+            shown = decimal(value, lang, {"m2": 0, "ha": 2, "km2": 3}[e["unit"]])
             return None if shown in first else f"expected {shown} {e['unit']}: {first}"
-        return None if f"{share:.1%}" in first else f"expected {share:.1%}: {first}"
+        return None if percent(share, lang) in first else f"expected {percent(share, lang)}: {first}"
     if ask == "where":
         cells = truth.cells_of(region)
         category = cats[0] if len(cats) == 1 else None
@@ -297,10 +298,10 @@ def check_answer(item: Item, truth: Truth, answer: Any) -> str | None:
             category = cats[0] if len(cats) == 1 else None
             if e["unit"] in ("m2", "ha", "km2") and truth.area_m2(a) is not None:
                 va, vb = truth.area_m2(a) / 1e4, truth.area_m2(b) / 1e4
-                shown = [f"{max(va, vb):,.2f}", f"{min(va, vb):,.2f}"]
+                shown = [decimal(max(va, vb), lang, 2), decimal(min(va, vb), lang, 2)]
             else:
                 va, vb = truth.share(a, category), truth.share(b, category)
-                shown = [f"{max(va, vb):.1%}", f"{min(va, vb):.1%}"]
+                shown = [percent(max(va, vb), lang), percent(min(va, vb), lang)]
             if abs(va - vb) < 1e-12:
                 return None if all(s in first for s in shown) else f"expected {shown}: {first}"
             positions = [first.find(s) for s in shown]
@@ -318,5 +319,5 @@ def check_answer(item: Item, truth: Truth, answer: Any) -> str | None:
                 if re.search(r"Nothing|did not change|Rien|Nada|nichts|没有", first)
                 else f"expected no change: {first}"
             )
-        return None if f"{share:.1%}" in first else f"expected {share:.1%}: {first}"
+        return None if percent(share, lang) in first else f"expected {percent(share, lang)}: {first}"
     return f"unchecked ask {ask}"

@@ -86,7 +86,7 @@ def _core(module: str) -> bool:
 
 def test_the_agent_core_imports_no_front_end():
     core = [m for m in IMPORTS if _core(m)]
-    assert "agent.api" in core and "agent.policy" in core
+    assert "agent.api" in core and "agent.turn.nodes" in core
     offenders = {
         m: [
             n
@@ -121,3 +121,43 @@ def test_the_checker_catches_an_upward_import(tmp_path):
     probe.write_text("def f():\n    from agent.api import Agent\n    from ..graphs import nodes\n")
     names = _imports(probe, "tools.probe")
     assert _upward("tools.probe", names) == ["agent.api", "graphs"]
+
+
+def _calls_up(source: str) -> list[str]:
+    """Names in ``source`` that reach for a policy object: any name, attribute or argument mentioning a policy,
+    and any call on the run context other than its tools (the pair store and the DeltaVLM tool)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        name = (
+            node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else node.arg
+            if isinstance(node, ast.arg)
+            else ""
+        )
+        if "polic" in name.lower():
+            found.append(name)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Attribute) and owner.attr == "context":
+                found.append(f"context.{node.func.attr}()")
+    return found
+
+
+def test_graphs_never_call_up_into_a_policy():
+    """The graph moves a typed state between the agent's steps; it asks nothing of the agent while it runs."""
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in SOURCES
+        if _within(_module_name(p), "graphs") and (found := _calls_up(p.read_text(encoding="utf-8")))
+    }
+    assert not offenders
+
+
+def test_the_policy_check_catches_a_call_up():
+    """Not vacuous: the pattern the graph used to have is flagged."""
+    assert _calls_up("def node(state, runtime):\n    return runtime.context.policy.read(state.question)\n")
+    assert _calls_up("def route(state, runtime):\n    return runtime.context.needs_facts(state)\n")
+    assert not _calls_up("def route(state):\n    return state.request.needs_facts\n")

@@ -41,6 +41,23 @@ def geod_of(crs: CRS) -> Geod:
     return Geod(ellps="WGS84") if crs.ellipsoid is None else crs.get_geod()
 
 
+GSD_RANGE_M = (1e-3, 1e5)
+"""Pixel sizes a pair can have, in metres: a millimetre (lab and close-range photos) to 100 km (the coarsest
+weather grids). Outside it a number is a typo or a unit slip, and its areas would read "0 m²" or "nan m²"."""
+
+
+def check_gsd(value: object, what: str = "ground sampling distance") -> float:
+    """``value`` as metres per pixel, or an InputError: not a boolean, a finite number within GSD_RANGE_M."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"the {what} must be a number of metres per pixel, not {value!r}")
+    low, high = GSD_RANGE_M
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InputError(
+            f"the {what} must be a positive number of metres per pixel between {low:g} and {high:g}, not {value!r}"
+        )
+    return float(value)
+
+
 def gsd_from_georef(georef: Georef) -> float | None:
     """Metres per pixel of ``georef``, or None when its CRS has no usable unit (e.g. a local engineering CRS)."""
     a, b, c, d, e, f = georef.transform

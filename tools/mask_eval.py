@@ -174,9 +174,14 @@ def find_pairs(root: str | Path) -> Dataset:
             "(expected A/ before, B/ after and label/ change masks, one file per pair with the same name)"
         )
     files = {sub: _images_by_stem(path) for sub, path in folders.items()}
+    unusable = {sub: _unusable_by_stem(path) for sub, path in folders.items()}
     pairs: list[PairFiles] = []
     skipped: dict[str, str] = {}
     for stem in sorted(set(files["A"]) | set(files["B"]) | set(files["label"])):
+        bad = [f"{sub}/{why}" for sub in ("A", "B", "label") if stem in unusable[sub] for why in [unusable[sub][stem]]]
+        if bad:
+            skipped[stem] = "; ".join(bad)
+            continue
         absent = [sub for sub in ("A", "B", "label") if stem not in files[sub]]
         if absent:
             skipped[stem] = f"no {' or '.join(f'{a}/' for a in absent)} file"
@@ -185,6 +190,23 @@ def find_pairs(root: str | Path) -> Dataset:
     if not pairs:
         raise InputError(f"{root} has no labelled pair (a file of the same name in A/, B/ and label/)")
     return Dataset(root=root, pairs=pairs, skipped=skipped)
+
+
+def _unusable_by_stem(folder: Path) -> dict[str, str]:
+    """Image-named entries that are not regular files (a FIFO, a device, a symlink loop or a dangling link), with
+    what they are: such a label is named as unreadable, not taken as "no label"."""
+    found = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or p.is_file():
+            continue
+        try:
+            p.stat()
+        except OSError as exc:  # ELOOP, a dangling link
+            found[p.stem] = f"{p.name} cannot be opened ({exc.strerror or exc})"
+            continue
+        if not p.is_dir():
+            found[p.stem] = f"{p.name} is not a regular file (a FIFO or device)"
+    return found
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:

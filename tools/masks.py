@@ -15,6 +15,7 @@ colour label, whose convention is the first channel), or a georeferenced mask on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -29,7 +30,7 @@ from deltavlm.rules import (
     classes_from_label_values,
     is_categorical,
 )
-from tools.pairs import ImagePair
+from tools.pairs import ImagePair, refuse_flat_dates
 from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
 
 MaskKind = Literal["auto", "levir-mci", "index", "binary"]
@@ -103,7 +104,7 @@ def classes_from_mask_file(
             kind = "index"
         else:
             raise ValueError(
-                f"cannot tell the mask convention from its values {sorted(values)[:10]}; "
+                f"cannot tell the mask convention from its values {some_values(values)}; "
                 "name it with mask kind levir-mci, index or binary"
             )
     if kind == "levir-mci":
@@ -111,7 +112,7 @@ def classes_from_mask_file(
     if kind == "index":
         allowed = {int(c) for c in ChangeClass}
         if not values <= allowed:
-            raise ValueError(f"class-index mask holds {sorted(values - allowed)}; classes are {sorted(allowed)}")
+            raise ValueError(f"class-index mask holds {some_values(values - allowed)}; classes are {sorted(allowed)}")
         return raw.astype(np.uint8), "class indices (0 none, 1 road, 2 building, 3 unknown category)"
     if kind == "binary":
         target = ChangeClass.CHANGE
@@ -196,6 +197,7 @@ def load_change_mask(
         )
     check_mask_grid(raster.georef, georef, raster.path)
     raw = mask_channel(raster, kind)
+    refuse_lossy_labels(raster.path, raw)
     if raw.dtype != np.uint8:
         if raw.min() < 0 or raw.max() > 255 or not np.all(np.equal(np.mod(raw, 1), 0)):
             raise InputError(f"mask file {raster.path} holds {raw.dtype} values that are not class labels")
@@ -221,6 +223,32 @@ def load_change_mask(
     )
 
 
+def some_values(values: set[int], shown: int = 8) -> str:
+    """A set of mask values for a message: all of a few, else the first ``shown`` and how many there are."""
+    ordered = sorted(values)
+    if len(ordered) <= shown:
+        return str(ordered)
+    return "[" + ", ".join(map(str, ordered[:shown])) + f", … ({len(ordered)} values)]"
+
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
+def refuse_lossy_labels(path: Path, raw: np.ndarray) -> None:
+    """A JPEG label is refused unless its values are still exactly a label convention's: JPEG compression adds
+    in-between values at every edge, and reading them as change merges neighbouring objects (a JPEG copy of a
+    16-building label counted 4)."""
+    if Path(path).suffix.lower() not in LOSSY_SUFFIXES:
+        return
+    values = {int(v) for v in np.unique(raw)}
+    if values <= {0, 255} or values <= {0, 1} or values <= {0, 128, 255}:
+        return
+    raise InputError(
+        f"mask file {path} is a JPEG and holds {len(values)} different values ({some_values(values)}): lossy "
+        "compression has changed its labels at every edge; use the original PNG or TIFF label"
+    )
+
+
 def restrict_to_valid(mask: ChangeMask, valid: np.ndarray | None) -> ChangeMask:
     """The mask with no change outside ``valid``, carrying ``valid`` for the rules and the overlay."""
     if valid is None:
@@ -230,6 +258,23 @@ def restrict_to_valid(mask: ChangeMask, valid: np.ndarray | None) -> ChangeMask:
     classes = np.where(valid, mask.class_mask, 0).astype(np.uint8)
     source = mask.source.model_copy(update={"categorical": is_categorical(classes)})
     return ChangeMask(class_mask=classes, source=source, valid=valid)
+
+
+class ProviderKey(BaseModel):
+    """What makes two providers give the same mask for the same pair: their name and their typed settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    settings: str = Field(description="The provider's settings as JSON, or its identity when it states none.")
+
+
+def provider_key(provider: MaskProvider) -> ProviderKey:
+    """The provider's own ``key()`` when it has one; else its identity (never shared with another provider)."""
+    key = getattr(provider, "key", None)
+    if callable(key):
+        return key()
+    return ProviderKey(name=provider.name, settings=f"instance {id(provider):x}")
 
 
 class UserMaskProvider:
@@ -242,6 +287,17 @@ class UserMaskProvider:
         self.kind = kind
         self.binary_category = binary_category
 
+    def key(self) -> ProviderKey:
+        """The file (resolved, with its size and modification time: an edited mask is read again) and how to read
+        it."""
+        try:
+            stat = self.path.stat()
+            version = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            version = "missing"
+        settings = json.dumps([str(self.path.resolve()), version, self.kind, self.binary_category])
+        return ProviderKey(name=self.name, settings=settings)
+
     def provide(self, pair: ImagePair) -> ChangeMask:
         return load_change_mask(
             self.path,
@@ -253,27 +309,20 @@ class UserMaskProvider:
         )
 
 
-class _Described:
-    """Holds a provider; its repr is the provider's class and settings (stable across instances), so two
-    wrappers of equal providers compare equal where providers are compared by ``repr(vars(...))``."""
-
-    def __init__(self, provider: MaskProvider) -> None:
-        self.provider = provider
-
-    def __repr__(self) -> str:
-        inner = vars(self.provider) if hasattr(self.provider, "__dict__") else self.provider
-        return f"{type(self.provider).__name__}({inner!r})"
-
-
 class ValidDataProvider:
     """Any provider, with its mask cleared where a date has no data and the pair's valid-data mask attached."""
 
     def __init__(self, provider: MaskProvider) -> None:
         self.name = provider.name
-        self.inner = _Described(provider)
+        self.inner = provider
+
+    def key(self) -> ProviderKey:
+        inner = provider_key(self.inner)
+        return ProviderKey(name=inner.name, settings=f"valid-data({inner.settings})")
 
     def provide(self, pair: ImagePair) -> ChangeMask:
-        mask = self.inner.provider.provide(pair)
+        refuse_flat_dates(pair)
+        mask = self.inner.provide(pair)
         if mask.valid is not None or pair.valid is None:
             return mask
         return restrict_to_valid(mask, pair.valid)

@@ -15,6 +15,7 @@ from deltavlm.rules import CELL_IDS, ChangeClass, change_mask, find_objects, gri
 from tools.atomic import replacing
 from tools.masks import ChangeMask
 from tools.pairs import ImagePair
+from tools.raster import InputError
 from tools.verify import Verification
 
 MIN_SIDE = 512
@@ -53,9 +54,9 @@ def enlarged(image: np.ndarray) -> np.ndarray:
 def draw_changes(
     image: np.ndarray, mask: ChangeMask, verification: Verification, alpha: float = 0.45, fine_grid: int = 0
 ) -> np.ndarray:
-    """One date (RGB, any of the pair's two) with tinted change, the 3×3 grid and changed cells outlined.
+    """One date (RGB, any of the pair's two) with tinted change and one grid: the 3×3 cells, changed ones outlined.
 
-    ``fine_grid`` (e.g. 6 or 9) adds an N×N grid whose cells are labelled with their share of the changed
+    ``fine_grid`` (e.g. 6 or 9) draws an N×N grid instead, whose cells are labelled with their share of the changed
     objects (an object counts in the cell holding its centroid): on a large scene this shows where the objects
     are, which the 3×3 cells over the 5 % rule may not.
     """
@@ -71,8 +72,9 @@ def draw_changes(
     for cls, colour in TINTS.items():
         contours, _ = cv2.findContours((classes == cls).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(canvas, contours, -1, colour, 1, cv2.LINE_AA)
-    if fine_grid > 3:
+    if fine_grid > 3:  # the chosen grid replaces the 3×3 one: two grids over each other read as neither
         _draw_fine_grid(canvas, mask, verification, fine_grid)
+        return canvas
     bounds = grid_bounds(height, width)
     label_scale = 0.6 * _text_factor(width)
     for cell in CELL_IDS:
@@ -151,9 +153,10 @@ def legend_entries(mask: ChangeMask, verification: Verification, fine_grid: int 
         ]
     else:
         entries = [("fill", "change (no category)", TINTS[ChangeClass.CHANGE])]
-    entries.append(("outline", f"changed 3×3 cell (over {threshold:.0%} of its pixels)", CELL_OUTLINE))
     if fine_grid > 3:
         entries.append(("line", f"{fine_grid}×{fine_grid} grid: % = share of the changed objects", FINE_GRID_LINE))
+    else:
+        entries.append(("outline", f"changed 3×3 cell (over {threshold:.0%} of its pixels)", CELL_OUTLINE))
     if mask.valid is not None:
         entries.append(("fill", f"no data ({1 - verification.valid_fraction:.0%} of the pair)", NO_DATA))
     return entries
@@ -199,8 +202,13 @@ def render_comparison(pair: ImagePair) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an RGB image as PNG (OpenCV wants BGR)."""
+    """Write an RGB image as PNG (OpenCV wants BGR); a path that is a folder or not a ``.png`` is refused first."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"overlay {path} is a folder; name a .png file for the overlay picture")
+    if path.suffix.lower() != ".png":
+        suffix = path.suffix or "no suffix"
+        raise InputError(f"overlay {path} must end in .png: the overlay is a PNG picture (got {suffix})")
     with replacing(path) as temporary:
         if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
             raise OSError("OpenCV could not encode or write the PNG (is the disk full?)")

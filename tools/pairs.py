@@ -88,7 +88,11 @@ def load_pair(
     rgb1 = _rgb_bands(first, "t1", rgb_bands)
     rgb2 = _rgb_bands(second, "t2", rgb_bands)
     valid = _pair_valid(first.valid, second.valid, f"t1 {first.path} and t2 {second.path}")
+    rgb1, rgb2, colour = comparable_dates(
+        (rgb1, first.valid, f"t1 file {first.path}"), (rgb2, second.valid, f"t2 file {second.path}")
+    )
     (img1, img2), scaling = to_rgb8(rgb1, rgb2, valid=(first.valid, second.valid))
+    scaling += colour
     _zero_outside(valid, img1, img2)
     return ImagePair(
         t1=img1,
@@ -105,11 +109,11 @@ def load_pair(
 
 def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
     """The pair's metres per pixel: from its georeference when that has a metric size, else ``given_m``."""
-    if given_m is not None and given_m <= 0:
-        raise InputError(f"ground sampling distance must be positive metres per pixel, not {given_m}")
-    if georef is not None:
-        from tools.gsd import gsd_from_georef
+    from tools.gsd import check_gsd, gsd_from_georef
 
+    if given_m is not None:
+        given_m = check_gsd(given_m)
+    if georef is not None:
         measured = gsd_from_georef(georef)
         if measured is not None:
             return measured
@@ -157,7 +161,15 @@ def pair_from_arrays(
     """
     bands, masks = [], []
     for role, image in (("t1", t1), ("t2", t2)):
-        image = np.asarray(image)
+        try:
+            image = np.asarray(image)
+        except ValueError as exc:  # a ragged nested list
+            raise InputError(f"{role} array is not a regular grid of numbers ({exc})") from None
+        if image.dtype.kind not in "uif":
+            raise InputError(
+                f"{role} array holds {image.dtype} values; expected numbers (unsigned or signed integers, or floats)"
+                + ("; take the amplitude (np.abs) of complex radar data first" if image.dtype.kind == "c" else "")
+            )
         alpha = None
         if image.ndim == 2:
             image = np.repeat(image[None], 3, axis=0)
@@ -189,7 +201,9 @@ def pair_from_arrays(
             raise InputError(f"valid mask has shape {valid.shape}; the pair is {bands[0].shape[1:]}")
         masks = [valid if m is None else m & valid for m in masks]
     pair_valid = _pair_valid(masks[0], masks[1], "t1 and t2")
-    (img1, img2), scaling = to_rgb8(bands[0], bands[1], valid=(masks[0], masks[1]))
+    first, second, colour = comparable_dates((bands[0], masks[0], "t1 array"), (bands[1], masks[1], "t2 array"))
+    (img1, img2), scaling = to_rgb8(first, second, valid=(masks[0], masks[1]))
+    scaling += colour
     _zero_outside(pair_valid, img1, img2)
     return ImagePair(
         t1=img1,
@@ -213,6 +227,53 @@ def as_pair(pair: ImagePair | Sequence) -> ImagePair:
         if isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
             return pair_from_arrays(first, second)
     raise InputError("a pair must be an ImagePair, two image paths, or two image arrays")
+
+
+def _is_grey(bands: np.ndarray) -> bool:
+    return bool(np.array_equal(bands[0], bands[1]) and np.array_equal(bands[1], bands[2]))
+
+
+def comparable_dates(
+    *dates: tuple[np.ndarray, np.ndarray | None, str],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The two dates' bands made comparable pixel by pixel, and a note of what was done ("" when nothing).
+
+    A grey date against a colour one would read every coloured pixel as changed (54 % of every cell in the
+    probe), so the colour date is compared in grey too (its luminance), and the note says which date had no
+    colour.
+    """
+    (first, _, name1), (second, _, name2) = dates
+    grey1, grey2 = _is_grey(first), _is_grey(second)
+    if grey1 == grey2:
+        return first, second, ""
+    grey_name = name1 if grey1 else name2
+    if grey1:
+        second = _luminance(second)
+    else:
+        first = _luminance(first)
+    return first, second, f"; {grey_name} has no colour, so both dates are compared in grey (luminance)"
+
+
+def refuse_flat_dates(pair: ImagePair) -> None:
+    """A date that is one flat value everywhere (an all-black or all-white export) holds no scene: a mask computed
+    from the pixels would read "no change" against anything, so it is refused by name. (A user's own mask needs no
+    pixels and is not affected.)"""
+    for role, image, path in (("t1", pair.t1, pair.t1_path), ("t2", pair.t2, pair.t2_path)):
+        values = image[pair.valid] if pair.valid is not None else image.reshape(-1, image.shape[-1])
+        if values.size and values.min() == values.max():
+            name = f"{role} file {path}" if path else f"{role} image"
+            raise InputError(
+                f"{name} is one flat value everywhere ({int(values.min())}): it holds no scene to compare with the "
+                "other date (a blank or failed export?)"
+            )
+
+
+def _luminance(bands: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luminance of R, G, B, repeated in three bands, in the bands' own type."""
+    grey = 0.299 * bands[0].astype(np.float64) + 0.587 * bands[1] + 0.114 * bands[2]
+    if np.issubdtype(bands.dtype, np.integer):
+        grey = np.round(grey)
+    return np.repeat(grey.astype(bands.dtype)[None], 3, axis=0)
 
 
 def _check_aligned(first: RasterData, second: RasterData) -> None:

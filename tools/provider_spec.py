@@ -13,7 +13,8 @@ from tools.raster import InputError
 
 PROVIDER_HELP = (
     "classical[:key=value,...] (ClassicalSettings fields); onnx:PATH[,sidecar=S][,device=cpu|cuda|auto]; "
-    "export:PATH.pt2[,sidecar=S][,device=...]; detector:PATH (format by suffix); "
+    "export:PATH.pt2[,sidecar=S][,device=...]; detector:DIR (from `changeagent detector train`) or detector:PATH "
+    "(format by suffix); "
     "deltavlm:CONFIG[,checkpoint=DIR][,tile_size=N][,confidence=F][,device=D][,mask_head=on]"
 )
 

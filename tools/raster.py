@@ -73,12 +73,36 @@ class RasterData(BaseModel):
         return int(self.bands.shape[2])
 
 
-def check_png_whole(path: Path, role: str) -> None:
-    """Refuse a PNG that is cut short or damaged (GDAL would silently fill its missing rows)."""
+def _png_size(handle: Any, path: Path, role: str) -> tuple[int, int, int]:
+    """(width, height, bytes of the inflated image data) from the IHDR chunk, read before anything is inflated."""
+    header = handle.read(8 + 13 + 4)
+    if len(header) < 25 or header[4:8] != b"IHDR":
+        raise InputError(f"{role} file {path} is damaged: its PNG header (IHDR) is missing or cut short")
+    width, height, depth, colour = struct.unpack(">IIBB", header[8:18])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+    row_bytes = 1 + (width * channels * max(depth, 1) + 7) // 8
+    interlace = header[20]
+    return width, height, height * row_bytes * (2 if interlace else 1)
+
+
+def check_png_whole(path: Path, role: str, max_pixels: int | None = None) -> None:
+    """Refuse a PNG that is cut short or damaged (GDAL would silently fill its missing rows).
+
+    The size in its header is checked against ``max_pixels`` *before* any image data is inflated, and inflation
+    stops as soon as the data outgrows what that header allows: a 100000² "bomb" is refused at once, not after
+    inflating gigabytes."""
     with open(path, "rb") as handle:
         if handle.read(8) != PNG_SIGNATURE:
             return
+        width, height, expected = _png_size(handle, path, role)
+        if max_pixels is not None and width * height > max_pixels:
+            raise InputError(
+                f"{role} file {path} is {width}×{height} = {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,} (read from its PNG header, before decoding); raise max_pixels if you trust the "
+                "file, or analyse it as a scene"
+            )
         inflater = zlib.decompressobj()
+        inflated = 0
         seen_idat = finished = False
         while True:
             header = handle.read(8)
@@ -97,8 +121,13 @@ def check_png_whole(path: Path, role: str) -> None:
                 seen_idat = True
                 try:
                     while data and not inflater.eof:
-                        inflater.decompress(data, _ZLIB_CHUNK)
+                        inflated += len(inflater.decompress(data, _ZLIB_CHUNK))
                         data = inflater.unconsumed_tail
+                        if inflated > expected:
+                            raise InputError(
+                                f"{role} file {path} is damaged: its image data inflates past the {width}×{height} "
+                                "its header states (a decompression bomb?)"
+                            )
                 except zlib.error as exc:
                     raise InputError(f"{role} file {path} is damaged: its image data does not inflate ({exc})") from exc
                 finished = inflater.eof
@@ -128,12 +157,19 @@ def open_raster(path: str | Path, role: str = "image") -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            ds = rasterio.open(path)
     except RasterioError as exc:
         raise InputError(f"{role} file {path} is not a readable raster ({gdal_reason(exc)})") from exc
+    try:
+        refuse_complex(ds, path, role)
+        check_geographic_extent(ds, path, role)
+    except InputError:
+        ds.close()
+        raise
+    return ds
 
 
-def _check_path(path: Path, role: str) -> None:
+def _check_path(path: Path, role: str, max_pixels: int | None = None) -> None:
     if "\x00" in str(path):
         raise InputError(f"{role} path {str(path)!r} contains a NUL byte")
     if not path.exists():
@@ -141,7 +177,7 @@ def _check_path(path: Path, role: str) -> None:
     if not path.is_file():
         raise InputError(f"{role} path is not a file: {path}")
     try:
-        check_png_whole(path, role)
+        check_png_whole(path, role, max_pixels)
     except OSError as exc:
         raise InputError(f"{role} file {path} could not be read: {exc}") from exc
 
@@ -155,11 +191,13 @@ def read_raster(
     (a class mask's 0 is "no change", even where its file declares nodata 0).
     """
     path = Path(path)
-    _check_path(path, role)
+    _check_path(path, role, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as ds:
+                refuse_complex(ds, path, role)
+                check_geographic_extent(ds, path, role)
                 pixels = ds.width * ds.height
                 if pixels > max_pixels:
                     raise InputError(
@@ -173,6 +211,7 @@ def read_raster(
                         f"{role} file {path} is {ds.width}×{ds.height} px; the 3×3 grid needs at least "
                         f"{MIN_SIDE}×{MIN_SIDE}"
                     )
+                check_memory(path, role, ds.width, ds.height)
                 bands = ds.read()
                 interp = tuple(ci.name for ci in ds.colorinterp)
                 palette = dict(ds.colormap(1)) if ds.colorinterp[0] == ColorInterp.palette else None
@@ -192,6 +231,59 @@ def read_raster(
     return RasterData(
         path=path, bands=bands, georef=georef, color_interp=interp, nodata=nodata, palette=palette, valid=valid
     )
+
+
+ANALYSIS_BYTES_PER_PIXEL = 125
+"""What analysing one pixel of a pair holds at its peak (both dates, masks, regions, overlay): about 2 GB for
+16 MP, measured by ``bench/bench_memory.py``."""
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new allocation can still get (``MemAvailable``); None where it is not known."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(path: Path, role: str, width: int, height: int) -> None:
+    """Refuse, with an estimate, an image whose analysis would not fit in the memory that is free now."""
+    needed = width * height * ANALYSIS_BYTES_PER_PIXEL
+    free = available_memory()
+    if free is not None and needed > free:
+        raise InputError(
+            f"{role} file {path} is {width}×{height}: analysing the pair needs about {needed / 1e9:.1f} GB of memory "
+            f"and about {free / 1e9:.1f} GB is free; analyse it as a scene (changeagent scene), which reads it in "
+            "tiles"
+        )
+
+
+def check_geographic_extent(ds: Any, path: Path, role: str) -> None:
+    """A raster in degrees must lie on the globe: latitudes within ±90° (areas beyond are "nan km²")."""
+    if ds.crs is None or not ds.crs.is_geographic:
+        return
+    t = ds.transform
+    corners = [t * (col, row) for col in (0, ds.width) for row in (0, ds.height)]
+    latitudes = [lat for _, lat in corners]
+    if not all(np.isfinite(latitudes)) or max(abs(lat) for lat in latitudes) > 90.0 + 1e-9:
+        low, high = min(latitudes), max(latitudes)
+        raise InputError(
+            f"{role} file {path} is in degrees ({ds.crs.to_string()}) but reaches latitude {low:g}° to {high:g}°, "
+            "beyond ±90°: its georeference is wrong (a swapped axis or a pixel size in the wrong unit?)"
+        )
+
+
+def refuse_complex(ds: Any, path: Path, role: str) -> None:
+    """Complex (radar, SLC) samples have no brightness to compare; say so instead of failing deep in numpy."""
+    if any(np.issubdtype(np.dtype(dtype), np.complexfloating) or "complex" in str(dtype) for dtype in ds.dtypes):
+        raise InputError(
+            f"{role} file {path} holds complex values ({ds.dtypes[0]}, e.g. radar SLC); convert it to amplitude "
+            "or intensity (e.g. gdal_translate with a |z| band) before comparing dates"
+        )
 
 
 def gdal_reason(exc: BaseException) -> str:

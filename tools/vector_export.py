@@ -10,12 +10,14 @@ provenance as dataset metadata; a Shapefile holds one layer, so ``changes.shp`` 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +28,7 @@ import shapely
 from pyproj import CRS as ProjCRS
 from shapely.geometry import shape
 
-from tools.atomic import replacing
+from tools.atomic import replacing, write_atomic
 from tools.geojson import PROVENANCE_MEMBER, tidy, write_geojson
 from tools.raster import InputError
 
@@ -85,11 +87,28 @@ def write_vector(collection: Mapping[str, Any], path: str | Path) -> list[Path]:
     return written
 
 
+def write_zipped_shapefile(collection: Mapping[str, Any], path: str | Path) -> Path:
+    """The Shapefile layers of ``collection`` in one ``.zip`` (a single download; QGIS and GDAL open it as it is)."""
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        raise InputError(f"a zipped Shapefile is written to a .zip file, not {path.name}")
+    with tempfile.TemporaryDirectory() as staging:
+        layers = write_vector(collection, Path(staging) / f"{path.stem}.shp")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for layer in layers:
+                for part in sorted(layer.parent.glob(f"{layer.stem}.*")):
+                    archive.write(part, part.name)
+    return write_atomic(path, buffer.getvalue())
+
+
 def _layers(collection: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
-    """Features grouped by their ``feature`` property (``cell`` → layer ``cells``); the ``cells`` layer is always
-    there, empty when no cell changed, so every export opens with the same first layer."""
-    layers: dict[str, list[Mapping[str, Any]]] = {"cells": []}
-    for feature in collection.get("features") or []:
+    """Features grouped by their ``feature`` property (``cell`` → layer ``cells``); a change export always has its
+    ``cells`` layer, empty when no cell changed, so it opens with the same first layer (an AOI export has ``aois``)."""
+    features = collection.get("features") or []
+    aoi = any(f["properties"].get("feature") == "aoi" for f in features)
+    layers: dict[str, list[Mapping[str, Any]]] = {} if aoi else {"cells": []}
+    for feature in features:
         kind = str(feature["properties"].get("feature") or "feature")
         layers.setdefault(f"{kind}s", []).append(feature)
     return layers

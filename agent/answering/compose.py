@@ -10,14 +10,19 @@ category is never claimed from a mask without categories. When the stated fact's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from agent.answering.wording import UNIT_NAMES, UNIT_SYMBOLS, join, noun, region_name, say, sentence
+from agent.answering.catalog import message
+from agent.answering.numbers import decimal, integer, percent
+from agent.answering.orientation import facing, orientation_sentence
+from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
+from agent.turn.state import PairFacts
 from deltavlm.rules import CATEGORIES, CELL_IDS, cell_is_changed
 from tools.areas import convert
-from tools.regions import COLUMNS, ROWS
+from tools.masks import MaskSource
+from tools.regions import COLUMNS, ROWS, RegionStats
+from tools.verify import Verification
 
 HEDGE_BELOW = 0.8
 """Below this confidence a stated fact is hedged ("probably") and a better source is suggested."""
@@ -34,7 +39,7 @@ class Knowledge:
     """What this turn can state: reconciled facts, the verifiers' numbers (with regions and areas), the model."""
 
     facts: dict[str, Fact]
-    verification: dict[str, Any]
+    pair: PairFacts | None
     has_model: bool = False
     model_text: str | None = None
 
@@ -49,24 +54,23 @@ class Composed:
     """The region keys whose numbers the answer used (for its evidence)."""
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
+def _pct(value: float, lang: str = "en") -> str:
+    return percent(value, lang)
 
 
-def _px(value: int) -> str:
-    return f"{value:,}"
+def _px(value: int, lang: str = "en") -> str:
+    return integer(value, lang)
 
 
-def _area(m2: float, unit: str) -> str:
+def _area(m2: float, unit: str, lang: str = "en") -> str:
     value = convert(m2, unit)  # type: ignore[arg-type]
     digits = 0 if unit == "m2" else 3 if unit == "km2" else 2
-    return f"{value:,.{digits}f} {UNIT_SYMBOLS[unit]}"
+    return f"{decimal(value, lang, digits)} {UNIT_SYMBOLS[unit]}"
 
 
-def mask_phrase(verification: dict[str, Any]) -> str:
-    source = verification["source"]
+def mask_phrase(source: MaskSource) -> str:
     kinds = {"user": "your change mask", "learned": "the learned change mask", "classical": "the classical change mask"}
-    return f"{kinds[source['kind']]} ({source['provider']}, confidence {source['confidence']:.2f})"
+    return f"{kinds[source.kind]} ({source.provider}, confidence {source.confidence:.2f})"
 
 
 class _Turn:
@@ -74,42 +78,57 @@ class _Turn:
 
     def __init__(self, request: Request, k: Knowledge) -> None:
         self.r, self.k, self.lang = request, k, request.language
-        self.v = k.verification
-        self.source_conf = float(self.v["source"]["confidence"]) if self.v else 1.0
-        self.categorical = bool(self.v and self.v["source"]["categorical"])
-        self.threshold = float(self.v["regions"]["threshold"]) if self.v else 0.05
+        self.p = k.pair
+        self.source_conf = float(k.pair.verification.source.confidence) if k.pair else 1.0
+        self.categorical = bool(k.pair and k.pair.verification.source.categorical)
+        self.threshold = float(k.pair.regions.threshold) if k.pair else 0.05
         self.evidence: list[str] = []
         self.stated: list[str] = []
         self.fact_confidences: list[float] = []
         self.refused = False
         self.used: list[str] = []
 
+    # ---------------------------------------------------------------- numbers, in the question's language
+    def pct(self, value: float) -> str:
+        return _pct(value, self.lang)
+
+    def px(self, value: int) -> str:
+        return _px(value, self.lang)
+
+    def area(self, m2: float, unit: str) -> str:
+        return _area(m2, unit, self.lang)
+
     # ---------------------------------------------------------------- facts
-    def stats(self, key: str) -> dict[str, Any]:
-        regions = self.v["regions"]["regions"]
+    @property
+    def v(self) -> Verification:
+        assert self.p is not None
+        return self.p.verification
+
+    def stats(self, key: str) -> RegionStats:
+        assert self.p is not None
+        regions = self.p.regions.regions
         if key not in self.used:
             self.used.append(key)
         if not key.startswith("cells:"):
             return regions[key]
         parts = [regions[c] for c in key[len("cells:") :].split("+")]
-        pixels = sum(p["pixels"] for p in parts)
-        changed = sum(p["changed_pixels"] for p in parts)
-        areas = [p["area_m2"] for p in parts]
-        return {
-            "pixels": pixels,
-            "changed_pixels": changed,
-            "fraction": changed / pixels,
-            "category_fractions": {
-                c: sum(p["category_fractions"][c] * p["pixels"] for p in parts) / pixels for c in CATEGORIES
-            },
-            "objects": sum(p["objects"] for p in parts),
-            "category_objects": {c: sum(p["category_objects"][c] for p in parts) for c in CATEGORIES},
-            "changed": cell_is_changed(changed, pixels, self.threshold),
-            "area_m2": sum(areas) if None not in areas else None,
-            "category_area_m2": {c: sum(p["category_area_m2"][c] for p in parts) for c in CATEGORIES}
-            if None not in areas
+        pixels = sum(p.pixels for p in parts)
+        changed = sum(p.changed_pixels for p in parts)
+        areas = [p.area_m2 for p in parts]
+        known = all(a is not None for a in areas)
+        return RegionStats(
+            pixels=pixels,
+            changed_pixels=changed,
+            fraction=changed / pixels,
+            category_fractions={c: sum(p.category_fractions[c] * p.pixels for p in parts) / pixels for c in CATEGORIES},
+            objects=sum(p.objects for p in parts),
+            category_objects={c: sum(p.category_objects[c] for p in parts) for c in CATEGORIES},
+            changed=cell_is_changed(changed, pixels, self.threshold),
+            area_m2=sum(a for a in areas if a is not None) if known else None,
+            category_area_m2={c: sum((p.category_area_m2 or {})[c] for p in parts) for c in CATEGORIES}
+            if known
             else None,
-        }
+        )
 
     def fact(self, key: str) -> Fact | None:
         found = self.k.facts.get(key)
@@ -124,7 +143,7 @@ class _Turn:
         return min(self.fact_confidences) if self.fact_confidences else self.source_conf
 
     def region(self, key: str | None = None) -> str:
-        return region_name(key or self.r.region, self.lang)
+        return region_name(key or self.r.region, self.lang, facing(self.p.orientation if self.p else None))
 
     def cells_in(self, key: str) -> list[str]:
         if key == "image":
@@ -152,7 +171,7 @@ class _Turn:
     def no_categories(self) -> str:
         nouns = join([noun(c, self.lang) for c in self.r.categories], self.lang)
         self.refused = True
-        return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v))
+        return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v.source))
 
     def yes_no(self, value: bool) -> str:
         positive = value if self.r.polarity == "positive" else not value
@@ -182,8 +201,8 @@ class _Turn:
             return self.no_categories()
         if r.region == "image":
             fact = self.fact("changed")
-            changed = bool(fact.value) if fact else bool(self.v["changed"])
-            pct = _pct(self.v["changed_fraction"])
+            changed = bool(fact.value) if fact else bool(self.v.summary.changed)
+            pct = self.pct(self.v.summary.changed_fraction)
             if changed:
                 clause = say("region_changed", self.lang, region=self.region(), pct=pct)
             else:
@@ -191,20 +210,20 @@ class _Turn:
             self.evidence.append("Rule: the pair changed when any pixel of the change mask changed.")
             return f"{self.yes_no(changed)}, {clause}"
         stats = self.stats(r.region)
-        if stats["changed"]:
-            clause = say("region_changed", self.lang, region=self.region(), pct=_pct(stats["fraction"]))
-        elif stats["changed_pixels"] == 0:
+        if stats.changed:
+            clause = say("region_changed", self.lang, region=self.region(), pct=self.pct(stats.fraction))
+        elif stats.changed_pixels == 0:
             clause = say("region_unchanged", self.lang, region=self.region())
         else:
             clause = say(
                 "region_below_rule",
                 self.lang,
                 region=self.region(),
-                pct=_pct(stats["fraction"]),
-                thr=f"{self.threshold:.0%}",
+                pct=self.pct(stats.fraction),
+                thr=percent(self.threshold, self.lang, 0),
             )
-        self.evidence.append(f"Rule: {self.v['regions']['rule']}.")
-        return f"{self.yes_no(bool(stats['changed']))}, {clause}"
+        self.evidence.append(f"Rule: {self.p.regions.rule}.")
+        return f"{self.yes_no(bool(stats.changed))}, {clause}"
 
     def category_counts(self) -> dict[str, int] | None:
         if self.r.region == "image":
@@ -218,7 +237,7 @@ class _Turn:
         if not self.categorical:
             return None
         stats = self.stats(self.r.region)
-        return {c: int(stats["category_objects"][c]) for c in self.r.categories}
+        return {c: int(stats.category_objects[c]) for c in self.r.categories}
 
     def count(self) -> str:
         r = self.r
@@ -238,9 +257,9 @@ class _Turn:
             return "; ".join(parts)
         if r.region == "image":
             fact = self.fact("regions")
-            n = int(fact.value) if fact else int(self.v["changed_regions"])
+            n = int(fact.value) if fact else int(self.v.summary.changed_regions)
         else:
-            n = int(self.stats(r.region)["objects"])
+            n = int(self.stats(r.region).objects)
         if not self.categorical:
             self.evidence.append("The mask has no categories, so these are changed regions of any kind.")
         return say("count", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
@@ -248,11 +267,11 @@ class _Turn:
     def values_for(self, key: str) -> float:
         stats = self.stats(key)
         if len(self.r.categories) == 1 and self.categorical:
-            return float(stats["category_fractions"][self.r.categories[0]])
-        return float(stats["fraction"])
+            return float(stats.category_fractions[self.r.categories[0]])
+        return float(stats.fraction)
 
     def cell_changed(self, cell: str, share: float) -> bool:
-        pixels = int(self.stats(cell)["pixels"])
+        pixels = int(self.stats(cell).pixels)
         return cell_is_changed(round(share * pixels), pixels, self.threshold)
 
     def nothing_in(self, key: str) -> str:
@@ -278,11 +297,11 @@ class _Turn:
                 + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c]))
                 + "."
             )
-            return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=_pct(shares[pick]))
+            return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=self.pct(shares[pick]))
         if r.region == "image":
             key = f"cells.{r.categories[0]}" if len(r.categories) == 1 else "cells"
             fact = self.fact(key)
-            changed = list(fact.value) if fact else [c for c in cells if self.stats(c)["changed"]]
+            changed = list(fact.value) if fact else [c for c in cells if self.stats(c).changed]
         else:
             changed = [c for c in cells if self.cell_changed(c, shares[c])]
         if not changed:
@@ -293,27 +312,12 @@ class _Turn:
                 "where_none",
                 self.lang,
                 region=self.region(),
-                thr=f"{self.threshold:.0%}",
+                thr=percent(self.threshold, self.lang, 0),
                 top=self.region(top),
-                pct=_pct(shares[top]),
+                pct=self.pct(shares[top]),
             )
         names = join([self.region(c) for c in changed], self.lang)
-        if self.lang == "en":
-            what, verb = (
-                (f"{r.categories[0].capitalize()} change", "is") if len(r.categories) == 1 else ("Change", "is")
-            )
-        else:
-            what, verb = (
-                {
-                    "fr": "Cellules modifiées",
-                    "es": "Celdas cambiadas",
-                    "de": "Veränderte Zellen",
-                    "pt": "Células alteradas",
-                    "zh": "变化的格子",
-                }[self.lang],
-                "",
-            )
-        clusters = self.v["regions"]["clusters"]
+        clusters = self.p.regions.clusters
         if r.region == "image" and clusters and len(clusters[0]) > 1:
             self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
         if r.region == "image" and not r.categories:
@@ -323,12 +327,15 @@ class _Turn:
             + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)
             + "."
         )
-        return say("where", self.lang, what=what, verb=verb, cells=names)
+        if len(r.categories) == 1:
+            category = message(f"category:{r.categories[0]}", self.lang)
+            return say("where_category", self.lang, category=category, cells=names)
+        return say("where", self.lang, cells=names)
 
     def object_spread(self, changed: list[str]) -> None:
         """Where the changed objects are, beside the 5 % area rule: on a large scene most objects can sit in cells
         the rule never names, so the cells holding at least 80 % of the objects are named, most first."""
-        share = self.v["regions"]["object_share"]
+        share = self.p.regions.object_share
         ranked = sorted((c for c in share if share[c]), key=lambda c: -share[c])
         core: list[str] = []
         for cell in ranked:
@@ -354,36 +361,39 @@ class _Turn:
             return self.no_categories()
         stats = self.stats(r.region)
         single = r.categories[0] if len(r.categories) == 1 else None
-        fraction = stats["category_fractions"][single] if single else stats["fraction"]
-        pixels = round(fraction * stats["pixels"])
-        area_m2 = (stats["category_area_m2"] or {}).get(single) if single else stats["area_m2"]
-        area = self.v["area"]
-        if area.get("note"):
-            self.evidence.append(f"Note: {area['note']}.")
+        fraction = stats.category_fractions[single] if single else stats.fraction
+        pixels = round(fraction * stats.pixels)
+        area_m2 = (stats.category_area_m2 or {}).get(single) if single else stats.area_m2
+        area = self.p.area
+        if area.note:
+            self.evidence.append(f"Note: {area.note}.")
         if r.unit == "px":
-            return say("pixels", self.lang, px=_px(pixels), region=self.region(), pct=_pct(fraction))
-        if r.unit in UNIT_NAMES:
+            return say("pixels", self.lang, px=self.px(pixels), region=self.region(), pct=self.pct(fraction))
+        if r.unit in AREA_UNITS:
             if area_m2 is None:
                 self.evidence.append("Give the ground sampling distance (metres per pixel) to get areas.")
                 return say(
                     "area_unknown",
                     self.lang,
-                    unit=UNIT_NAMES[r.unit][self.lang],
-                    pct=_pct(fraction),
+                    unit=unit_name(r.unit, self.lang),
+                    pct=self.pct(fraction),
                     region=self.region(),
-                    px=_px(pixels),
+                    px=self.px(pixels),
                 )
-            self.evidence.append(f"Pixel size: {area['method']}.")
+            self.evidence.append(f"Pixel size: {area.method}.")
             return say(
-                "area", self.lang, area=_area(area_m2, r.unit), region=self.region(), pct=_pct(fraction), px=_px(pixels)
+                "area",
+                self.lang,
+                area=self.area(area_m2, r.unit),
+                region=self.region(),
+                pct=self.pct(fraction),
+                px=self.px(pixels),
             )
         if area_m2 is not None:
-            self.evidence.append(
-                f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area['method']}."
-            )
+            self.evidence.append(f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area.method}.")
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
-        return say("share", self.lang, pct=_pct(fraction), region=self.region(), px=_px(pixels))
+        return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))
 
     def compare(self) -> str:
         r = self.r
@@ -392,23 +402,23 @@ class _Turn:
             return self.no_categories()
         if r.compared:
             a, b = r.compared[:2]
-            use_area = r.unit in UNIT_NAMES and self.stats(a)["area_m2"] is not None
+            use_area = r.unit in AREA_UNITS and self.stats(a).area_m2 is not None
             if use_area:
-                va, vb = self.stats(a)["area_m2"], self.stats(b)["area_m2"]
-                fmt = lambda v: _area(v, r.unit)  # noqa: E731
-                close = abs(va - vb) <= EQUAL_WITHIN * max(self.stats(a)["region_area_m2"] or 1.0, 1.0)
+                va, vb = self.stats(a).area_m2, self.stats(b).area_m2
+                fmt = lambda v: self.area(v, r.unit)  # noqa: E731
+                close = abs(va - vb) <= EQUAL_WITHIN * max(self.stats(a).region_area_m2 or 1.0, 1.0)
             else:
                 va, vb = self.values_for(a), self.values_for(b)
-                fmt, close = _pct, abs(va - vb) < EQUAL_WITHIN
+                fmt, close = self.pct, abs(va - vb) < EQUAL_WITHIN
             if close:
                 return say("compare_equal", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
             (a, va), (b, vb) = sorted(((a, va), (b, vb)), key=lambda x: -x[1])
             return say("compare_more", self.lang, a=self.region(a), b=self.region(b), va=fmt(va), vb=fmt(vb))
         first, second = r.categories[:2]
-        if r.unit in ("percent", "px") or r.unit in UNIT_NAMES:
+        if r.unit in ("percent", "px") or r.unit in AREA_UNITS:
             stats = self.stats(r.region)
-            va, vb = stats["category_fractions"][first], stats["category_fractions"][second]
-            fmt = _pct
+            va, vb = stats.category_fractions[first], stats.category_fractions[second]
+            fmt = self.pct
         else:
             counts = self.category_counts() or {}
             va, vb = counts.get(first, 0), counts.get(second, 0)
@@ -427,43 +437,40 @@ class _Turn:
             return caption.value
         fact = self.fact("changed") if r.region == "image" else None
         stats = self.stats(r.region)
-        changed = bool(fact.value) if fact is not None else stats["changed_pixels"] > 0
+        changed = bool(fact.value) if fact is not None else stats.changed_pixels > 0
         if not changed:
             return (
                 say("nothing_changed", self.lang)
                 if r.region == "image"
                 else say("region_unchanged", self.lang, region=self.region())
             )
-        cells = [c for c in self.cells_in(r.region) if self.stats(c)["changed"]] or [
-            max(self.cells_in(r.region), key=lambda c: self.stats(c)["fraction"])
+        cells = [c for c in self.cells_in(r.region) if self.stats(c).changed] or [
+            max(self.cells_in(r.region), key=lambda c: self.stats(c).fraction)
         ]
         if self.categorical:
             what = join(
-                [
-                    f"{stats['category_objects'][c]} {noun(c, self.lang, stats['category_objects'][c])}"
-                    for c in CATEGORIES
-                ],
+                [f"{stats.category_objects[c]} {noun(c, self.lang, stats.category_objects[c])}" for c in CATEGORIES],
                 self.lang,
             )
         else:
-            n = stats["objects"]
+            n = stats.objects
             what = f"{n} {noun('change', self.lang, n)}"
-            self.evidence.append(f"{mask_phrase(self.v)} cannot say what changed, only where.")
+            self.evidence.append(f"{mask_phrase(self.v.source)} cannot say what changed, only where.")
         if r.region != "image":
             return (
                 say(
                     "share",
                     self.lang,
-                    pct=_pct(stats["fraction"]),
+                    pct=self.pct(stats.fraction),
                     region=self.region(),
-                    px=_px(stats["changed_pixels"]),
+                    px=self.px(stats.changed_pixels),
                 )
                 + f": {what}"
             )
         return say(
             "describe",
             self.lang,
-            pct=_pct(stats["fraction"]),
+            pct=self.pct(stats.fraction),
             cells=join([self.region(c) for c in cells], self.lang),
             what=what,
         )
@@ -471,8 +478,8 @@ class _Turn:
     def any_change_sentence(self) -> str:
         stats = self.stats(self.r.region)
         return (
-            f"What the mask shows in {region_name(self.r.region, 'en')}: {_pct(stats['fraction'])} changed "
-            f"in {stats['objects']} region{'s' if stats['objects'] != 1 else ''} of any kind."
+            f"What the mask shows in {region_name(self.r.region, 'en')}: {_pct(stats.fraction)} changed "
+            f"in {stats.objects} region{'s' if stats.objects != 1 else ''} of any kind."
         )
 
 
@@ -516,33 +523,37 @@ def compose(request: Request, k: Knowledge) -> Composed:
         "how_much": turn.how_much,
         "compare": turn.compare,
         "describe": turn.describe,
-        "export": lambda: say("export" if not k.verification or k.verification["changed"] else "export_empty", lang),
+        "export": lambda: say("export" if not k.pair or k.pair.verification.summary.changed else "export_empty", lang),
         "show": lambda: say("show", lang),
     }[request.ask]()
     first = sentence(body)
     confidence = turn.confidence
-    source = k.verification["source"]
-    unreliable = source.get("reliable") is False  # measured: this kind of imagery defeats the mask
+    assert k.pair is not None
+    source = k.pair.verification.source
+    unreliable = source.reliable is False  # measured: this kind of imagery defeats the mask
     if request.ask not in ("export", "show") and (confidence < HEDGE_BELOW or unreliable) and not turn.refused:
         first = sentence(_hedge(first, lang))
-        why = source.get("confidence_reason") or source.get("detail") or "no measured accuracy"
+        why = source.confidence_reason or source.detail or "no measured accuracy"
         if unreliable:
-            where = f"at {source['gsd_m']:.3g} m per pixel" if source.get("gsd_m") else "on imagery like this"
+            where = f"at {source.gsd_m:.3g} m per pixel" if source.gsd_m else "on imagery like this"
             turn.evidence.append(
                 f"Confidence {confidence:.2f} ({why}). I can't tell where and how much reliably {where} without a "
                 f"learned model: {BETTER_PATH}."
             )
         else:
             turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
-    valid = k.verification.get("valid_fraction", 1.0) if k.verification else 1.0
+    valid = k.pair.verification.summary.valid_fraction
     if valid < 1.0:  # numbers are on the part both dates cover: say how much that is, and which cells had none
-        no_data = k.verification.get("no_data_cells") or []
+        no_data = k.pair.verification.summary.no_data_cells
         cells = f"; no data in {' '.join(no_data)}" if no_data else ""
         turn.evidence.insert(
             0, f"Only {valid:.1%} of the pair holds data on both dates; these numbers are on that part{cells}."
         )
+    places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
+    oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
+    first_and_note = f"{first} {oriented}" if oriented else first  # in the question's language
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
-    text = " ".join(part for part in (first, evidence) if part)
+    text = " ".join(part for part in (first_and_note, evidence) if part)
     return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])

@@ -27,6 +27,7 @@ from agent.batch.catalog_rows import (
 )
 from agent.reading import MAX_QUESTION_CHARS
 from tools.georef import parse_bounds, parse_crs
+from tools.gsd import check_gsd
 from tools.naming import distinct_names
 from tools.raster import InputError
 
@@ -54,6 +55,7 @@ class CatalogEntry(BaseModel):
     gsd: float | None = Field(
         None, gt=0, description="Metres per pixel of a plain pair (column gsd): the mask's scale, confidence, areas."
     )
+    aoi: Path | None = Field(None, description="Areas of interest for the pair's questions (column aoi).")
 
 
 class CatalogProblem(BaseModel):
@@ -95,6 +97,8 @@ class CatalogItem(BaseModel):
                 payload += [self.entry.bounds or "", self.entry.crs or ""]
             if self.entry.gsd is not None:
                 payload.append(str(self.entry.gsd))
+            if self.entry.aoi is not None:
+                payload.append(display_path(self.entry.aoi, base))
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -166,7 +170,7 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         raise _RowError(f"id must be text, not {type(raw_id).__name__}")
     pair_id = str(raw_id).strip()
     check_id(pair_id)
-    mask = row.get("mask")
+    mask, aoi = row.get("mask"), row.get("aoi")
     place = {  # JSONL may give bounds as a list of four numbers
         key: ",".join(map(str, row[key])) if isinstance(row[key], list) else str(row[key]).strip()
         for key in ("bounds", "crs")
@@ -186,6 +190,7 @@ def _entry(row: dict[str, Any], folder: Path, root: Path) -> CatalogEntry:
         t2=_resolve(row.get("t2"), folder, root, "t2"),
         mask=_resolve(mask, folder, root, "mask") if isinstance(mask, str) and mask.strip() else None,
         gsd=_gsd(row.get("gsd")),
+        aoi=_resolve(aoi, folder, root, "aoi") if isinstance(aoi, str) and aoi.strip() else None,
     )
 
 
@@ -197,9 +202,10 @@ def _gsd(value: Any) -> float | None:
         gsd = float(value)
     except (TypeError, ValueError):
         raise _RowError(f"gsd {value!r} is not a number of metres per pixel") from None
-    if not gsd > 0 or gsd == float("inf"):
-        raise _RowError(f"gsd {value!r} must be a positive number of metres per pixel")
-    return gsd
+    try:
+        return check_gsd(gsd, "gsd")
+    except InputError as exc:
+        raise _RowError(str(exc)) from None
 
 
 def _rows_to_items(rows: Iterable[tuple[str, dict[str, Any] | str]], folder: Path, root: Path) -> list[CatalogItem]:

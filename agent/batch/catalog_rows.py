@@ -14,7 +14,7 @@ import json
 import unicodedata
 from typing import Any
 
-COLUMNS = ("id", "t1", "t2", "mask", "bounds", "crs", "gsd")
+COLUMNS = ("id", "t1", "t2", "mask", "bounds", "crs", "gsd", "aoi")
 """Every column a catalog row may hold; anything else is a named error."""
 REQUIRED = ("t1", "t2")
 """A row without an id takes its scene's name (tools.naming.distinct_names), unique within the catalog."""
@@ -104,7 +104,7 @@ def check_json_row(row: dict[str, Any]) -> None:
         raise RowShapeError(
             f"has the unknown field{'s' if len(strange) > 1 else ''} {shown}; the known fields are {', '.join(COLUMNS)}"
         )
-    for field in ("t1", "t2", "mask", "crs"):
+    for field in ("t1", "t2", "mask", "crs", "aoi"):
         value = row.get(field)
         if value is not None and not isinstance(value, str):
             raise RowShapeError(

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent import providers
 from agent.batch.catalog import CatalogEntry, display_path
 from agent.settings import AgentSettings
-from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
 from tools.georef import place_pair
-from tools.masks import ChangeMask, MaskKind, MaskProvider, UserMaskProvider, on_valid_data
+from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, load_pair
 from tools.raster import InputError
 from tools.verify import Verification, verify
@@ -95,11 +95,9 @@ def _failure(job: PairJob, stage: str, exc: BaseException, config: BatchConfig) 
 
 
 def mask_provider(entry: CatalogEntry, config: BatchConfig) -> MaskProvider:
-    """The row's mask when it has one, else the classical detector: built exactly as ``Agent.ask`` builds it,
-    so the agent recognises the verification handed to it and does not redo it."""
-    if entry.mask is not None:
-        return UserMaskProvider(str(entry.mask), kind=config.mask_kind, binary_category=config.mask_category)
-    return on_valid_data(ClassicalMaskProvider(config.agent.classical))
+    """The row's mask when it has one, else the settings' provider: the agent's own recipe (``agent.providers``),
+    so the agent recognises the verification handed to it (``Agent.adopt``) and does not redo it."""
+    return providers.mask_provider(config.agent, entry.mask, config.mask_kind, config.mask_category)
 
 
 def _part(job: PairJob, pair: ImagePair, mask: ChangeMask, verification: Verification, config: BatchConfig) -> str:
@@ -160,7 +158,14 @@ def converse(prepared: Prepared, agent: Agent, config: BatchConfig) -> PairOutco
     job = prepared.job
     entry = job.entry
     thread = entry.id
-    agent.store.seed(prepared.pair, mask_provider(entry, config), prepared.mask, prepared.verification)
+    agent.adopt(
+        prepared.pair,
+        prepared.mask,
+        prepared.verification,
+        mask_file=entry.mask,
+        mask_kind=config.mask_kind,
+        mask_category=config.mask_category,
+    )
     records = []
     try:
         for number, question in enumerate(config.questions):
@@ -173,6 +178,7 @@ def converse(prepared: Prepared, agent: Agent, config: BatchConfig) -> PairOutco
                 mask_kind=config.mask_kind,
                 mask_category=config.mask_category,
                 gsd_m=entry.gsd,
+                aoi=entry.aoi if number == 0 else None,
             )
             timing = {"answer_s": round(time.perf_counter() - started, 4)}
             if number == 0:

@@ -51,6 +51,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             mask_kind=args.mask_kind,
             mask_category=args.mask_category,
             gsd_m=args.gsd,
+            aoi=args.aoi,
         )
         print_answer(answer, args.json)
         if not args.json:
@@ -66,7 +67,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
         thread = args.thread or uuid.uuid4().hex[:12]
         print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
-        mask = args.mask
+        mask, aoi = args.mask, args.aoi
         while True:
             try:
                 question = input("you> ").strip()
@@ -85,11 +86,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     mask_kind=args.mask_kind,
                     mask_category=args.mask_category,
                     gsd_m=args.gsd,
+                    aoi=aoi,
                 )
             except InputError as exc:
                 print(f"error: {exc}")
                 continue
-            mask = None  # the thread keeps it
+            mask = aoi = None  # the thread keeps them
             print_answer(answer, args.json)
     finally:
         agent.close()
@@ -101,6 +103,7 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("t2", type=Path, help="after image, co-registered with t1")
     add_mask_options(parser)
     add_place_options(parser)
+    add_aoi_option(parser)
     parser.add_argument("--thread", help="conversation id; reuse it to continue a conversation")
     parser.add_argument("--db", type=Path, default=_state_db(), help="SQLite file that keeps conversations")
     parser.add_argument("--artefacts", type=Path, default=Path("out/artefacts"), help="folder for overlays/GeoJSON")
@@ -115,6 +118,16 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", type=Path, help="change mask file; without it the classical detector runs")
     for flag, options in mask_option_specs("--mask"):
         parser.add_argument(flag, **options)
+
+
+def add_aoi_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--aoi",
+        type=Path,
+        metavar="FILE",
+        help="areas of interest (GeoJSON, GeoPackage or Shapefile, any CRS): ask about 'the parcels', 'plot 12', "
+        "'which fields changed?'; the pair must be placed on a map",
+    )
 
 
 def add_place_options(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.cli.conversation import (
     add_agent_options,
+    add_aoi_option,
     add_mask_options,
     add_place_options,
     cmd_ask,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="write the changed cells here: .geojson, .gpkg (GeoPackage) or .shp (Shapefile, one per layer)",
     )
+    add_aoi_option(verify_p)
     verify_p.add_argument(
         "--mask-tif", type=Path, help="write the change mask here as a Cloud-Optimised GeoTIFF on the pair's grid"
     )

@@ -15,6 +15,7 @@ from deltavlm.rules import RuleSettings
 from tools.atomic import write_atomic
 from tools.mask_eval import evaluate, format_pairs, format_table, write_report
 from tools.provider_spec import PROVIDER_HELP, build_provider
+from tools.raster import InputError
 
 
 def cmd_lodo(args: argparse.Namespace) -> int:
@@ -37,6 +38,11 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
     """Build each provider, run it on every labelled pair of ``args.folder``, print and write the scores."""
     if args.lodo:
         return cmd_lodo(args)
+    if args.write_calibration:
+        raise InputError(
+            "--write-calibration needs --lodo: the calibration is measured by the leave-one-dataset-out protocol, "
+            "not by scoring one folder (run: changeagent eval-masks DATA_ROOT --lodo --write-calibration)"
+        )
     specs = args.provider or ["classical"]
     providers = [build_provider(spec) for spec in specs]
     rules = RuleSettings(cell_threshold=args.cell_threshold, min_object_pixels=args.min_object_pixels)

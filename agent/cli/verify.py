@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
+from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
 from tools.georef import load_placed_pair, unplaced_hint
@@ -34,12 +35,16 @@ def _write_artefacts(
     objects: bool,
     crs: str,
     mask_tif: Path | None = None,
+    aoi: tuple[AoiLayer, AoiSummary] | None = None,
 ) -> dict[str, str]:
     written = {}
     if geojson:
-        collection = changes_geojson(
-            verification, mask, pair.georef, pair_name=pair.name, objects=objects, crs=crs, gsd_m=pair.gsd_m
-        )
+        if aoi is not None and pair.georef is not None:  # the user's layer, with each polygon's figures as columns
+            collection = aoi_collection(*aoi, pair.georef, crs)  # type: ignore[arg-type]
+        else:
+            collection = changes_geojson(
+                verification, mask, pair.georef, pair_name=pair.name, objects=objects, crs=crs, gsd_m=pair.gsd_m
+            )
         fmt = format_of(geojson)
         for number, path in enumerate(write_vector(collection, geojson)):
             written[fmt if number == 0 else f"{fmt} {path.stem}"] = str(path)
@@ -60,21 +65,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else ClassicalMaskProvider()
     )
     settings = RuleSettings(cell_threshold=args.cell_threshold, min_object_pixels=args.min_object_pixels)
+    layer = read_aoi(args.aoi) if args.aoi else None  # a bad file is refused before the mask is made
     mask, verification = _verify_pair(pair, provider, settings)
+    aoi = (layer, aoi_figures(layer, mask, pair.georef, settings, gsd_m=pair.gsd_m)) if layer else None
     written = _write_artefacts(
-        pair, mask, verification, args.geojson, args.overlay, args.objects, args.geojson_crs, args.mask_tif
+        pair, mask, verification, args.geojson, args.overlay, args.objects, args.geojson_crs, args.mask_tif, aoi
     )
     if args.json:
         payload = {
             "pair": {"t1": str(pair.t1_path), "t2": str(pair.t2_path), "pair_id": pair.pair_id},
             "georef": pair.georef.model_dump() if pair.georef else None,
             "verification": verification.model_dump(mode="json", exclude={"summary"}),
+            "areas_of_interest": aoi[1].model_dump(mode="json") if aoi else None,
             "written": written,
         }
         print(json.dumps(payload, indent=1))
     else:
         print(f"pair: {pair.t1_path} → {pair.t2_path} ({pair.shape[1]}×{pair.shape[0]} px)")
         print(describe(verification))
+        if aoi:
+            print(aoi_table(aoi[1]))
         if not verification.source.categorical:
             print("note: this mask has no categories; supply a labelled mask (--mask) for road/building counts")
         for kind, path in written.items():
@@ -82,6 +92,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if (args.geojson or args.mask_tif) and pair.georef is None:
             print(f"note: the exports are in pixel coordinates. {unplaced_hint(pair)}")
     return 0
+
+
+def aoi_table(summary: AoiSummary) -> str:
+    """The areas of interest as a table: one line per polygon, the unplaced and repaired ones said."""
+    lines = [f"areas of interest ({summary.source}): changed = more than {summary.threshold:.0%} of valid pixels"]
+    lines.append(f"  {'name':<16} {'status':<15} {'area ha':>9} {'changed':>8} {'ha':>8} {'objects':>7}  verdict")
+    for s in summary.polygons:
+        share = f"{s.changed_fraction:.1%}" if s.changed_fraction is not None else "-"
+        changed_ha = f"{s.changed_area_m2 / 10_000:.2f}" if s.changed_area_m2 is not None else "-"
+        verdict = "-" if s.changed is None else "changed" if s.changed else "unchanged"
+        line = f"  {s.label[:16]:<16} {s.status:<15} {s.area_m2 / 10_000:>9.2f} {share:>8} {changed_ha:>8} "
+        line += f"{s.objects:>7}  {verdict}"
+        if s.repaired:
+            line += f" (outline repaired: {s.repaired})"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -86,6 +86,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             session.full_size or None,
             session.evidence,
             session.geojson,
+            session.downloads or None,
         )
 
     def on_pair_files(
@@ -277,6 +278,12 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                 geojson = gr.File(
                     label="GeoJSON of the changed cells and objects", interactive=False, elem_id="geojson"
                 )
+                downloads = gr.File(
+                    label="The same as GeoPackage and zipped Shapefile, and the change mask as a GeoTIFF (COG)",
+                    file_count="multiple",
+                    interactive=False,
+                    elem_id="downloads",
+                )
                 full_size = gr.File(
                     label="Full-resolution pictures (click to open)",
                     file_count="multiple",
@@ -284,7 +291,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                     elem_id="full-size",
                 )
 
-        outputs = [session, status, chat, compare, legend, full_size, evidence, geojson]
+        outputs = [session, status, chat, compare, legend, full_size, evidence, geojson, downloads]
         file_inputs = [session, t1, t2, mask, kind, category, bounds, crs, gsd]
         hidden: dict[str, Any] = {"api_visibility": "private"}
         # File events run one at a time, in arrival order, so uploading t1 then t2 quickly cannot end with

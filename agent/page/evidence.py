@@ -97,25 +97,21 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         f"**Tools:** {' → '.join(ev.tools)}",
         f"**Change mask:** {_mask_line(answer)}" + (f"  \n_{ev.mask.detail}_" if ev.mask and ev.mask.detail else ""),
     ]
-    numbers = ev.verifier or {}
-    if numbers:
+    verification = answer.verification
+    if verification is not None:
+        summary = verification.summary
         out.append("#### Verifier numbers (OpenCV rules on the mask)")
         rows = ["| measure | value |", "|---|---|"]
-        if "changed" in numbers:
-            rows.append(f"| changed | {_value(numbers['changed'])} |")
-        if "changed_pixels" in numbers:
-            fraction = numbers.get("changed_fraction", 0.0)
-            rows.append(f"| changed pixels | {numbers['changed_pixels']:,} ({fraction:.1%} of the image) |")
-        if numbers.get("counts") is not None:
-            rows.append(f"| objects per category | {_value(numbers['counts'])} |")
-        if numbers.get("changed_regions") is not None:
-            rows.append(f"| changed regions | {numbers['changed_regions']} |")
-        rows.append(f"| changed cells | {_value(numbers.get('cells') or [])} |")
+        rows.append(f"| changed | {_value(summary.changed)} |")
+        rows.append(f"| changed pixels | {summary.changed_pixels:,} ({summary.changed_fraction:.1%} of the image) |")
+        rows.append(f"| objects per category | {_value(summary.counts)} |")
+        rows.append(f"| changed regions | {summary.changed_regions} |")
+        rows.append(f"| changed cells | {_value(summary.cells)} |")
         out.append("\n".join(rows))
-        fractions = numbers.get("cell_fractions") or {}
-        if fractions:
-            out.append(_grid_table(fractions, set(numbers.get("cells") or [])))
-        for name, rule in (numbers.get("rules") or {}).items():
+        if summary.cell_fractions:
+            out.append(_grid_table(summary.cell_fractions, set(summary.cells)))
+        rules = {"counts": verification.counts.rule, "grid": verification.grid.rule, "binary": verification.binary.rule}
+        for name, rule in rules.items():
             out.append(f"- _{name} rule:_ {rule}")
     if ev.model is not None:
         model = ev.model
@@ -124,7 +120,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         out.append(f"- instruction: “{_clip(model.instruction, 300)}”")
         out.append(f"- reply: “{_clip(model.text, 500)}”" if model.ok else f"- no answer: {_clip(model.error, 500)}")
         if ev.model_parsed:
-            out.append(f"- read from the reply: {_value(ev.model_parsed)}")
+            out.append(f"- read from the reply: {_value(ev.model_parsed.model_dump(exclude_none=True))}")
     if answer.conflicts:
         out.append("#### Conflicts and how they were resolved")
         for c in answer.conflicts:
@@ -137,9 +133,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
     if ev.facts:
         out.append("#### Facts stated in this answer")
         for fact in ev.facts.values():
-            out.append(
-                f"- {fact['key']} = {_value(fact['value'])} ({fact['source']}, confidence {fact['confidence']:.2f})"
-            )
+            out.append(f"- {fact.key} = {_value(fact.value)} ({fact.source}, confidence {fact.confidence:.2f})")
     if answer.cells is not None and sorted(answer.cells) != sorted(overlay_cells):
         out.append(
             f"_Note: the answer names cells {_value(answer.cells)}; the overlay outlines the mask's cells "
@@ -155,7 +149,7 @@ def _grid_table(fractions: dict[str, float], changed: set[str]) -> str:
         cells = []
         for cell in CELL_IDS[r * 3 : r * 3 + 3]:
             text = f"{cell} {fractions.get(cell, 0.0):.1%}"
-            cells.append(f"**{text} ✔**" if cell in changed else text)
+            cells.append(f"**{text} ✓**" if cell in changed else text)
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -10,6 +10,14 @@ from pathlib import Path
 
 from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL
 
+# Markers at the head of page messages: glyphs every text font family has (DejaVu Sans, Liberation, Noto Sans),
+# never emoji, so a browser without an emoji font shows them instead of empty boxes.
+MARK_OK = "✓"
+MARK_PROBLEM = "⚠"  # U+26A0 without the emoji variation selector: drawn as text
+MARK_AGAIN = "↻"
+MARK_PLACE = "◎"
+MARKS = (MARK_OK, MARK_PROBLEM, MARK_AGAIN, MARK_PLACE)
+
 _ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         ("differ in size", "different pixel grids", "different CRS", "is georeferenced", "world file"),
@@ -57,19 +65,22 @@ def load_problem(message: str, kept: str | None) -> str:
         if kept
         else "\n\nNo pair is loaded yet."
     )
-    return f"⚠️ **Could not load the pair.** {_sentence(message)}\n\n**What to do:** {advice(message)}{still}"
+    return (
+        f"{MARK_PROBLEM} **Could not load the pair.** {_sentence(message)}\n\n**What to do:** {advice(message)}{still}"
+    )
 
 
 def not_loaded(load_error: str | None) -> str:
     """The reply to a question asked while no pair is loaded, repeating why the last load failed."""
     if load_error:
         return (
-            f"⚠️ **No pair is loaded**, so I cannot answer yet: the last upload failed. {_sentence(load_error)}\n\n"
+            f"{MARK_PROBLEM} **No pair is loaded**, so I cannot answer yet: the last upload failed. "
+            f"{_sentence(load_error)}\n\n"
             f"**What to do:** {advice(load_error)}"
         )
     return (
-        "⚠️ **No pair is loaded yet.** Upload a before (t1) and an after (t2) image on the left, or pick a "
-        "synthetic example, then ask again."
+        f"{MARK_PROBLEM} **No pair is loaded yet.** Upload a before (t1) and an after (t2) image on the left, or "
+        "pick a synthetic example, then ask again."
     )
 
 
@@ -83,3 +94,14 @@ def _sentence(text: str) -> str:
     if text and not any(ch.isdigit() for ch in text.split(" ", 1)[0]):  # "t1 and t2 …" keeps its case
         text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def mask_kind_hint(mask_name: str) -> str:
+    """Said at upload when a two-valued mask (0/255, 0/1) was read as "auto" with no category: its change has no
+    category, so counts will be of changed regions, not of buildings or roads, unless the visitor names one."""
+    return (
+        f"{MARK_PROBLEM} **The mask `{mask_name}` has two values (0 and 255, or 0 and 1)**, so it is read as change "
+        "with no category: counts will be changed regions, not buildings or roads. If its change is one category "
+        f"(LEVIR-CD labels are buildings), choose it in **{MASK_CATEGORY_LABEL}**; if it is LEVIR-MCI "
+        f"(0/128/255), choose levir-mci in **{MASK_KIND_LABEL}**."
+    )

@@ -27,13 +27,25 @@ from pydantic import BaseModel, Field
 from agent.api import Agent
 from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
 from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
-from agent.page.messages import file_label, load_problem, not_loaded, status_line
+from agent.page.messages import (
+    MARK_AGAIN,
+    MARK_OK,
+    MARK_PLACE,
+    MARK_PROBLEM,
+    file_label,
+    load_problem,
+    mask_kind_hint,
+    not_loaded,
+    status_line,
+)
 from agent.page.pictures import change_pictures, date_pictures
 from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
 from tools.georef import load_placed_pair, unplaced_hint
+from tools.mask_geotiff import mask_file_name, write_mask_cog
 from tools.masks import ChangeMask, MaskKind, UserMaskProvider
 from tools.pairs import ImagePair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
+from tools.vector_export import write_vector, write_zipped_shapefile
 from tools.verify import Verification, verify
 
 log = logging.getLogger(__name__)
@@ -103,6 +115,9 @@ class Session(BaseModel):
     full_size: list[str] = Field(default_factory=list, description="Full-resolution pictures offered for download.")
     date_files: list[str] = Field(default_factory=list, description="The dates at full size, when previews shrink.")
     geojson: str | None = None
+    downloads: list[str] = Field(
+        default_factory=list, description="The latest turn's other exports: GeoPackage, zipped Shapefile, mask COG."
+    )
     evidence: str = NO_EVIDENCE
     status: str = WELCOME
     pair_summary: str = Field("", description="What is loaded, shown above the latest status line.")
@@ -287,9 +302,11 @@ class ChangePage:
             )
             progress(0.3, desc="reading the pair")
             pair = self._pair(ref)
+            uncategorised = False
             if mask:
                 progress(0.6, desc="reading the change mask")
-                UserMaskProvider(mask, kind=kind, binary_category=category).provide(pair)
+                read = UserMaskProvider(mask, kind=kind, binary_category=category).provide(pair)
+                uncategorised = kind == "auto" and category is None and not read.source.categorical
             progress(0.8, desc="drawing the before/after view")
             dates = date_pictures(pair, self._session_dir(fresh))
         except InputError as exc:
@@ -311,8 +328,12 @@ class ChangePage:
         fresh.full_size = list(dates.full_size)
         fresh.pair_summary = self._pair_summary(fresh.pair)
         fresh.status = (
-            "✅ Pair loaded; a new conversation started." if session.pair is not None else "✅ Pair loaded."
+            f"{MARK_OK} Pair loaded; a new conversation started."
+            if session.pair is not None
+            else f"{MARK_OK} Pair loaded."
         ) + " Ask a question."
+        if uncategorised:  # said now, not when a count question comes back with "regions" instead of buildings
+            fresh.reply(mask_kind_hint(Path(mask or "").name), status=fresh.status)
         return fresh
 
     def _load_failed(self, session: Session, message: str) -> Session:
@@ -378,14 +399,17 @@ class ChangePage:
             mask = UserMaskProvider(ref.mask, kind=kind, binary_category=category).provide(pair)
         except InputError as exc:
             message = scrub(str(exc), self._labels(ref))
-            session.reply(f"⚠️ **The mask cannot be read that way.** {message}. It is still read as before.")
+            session.reply(
+                f"{MARK_PROBLEM} **The mask cannot be read that way.** {message}. It is still read as before."
+            )
             return session
         session.pair = ref.model_copy(update={"mask_kind": kind, "mask_category": category})
         session.pair_summary = self._pair_summary(session.pair)
         verification = verify(mask, self.agent.settings.rules)
         reading = f"{kind}" + (f", {category} change" if category else "")
         session.reply(
-            f"🔁 **Mask re-read:** `{Path(ref.mask).name}` is now read as {reading}: {_mask_facts(verification)}. "
+            f"{MARK_AGAIN} **Mask re-read:** `{Path(ref.mask).name}` is now read as {reading}: "
+            f"{_mask_facts(verification)}. "
             "The conversation goes on; the next answers use this reading."
         )
         if session.turns:
@@ -409,17 +433,18 @@ class ChangePage:
         try:
             pair = self._pair(placed)
         except InputError as exc:
-            session.reply(f"⚠️ **Could not place the pair.** {scrub(str(exc), self._labels(ref))}.")
+            session.reply(f"{MARK_PROBLEM} **Could not place the pair.** {scrub(str(exc), self._labels(ref))}.")
             return session
         session.pair = placed.model_copy(
             update={"crs": pair.georef.crs if pair.georef else None, "unplaced": unplaced_hint(pair)}
         )
         session.pair_summary = self._pair_summary(session.pair)
         if pair.georef is not None:
-            said = f"📍 The pair is now placed in {pair.georef.crs if len(pair.georef.crs) < 40 else 'your CRS'}"
+            crs = pair.georef.crs if len(pair.georef.crs) < 40 else "your CRS"
+            said = f"{MARK_PLACE} The pair is now placed in {crs}"
             said += f" ({placed.bounds})." if placed.bounds else "."
         else:
-            said = f"📍 The pair still has no georeference. {session.pair.unplaced}"
+            said = f"{MARK_PLACE} The pair still has no georeference. {session.pair.unplaced}"
         if placed.gsd_m:
             said += f" Ground sampling distance: {placed.gsd_m:g} m per pixel."
         session.reply(said + " The conversation goes on; exports from now on use this.")
@@ -439,7 +464,7 @@ class ChangePage:
             return session
         pair = self._pair(session.pair)
         with self._agent_lock:
-            mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+            mask, verification = self._verified(session.pair, pair)
         self._draw(session, pair, mask, verification)
         size = f"{session.fine_grid}×{session.fine_grid}"
         session.status = (
@@ -448,6 +473,12 @@ class ChangePage:
             else "Showing the 3×3 cells only."
         )
         return session
+
+    def _verified(self, ref: PairRef, pair: ImagePair) -> tuple[ChangeMask, Verification]:
+        """The mask and verdicts the agent uses for this pair and its options (``Agent.verified``)."""
+        return self.agent.verified(
+            pair, mask=ref.mask, mask_kind=ref.mask_kind, mask_category=ref.mask_category, gsd_m=ref.gsd_m
+        )
 
     def _draw(self, session: Session, pair: ImagePair, mask: ChangeMask, verification: Verification) -> None:
         stem = f"turn{session.turns}_grid{session.fine_grid}_{uuid.uuid4().hex[:6]}"
@@ -497,7 +528,10 @@ class ChangePage:
                     mask_category=ref.mask_category,
                     gsd_m=ref.gsd_m,
                 )
-                mask, verification = self.agent.store.verified(pair.pair_id, self.agent.settings.rules)
+                if answer.mask is not None and answer.verification is not None:
+                    mask, verification = answer.mask, answer.verification
+                else:  # an answer that needed no facts ("why?", a decline): the pictures still show the change
+                    mask, verification = self._verified(ref, pair)
             progress(0.8, desc="drawing the changes")
             turn = session.turns + 1
             session.turns = turn
@@ -514,17 +548,27 @@ class ChangePage:
                 turn=turn,
             )
             name = geojson_file_name(ref.name, turn, pair.georef)
-            geojson = str(write_geojson(collection, self._session_dir(session) / name))
+            folder = self._session_dir(session)
+            geojson = str(write_geojson(collection, folder / name))
+            stem = Path(name).stem
+            downloads = [
+                str(write_vector(collection, folder / f"{stem}.gpkg")[0]),
+                str(write_zipped_shapefile(collection, folder / f"{stem}_shapefile.zip")),
+                str(write_mask_cog(mask, pair.georef, folder / mask_file_name(ref.name, turn, pair.georef))),
+            ]
         except InputError as exc:
-            session.reply(f"⚠️ {scrub(str(exc), self._labels(ref))}")
+            session.reply(f"{MARK_PROBLEM} {scrub(str(exc), self._labels(ref))}")
             yield session
             return
         except Exception as exc:  # keep serving: log the traceback here, one line in the page
             log.exception("answering %r failed", question)
-            session.reply(f"⚠️ The agent failed on this question ({type(exc).__name__}: {exc}); the error is logged.")
+            session.reply(
+                f"{MARK_PROBLEM} The agent failed on this question ({type(exc).__name__}: {exc}); the error is logged."
+            )
             yield session
             return
         session.geojson = geojson
+        session.downloads = downloads
         text = answer_text(answer, {"geojson": geojson})
         if answer.intent == "count" and answer.counts is None and ref.mask and not verification.source.categorical:
             text += f"\n\nTo count buildings: {category_hint()}; the mask is re-read and the conversation goes on."

@@ -123,7 +123,8 @@ CONFIRM = _rx(
 )
 EXPORT = _rx(
     _words(
-        r"export\w*|geojson|download\w*|shapefiles?|shp|qgis|arcgis|gis (?:file|layer)|vector (?:file|layer)"
+        r"export\w*|geojson|download\w*|shapefiles?|shp|geopackages?|gpkg|qgis|arcgis|gis (?:file|layer)"
+        r"|vector (?:file|layer)"
         r"|save (?:it|that|them|this|the (?:changes|results|cells|polygons))|telecharg\w*|exporta\w*"
         r"|descarga\w*|herunterladen|baixar"
     ),
@@ -362,3 +363,27 @@ GERMAN_ONLY = _rx(
         r"|anderungen|strassen?|bitte|im|und|ist|sind|hat"
     )
 )
+
+# ---------------------------------------------------------------- areas of interest (the user's own polygons)
+_AOI_NOUNS = (
+    r"parcels?|plots?|fields?|polygons?|aois?|areas? of interest|my (?:areas|zones|polygons)|features?"
+    r"|parcelles?|champs?|polygones?|zones? d'interet|parcelas?|campos?|poligonos?|areas? de interes(?:se)?"
+    r"|parzellen?|felder[n]?|feld|flurstucke?|polygone?|talhoes|talhao"
+)
+AOI = _rx(_words(_AOI_NOUNS), r"地块|田块|多边形|感兴趣区")
+"""Words that name the user's areas of interest as a region ("inside the parcels", "which fields changed?")."""
+AOI_PICK = re.compile(
+    r"\b(?:parcel|plot|field|polygon|zone|aoi|feature|parcelle|champ|polygone|parcela|campo|poligono|parzelle|feld"
+    r"|flurstuck|talhao)\s*(?:#|no\.?|n°|nr\.?|number|numero|nummer)?\s*(\d[\w.-]*|\"[^\"]+\"|'[^']+')"
+    r"|(?:地块|田块)\s*(\d[\w.-]*)"
+)
+"""One area of interest named by a property value: "plot 12", "parcel #A3", 'field "North"'."""
+AOI_RANK = _rx(
+    _words(r"rank\w*|order\w*|sort\w*|classe[rz]?|classement|ordena\w*|clasifica\w*|sortier\w*|rangliste|reihenfolge"),
+    r"排名|排序",
+)
+EXPORT_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("shp", _rx(_words(r"shapefiles?|shp|esri"))),
+    ("gpkg", _rx(_words(r"geopackages?|gpkg"))),
+)
+"""A vector format the question names ("as a shapefile"); GeoJSON otherwise."""

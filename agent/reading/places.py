@@ -1,8 +1,11 @@
 """Regions named in a question: compass words, sides, corners, halves, rows, columns and cell ids.
 
-The image is taken as north-up. A single compass word names the grid's row or column ("the north" is the top row,
-"the west" the left column), a compound one a corner cell ("south-west" is BL), and "half" turns a side into that
-half of the image. Regions come back in the order the question names them, so comparisons keep the asked order.
+Regions are read as on a north-up image: a single compass word names the grid's row or column ("the north" is the
+top row, "the west" the left column), a compound one a corner cell ("south-west" is BL), and "half" turns a side
+into that half of the image. Regions come back in the order the question names them, so comparisons keep the asked
+order. :func:`names_compass` says whether the question placed them with compass words (map directions) rather than
+image words (top, left, cell ids): only those are turned to the image's sides when the raster is not north-up
+(``tools.orientation``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,31 @@ _NOT_A_SIDE = re.compile(
     r"\b(?:is (?:that|this|it) right|that's right|right now|right away|all right|left over|what's left"
     r"|is left|are left|top of the|on top of|at the top of my)\b"
 )
+
+
+_COMPASS_WORDS = (
+    r"north|south|east|west|nord|sud\b|sudl|suden|norte|\bsul\b|oeste|ouest|l'est|leste|osten|ostlich|noroeste"
+    r"|noreste|nordeste|suroeste|sudoeste|sureste|sudeste|\bnw\b|\bsw\b"
+    r"|\b(?:ne|se)\b(?= (?:corner|part|quadrant|cell|side))"
+    r"|北|南|东|西"
+)
+_IMAGE_WORDS = re.compile(
+    r"\b(?:top|bottom|upper|lower|uppermost|lowermost|left|right|leftmost|rightmost|haut|bas|gauche|droite|arriba"
+    r"|abajo|superior\w*|inferior\w*|izquierd\w*|derech\w*|oben|unten|obere\w*|untere\w*|links|rechts|linke\w*"
+    r"|rechte\w*|cima|baixo|esquerd\w*|direit\w*)\b|[上下左右](?=[部方面边半侧上下])|左上|右上|左下|右下"
+)
+_COMPASS = {
+    lang: re.compile(_COMPASS_WORDS + (r"|\bsur\b|(?<=el )este|(?<=al )este" if lang == "es" else ""))
+    for lang in ("en", "fr", "es", "de", "pt", "zh")
+}
+
+
+def names_compass(folded: str, original: str, lang: str) -> bool:
+    """Whether the question places its regions with compass words only (no image side words, no cell ids)."""
+    text = _NOT_A_SIDE.sub(" ", folded)
+    if _CELL_ID.search(original) or _IMAGE_WORDS.search(text):
+        return False
+    return bool(_COMPASS.get(lang, _COMPASS["en"]).search(text))
 
 
 def _side_of(match: re.Match[str], table: dict[str, str]) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 from agent.reading import lexicon as lx
 from agent.reading.language import detect_language, fold
 from agent.reading.matching import correct
-from agent.reading.places import regions_in
-from agent.reading.request import FACT_ASKS, LANGUAGE_NAMES, Request
+from agent.reading.places import names_compass, regions_in
+from agent.reading.request import AOI_REGION, FACT_ASKS, LANGUAGE_NAMES, Request
+from tools.orientation import Orientation
 
 MAX_QUESTION_CHARS = 2000
 _OPEN = re.compile(
@@ -67,6 +68,12 @@ class _Reading:
         self.negative = bool(lx.NEGATIVE.search(negative_text))
         self.rank = "most" if lx.RANK_MOST.search(text) else "least" if lx.RANK_LEAST.search(text) else None
         self.whole = bool(_WHOLE.search(text))
+        pick = lx.AOI_PICK.search(text)
+        self.aoi_pick = next((g.strip("\"'") for g in pick.groups() if g), None) if pick else None
+        self.aoi = bool(self.aoi_pick or lx.AOI.search(text))
+        if self.aoi and lx.AOI_RANK.search(text):
+            self.rank = self.rank or "most"
+        self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
 
     @property
     def short(self) -> bool:
@@ -74,7 +81,7 @@ class _Reading:
 
     @property
     def has_subject(self) -> bool:
-        return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit)
+        return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit or self.aoi)
 
 
 def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
@@ -223,6 +230,10 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         "polarity": "negative" if reading.negative and ask == "changed" else "positive",
         "unit": reading.unit if ask in ("how_much", "compare") else None,
     }
+    if reading.aoi and (reading.aoi_pick or not reading.regions) and ask in FACT_ASKS:
+        fields["region"] = AOI_REGION  # the user's polygons; the read step drops it when the thread has none
+        fields["rank"] = reading.rank
+        fields["other_subject"] = None  # "fields" here are the user's parcels, not a kind of land cover
     if len(reading.regions) >= 2 and ask != "compare":
         cells = [r for r in reading.regions if len(r) == 2]
         fields["region"] = "cells:" + "+".join(cells) if len(cells) == len(reading.regions) else reading.regions[0]
@@ -244,10 +255,32 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         follow_up=follow_up,
         wants_overlay=wants_overlay,
         wants_export=wants_export,
+        export_format=reading.export_format,  # type: ignore[arg-type]
+        aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]
         **base,
     )
+
+
+def orient_request(request: Request, question: str, orientation: Orientation | None) -> Request:
+    """Turn regions the question placed with compass words to the image sides that face them.
+
+    The reader writes "the south" as the bottom row, true only on a north-up raster. On a south-up, rotated or
+    mirrored one (``tools.orientation``) the region and compared regions become the image's own, and the reason
+    says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
+    """
+    if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
+        return request
+    raw = question.strip()[:MAX_QUESTION_CHARS]
+    folded = fold(raw)
+    text = correct(folded)[0] if request.language == "en" else folded
+    if not names_compass(text, raw, request.language):
+        return request
+    region = orientation.image_region(request.region)
+    compared = [orientation.image_region(key) for key in request.compared]
+    why = f"; compass words turned to the image's sides (its top faces {orientation.facing['top']})"
+    return request.model_copy(update={"region": region, "compared": compared, "reason": request.reason + why})
 
 
 def languages_sentence() -> str:

@@ -49,9 +49,14 @@ FACT_ASKS: frozenset[str] = frozenset(
 """Asks answered from the verifiers' facts; the others need none (explain, confirm) or must get none."""
 
 
+AOI_REGION = "aoi"
+"""The region of the user's areas of interest (``Agent.ask(aoi=…)``, ``--aoi FILE``): every polygon, or one."""
+ExportFormat = Literal["geojson", "gpkg", "shp"]
+
+
 def valid_region(key: str) -> bool:
     """A named region (``REGION_KEYS``) or a union of cells written ``cells:TL+TC``."""
-    if key in REGION_KEYS:
+    if key in REGION_KEYS or key == AOI_REGION:
         return True
     if key.startswith("cells:"):
         cells = key[len("cells:") :].split("+")
@@ -68,7 +73,7 @@ class Request(BaseModel):
         None, description="A subject outside the mask's categories (trees, water…): answered as not separable."
     )
     direction: Direction = "any"
-    region: str = Field("image", description="tools.regions.REGION_KEYS, or cells:TL+TC.")
+    region: str = Field("image", description="tools.regions.REGION_KEYS, cells:TL+TC, or aoi (areas of interest).")
     compared: list[str] = Field(default_factory=list, description="Regions compared (ask=compare), in asked order.")
     rank: Literal["most", "least"] | None = Field(None, description="'which cell has the most change?'")
     polarity: Polarity = Field("positive", description="'Is it unchanged?' is negative: yes means no change.")
@@ -78,6 +83,10 @@ class Request(BaseModel):
     follow_up: bool = False
     wants_overlay: bool = False
     wants_export: bool = False
+    export_format: ExportFormat = Field("geojson", description="The vector format asked for ('as a shapefile').")
+    aoi_pick: str | None = Field(
+        None, description="One area of interest named by a property value ('plot 12' → '12'); region is 'aoi'."
+    )
     reason: str = ""
 
     @field_validator("region")
@@ -94,6 +103,21 @@ class Request(BaseModel):
             if not valid_region(region):
                 raise ValueError(f"unknown region {region!r}")
         return regions
+
+    @property
+    def needs_facts(self) -> bool:
+        """Whether the verifiers must run: explain and confirm rest on earlier turns, declines get no facts."""
+        return self.ask in FACT_ASKS or self.ask == "open"
+
+    @property
+    def artefacts(self) -> frozenset[str]:
+        """The files this request asks for: the overlay picture, the GeoJSON export."""
+        wanted = set()
+        if self.ask == "show" or self.wants_overlay:
+            wanted.add("overlay")
+        if self.ask == "export" or self.wants_export:
+            wanted.add("geojson")
+        return frozenset(wanted)
 
     def core(self) -> dict[str, object]:
         """The fields that define what was asked (compared against a phrasing set's expectations)."""

@@ -14,6 +14,7 @@ threshold per tile, so its confidence is reported as the median over tiles, with
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_cha
 from tools.atomic import write_atomic
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
-from tools.raster import Georef, InputError, ensure_folder
+from tools.raster import Georef, InputError, ensure_folder, open_raster
 from tools.scene.disk_mask import N_CLASSES
 from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
 from tools.scene.merge import MaskAnalysis, analyse_mask
@@ -209,6 +210,34 @@ class _Bar:
             self.bar.close()
 
 
+SCENE_BUDGET_PIXELS = 400_000_000
+"""Scenes above 400 MP (20,000² px) start only when asked (``--yes``): a 10 GP scene is hours of work and
+gigabytes of temporary disk, which a user should hear about before it starts."""
+
+
+def check_scene_budget(spec: SceneSpec, work: Path, budget_pixels: int | None) -> None:
+    """Refuse a scene over the budget (with its tiles, its temporary disk and the disk free), or one whose
+    temporary mask (one byte per pixel) cannot fit on the output folder's disk at all."""
+    with open_raster(spec.t1, "t1") as ds:
+        width, height = ds.width, ds.height
+    pixels = width * height
+    tiles = -(-width // spec.tile) * -(-height // spec.tile)
+    free = shutil.disk_usage(work).free
+    needed = pixels  # the merged class mask: one byte per pixel, plus the compressed GeoTIFF written from it
+    size = f"{width}×{height} = {pixels / 1e6:,.0f} MP in {tiles:,} tiles of {spec.tile} px"
+    if needed > free:
+        raise InputError(
+            f"t1 {spec.t1} is {size}: its scene mask needs about {needed / 1e9:.1f} GB of temporary disk in {work}, "
+            f"and {free / 1e9:.1f} GB is free; free some space or pass --out on a larger disk"
+        )
+    if budget_pixels is not None and pixels > budget_pixels:
+        raise InputError(
+            f"t1 {spec.t1} is {size}, over the {budget_pixels / 1e6:,.0f} MP a scene starts without asking; it "
+            f"will use about {needed / 1e9:.1f} GB of temporary disk in {work} ({free / 1e9:.1f} GB free) and run "
+            f"for a long time (about {tiles:,} tile masks); pass --yes to start it, or analyse a part of it"
+        )
+
+
 def analyse_scene(
     t1: str | Path,
     t2: str | Path,
@@ -226,6 +255,7 @@ def analyse_scene(
     workers: int = 1,
     progress: bool = False,
     gsd_m: float | None = None,
+    budget_pixels: int | None = SCENE_BUDGET_PIXELS,
 ) -> SceneResult:
     """Analyse a large before/after scene with windowed reads; write outputs into ``out_dir`` when given.
 
@@ -233,7 +263,9 @@ def analyse_scene(
     with ``settings.classical``) makes each tile's mask. ``resample`` warps t2 onto t1's grid when their grids
     differ (with a warning) instead of refusing. Outputs: ``scene.json``, ``changes.geojson`` (the scene's
     CRS), ``change_mask.tif`` (class indices on t1's grid). ``gsd_m`` (metres per pixel) is for a scene whose
-    georeference gives no pixel size; the classical detector's scale and confidence follow it.
+    georeference gives no pixel size; the classical detector's scale and confidence follow it. A scene over
+    ``budget_pixels`` is refused with an estimate of its tiles and disk (None: no budget, the CLI's ``--yes``);
+    one whose temporary mask would not fit on the disk is always refused.
     """
     started = time.perf_counter()
     settings = settings or AgentSettings()
@@ -264,6 +296,7 @@ def analyse_scene(
     bar: _Bar | None = None
     disk = None
     try:
+        check_scene_budget(spec, work, budget_pixels)
         bar = _Bar(progress)
         disk, stats, meta = build_scene_mask(
             spec, None if mask else provider, work / ".change_mask.u8", workers=workers, on_progress=bar

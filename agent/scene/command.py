@@ -20,7 +20,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_scene(args: argparse.Namespace) -> int:
-    from agent.scene.analysis import analyse_scene
+    from agent.scene.analysis import SCENE_BUDGET_PIXELS, analyse_scene
 
     result = analyse_scene(
         args.t1,
@@ -36,6 +36,7 @@ def cmd_scene(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.json,
         gsd_m=args.gsd,
+        budget_pixels=None if args.yes else SCENE_BUDGET_PIXELS,
     )
     if args.json:
         print(result.model_dump_json(indent=1))
@@ -73,5 +74,8 @@ def register(subparsers: Any) -> None:
     scene.add_argument("--workers", type=_positive, default=1, help="processes making tile masks")
     flag, options = gsd_option_spec()
     scene.add_argument(flag, **options)
+    scene.add_argument(
+        "--yes", action="store_true", help="start a scene over 400 MP (20,000² px) without asking; it takes hours"
+    )
     scene.add_argument("--json", action="store_true", help="no progress bar; print the result as JSON")
     scene.set_defaults(func=cmd_scene)

@@ -61,7 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="close requests whose body has not arrived after this many seconds (408)",
     )
     net.add_argument("--port", type=int, default=defaults.port)
-    net.add_argument("--token", help=f"require this bearer token (default: ${TOKEN_ENV} when set; prefer the variable)")
+    net.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"read the bearer token from this file (first line); or set ${TOKEN_ENV}. A token typed on the command "
+        "line is refused: every user of the machine could read it in ps",
+    )
+    net.add_argument("--token", help=argparse.SUPPRESS)
     net.add_argument(
         "--engine",
         choices=["auto", "ray", "uvicorn"],
@@ -89,6 +95,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
+def token_from(args: argparse.Namespace) -> str | None:
+    """The bearer token from ``--token-file`` or ``$CHANGEAGENT_TOKEN``; never from the command line itself."""
+    if args.token:
+        raise ValueError(
+            f"--token puts the token in the command line, where ps shows it to every user; set ${TOKEN_ENV} or pass "
+            "--token-file FILE instead"
+        )
+    if args.token_file is not None:
+        try:
+            lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--token-file {args.token_file} cannot be read: {exc}") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ValueError(f"--token-file {args.token_file} is empty; its first line is the token")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     limits = RequestLimits(
         max_image_bytes=int(args.max_image_mb * 2**20),
@@ -104,7 +129,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         dtype=args.dtype,
         host=args.host,
         port=args.port,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        token=token_from(args),
         allow_no_token=args.allow_no_token,
         body_timeout_s=args.body_timeout_s,
         engine=args.engine,
@@ -167,7 +192,7 @@ def exposure_refusal(settings: ServerSettings) -> str | None:
         return None
     return (
         f"refusing to bind {settings.host} without a token: anyone who reaches the port could use the model. "
-        f"Set ${TOKEN_ENV} (or --token), bind 127.0.0.1, or pass --allow-no-token to accept the risk"
+        f"Set ${TOKEN_ENV} (or --token-file), bind 127.0.0.1, or pass --allow-no-token to accept the risk"
     )
 
 
@@ -229,6 +254,7 @@ def serve(settings: ServerSettings, log_level: str = "info") -> int:
     import uvicorn
 
     from deltavlm.serving.app import create_app, engine_factory
+    from deltavlm.serving.http_limits import uvicorn_limits
     from deltavlm.serving.metrics import ServerMetrics
 
     started = time.perf_counter()
@@ -252,6 +278,7 @@ def serve(settings: ServerSettings, log_level: str = "info") -> int:
         port=settings.port,
         log_level=log_level,
         timeout_keep_alive=5,  # an idle connection is closed after 5 s; a half-sent body after body_timeout_s
+        **uvicorn_limits(),  # headers: at most 64 KiB, sent within 10 s (deltavlm.serving.http_limits)
     )
     return 0
 
@@ -263,6 +290,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"changeagent serve: error: {problems}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"changeagent serve: error: {exc}", file=sys.stderr)
         return 2
     return serve(settings, args.log_level)
 

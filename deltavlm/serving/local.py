@@ -29,7 +29,11 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> BackgroundServer:
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level=self.log_level, lifespan="on")
+        from deltavlm.serving.http_limits import uvicorn_limits
+
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level=self.log_level, lifespan="on", **uvicorn_limits()
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{self.port}", daemon=True)
         self._thread.start()

@@ -72,7 +72,7 @@ def test_verifier_dialog_with_a_supplied_mask(example, tmp_path):
     assert {f["properties"]["cell"] for f in fc["features"] if f["properties"]["feature"] == "cell"} == set(truth.cells)
     shown = ask("show me")
     assert shown.artefacts["overlay"].endswith(".png")
-    assert [t["question"] for t in agent.history("d1")][:2] == ["Has anything changed?", "How many new buildings?"]
+    assert [t.question for t in agent.history("d1")][:2] == ["Has anything changed?", "How many new buildings?"]
     assert agent.store.verifications == 1  # the mask was read and verified once for the whole dialog
 
 
@@ -132,7 +132,7 @@ def test_a_disagreeing_model_is_corrected_by_a_supplied_mask(example, tmp_path):
     count = agent.ask(pair, "How many roads and buildings?", thread_id="r1")
     assert count.counts == truth.counts
     assert {c.fact for c in count.conflicts} >= {"count.road", "count.building"}
-    assert count.evidence.model_parsed["counts"]["value"] == {"road": 9, "building": 9}
+    assert count.evidence.model_parsed.counts.value == {"road": 9, "building": 9}
 
 
 def test_model_beats_the_classical_mask_and_later_turns_reconcile_with_the_ledger(example, tmp_path):

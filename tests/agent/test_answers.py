@@ -121,7 +121,7 @@ def test_off_topic_and_hostile_questions_get_no_change_facts(agent, truths):
     ]:
         answer = _ask(agent, truth, "L36", question, "decline")
         assert answer.first_sentence.startswith(start)
-        assert "%" not in answer.text and answer.evidence.verifier is None and answer.counts is None
+        assert "%" not in answer.text and answer.verification is None and answer.counts is None
 
 
 def test_category_claims_never_come_from_a_category_free_mask_and_low_confidence_is_hedged(shared_data, tmp_path):
@@ -221,7 +221,8 @@ def test_a_french_batch_question_file(shared_data, tmp_path):
     assert first[0].startswith("Oui, l'image a changé")
     assert first[1].startswith(f"Je compte {truth.objects('image', 'building')} bâtiments")
     assert first[2].startswith("Cellules modifiées")
-    assert f"{truth.changed_px('image') * 0.25 / 1e4:,.2f} ha" in first[3]  # the catalog's gsd column
+    hectares = truth.changed_px("image") * 0.25 / 1e4
+    assert f"{hectares:.2f}".replace(".", ",") + " ha" in first[3]  # the catalog's gsd column, French decimals
     assert all(r["answer"]["evidence"]["route"]["language"] == "fr" for r in records)
 
 
@@ -260,7 +261,7 @@ def test_the_catalog_gsd_column(tmp_path):
     assert {e.id: e.gsd for e in catalog.entries} == {"a": 0.5, "b": None}
     problems = [item.problem.error for item in catalog.items if item.problem]
     assert any("gsd 'abc' is not a number" in p for p in problems) and any(
-        "gsd '-1' must be a positive" in p for p in problems
+        "gsd must be a positive number" in p and "-1" in p for p in problems
     )
 
 

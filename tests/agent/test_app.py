@@ -8,7 +8,9 @@ message in the page (never a traceback), and the server keeps answering while th
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,13 +18,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyogrio
 import pytest
+import rasterio
 from shapely.geometry import shape
 
 import app
 from agent.api import Agent
 from agent.mask_options import MASK_KINDS
 from agent.page.blocks import LatestThreads, build_blocks, make_page
+from agent.page.messages import MARKS
 from agent.page.session import ChangePage, Session
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.synthetic import write_example
@@ -129,10 +134,17 @@ def test_an_example_conversation_updates_the_answer_overlay_evidence_and_geojson
     assert cv2.imread(marked[0]).shape == cv2.imread(marked[1]).shape == (512, 512, 3)
     assert "building change" in first.legend and "changed 3×3 cell" in first.legend
     assert page.toggle_changes(first, False).compare_view() == (first.before, first.after)
-    assert "Verifier numbers" in first.evidence and "**TL 11.2% ✔**" in first.evidence
+    assert "Verifier numbers" in first.evidence and "**TL 11.2% ✓**" in first.evidence
     example_pair = load_pair(example.t1, example.t2)
     check_geojson(first.geojson, ["TL", "CC", "BC"], example_pair.georef)
     assert Path(first.geojson).name == f"synthetic-seed{SEED}_turn1_changes.geojson"
+    gpkg, shapefile, mask_tif = (Path(d) for d in first.downloads)  # the same layer in every format, and the mask
+    assert gpkg.name == f"synthetic-seed{SEED}_turn1_changes.gpkg" and shapefile.suffix == ".zip"
+    assert {name for name, kind in pyogrio.list_layers(gpkg)} == {"cells", "objects"}
+    assert pyogrio.read_info(gpkg, layer="objects")["geometry_type"] == "MultiPolygon"
+    assert pyogrio.read_info(shapefile, layer=f"{shapefile.stem}_cells")["features"] == 3
+    with rasterio.open(mask_tif) as ds:
+        assert tuple(ds.transform)[:6] == example_pair.georef.transform and ds.crs == example_pair.georef.crs
 
     second = _last(page.ask(first, "How many new buildings?"))
     assert len(second.chat) == 6 and "3 changed buildings" in second.chat[4]["content"]
@@ -199,7 +211,7 @@ def test_mismatched_sizes_are_said_in_the_chat_naming_each_file(page, tmp_path):
     session = page.load_files(Session(), t1, t2)
     assert session.pair is None and session.chat[-1]["role"] == "assistant"
     reply = session.chat[-1]["content"]
-    assert reply.startswith("⚠️ **Could not load the pair.**") and "**What to do:**" in reply
+    assert reply.startswith("⚠ **Could not load the pair.**") and "**What to do:**" in reply
     assert "the before (t1) file before.png is 64×64" in reply and "the after (t2) file after.png is 80×64" in reply
     assert str(tmp_path) not in reply and "Traceback" not in reply
     assert "differ in size" in session.status and "What to do" in session.status  # the status line repeats it
@@ -254,7 +266,7 @@ def test_files_over_the_limits(tmp_path, pngs):
 def test_a_mask_of_the_wrong_size_is_caught_on_upload(page, pngs, tmp_path):
     mask = _write_png(tmp_path / "mask.png", 32, 32)
     session = page.load_files(Session(), str(pngs.t1), str(pngs.t2), mask, "binary", "building")
-    assert session.pair is None and session.status.startswith("⚠️") and "mask" in session.status
+    assert session.pair is None and session.status.startswith("⚠") and "mask" in session.status
 
 
 def test_one_file_or_none(page, pngs):
@@ -271,7 +283,7 @@ def test_asking_without_a_pair_or_question(page):
     empty = _last(page.ask(session, "   "))
     assert empty.chat == [] and "Type a question" in empty.status
     unknown = page.load_example(Session(), "no such example")[0]
-    assert unknown.status.startswith("⚠️") and "no example called" in unknown.chat[-1]["content"]
+    assert unknown.status.startswith("⚠") and "no example called" in unknown.chat[-1]["content"]
 
 
 def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypatch):
@@ -283,14 +295,14 @@ def test_an_agent_failure_is_reported_and_the_page_keeps_working(page, monkeypat
     with monkeypatch.context() as patch:
         patch.setattr(page.agent, "ask", broken)
         failed = _last(page.ask(session, "Has anything changed?"))
-    assert failed.chat[-1]["content"].startswith("⚠️") and "disk on fire" in failed.status
+    assert failed.chat[-1]["content"].startswith("⚠") and "disk on fire" in failed.status
     assert _last(page.ask(failed, "Has anything changed?")).chat[-2]["content"].startswith(("Yes", "Probably yes"))
 
 
 def test_an_overlong_question_is_refused_in_the_chat(page):
     session = page.load_example(Session(), page.example_choices()[0])[0]
     refused = _last(page.ask(session, "why? " * 2000))
-    assert refused.chat[-1]["content"].startswith("⚠️") and "limit" in refused.status
+    assert refused.chat[-1]["content"].startswith("⚠") and "limit" in refused.status
 
 
 def test_the_model_path_shows_perception_model_reply_and_conflicts(tmp_path):
@@ -326,6 +338,8 @@ def test_the_mask_controls_reread_the_mask_and_keep_the_conversation(page, share
     name = "train_36_0512_0512"
     files = [str(shared_data / folder / f"{name}.png") for folder in ("levircd/A", "levircd/B", "levircd/label")]
     session = page.load_files(Session(), *files)  # auto: 0/255 is change with no category
+    hint = session.chat[-1]["content"]  # said at upload, before any count question fails
+    assert "has two values" in hint and "**Mask category**" in hint and "Pair loaded" in session.status
     refused = _last(page.ask(session, "How many new buildings?"))
     assert "Mask category → building" in refused.chat[-2]["content"]  # the hint names the page's control
     assert "--mask-category building" in refused.chat[-2]["content"]
@@ -335,8 +349,7 @@ def test_the_mask_controls_reread_the_mask_and_keep_the_conversation(page, share
     reread = page.reread_mask(refused, "auto", "building")
     assert reread.thread_id == refused.thread_id and reread.chat[:-1] == refused.chat  # nothing wiped
     assert (
-        reread.chat[-1]["content"].startswith("🔁 **Mask re-read:**")
-        and "changed objects" in reread.chat[-1]["content"]
+        reread.chat[-1]["content"].startswith("↻ **Mask re-read:**") and "changed objects" in reread.chat[-1]["content"]
     )
     assert reread.pair.mask_category == "building" and "as building change" in reread.pair_summary
     assert reread.after_changes != refused.after_changes  # the pictures follow the new reading
@@ -346,7 +359,7 @@ def test_the_mask_controls_reread_the_mask_and_keep_the_conversation(page, share
     unchanged = page.reread_mask(counted, "auto", "building")
     assert unchanged.chat == counted.chat
     wrong = page.reread_mask(counted, "index", "none")  # 255 is no class index: refused, the reading stays
-    assert wrong.chat[-1]["content"].startswith("⚠️ **The mask cannot be read that way.** the mask file")
+    assert wrong.chat[-1]["content"].startswith("⚠ **The mask cannot be read that way.** the mask file")
     assert wrong.pair == counted.pair and wrong.thread_id == counted.thread_id
 
 
@@ -357,13 +370,13 @@ def test_a_plain_pair_is_placed_from_the_page_and_the_conversation_goes_on(page,
     bounds, crs = "35.50,33.88,35.52,33.90", "EPSG:4326"
     placed = page.place(answered, bounds, crs, None)
     assert placed.thread_id == answered.thread_id and placed.chat[:-1] == answered.chat
-    assert placed.chat[-1]["content"].startswith("📍") and "EPSG:4326" in placed.pair_summary
+    assert placed.chat[-1]["content"].startswith("◎") and "EPSG:4326" in placed.pair_summary
     exported = _last(page.ask(placed, "Export the changed cells as GeoJSON"))
     georef = load_placed_pair(pngs.t1, pngs.t2, bounds=bounds, crs=crs).georef
     collection = validate_geojson(exported.geojson, georef, 256, 256)
     assert collection["features"] and Path(exported.geojson).name == "t1_turn2_changes.geojson"
     bad = page.place(exported, "1,2,3", crs, None)
-    assert bad.chat[-1]["content"].startswith("⚠️ **Could not place the pair.**") and bad.pair == exported.pair
+    assert bad.chat[-1]["content"].startswith("⚠ **Could not place the pair.**") and bad.pair == exported.pair
 
 
 def test_the_ground_sampling_distance_reaches_the_agent(page, pngs):
@@ -450,9 +463,10 @@ def test_the_served_page_answers_through_gradio_client(served, pngs):
         handle_file(str(pngs.t1)), handle_file(str(pngs.t2)), None, "auto", "none", "", "", None, api_name="/load_pair"
     )
     assert "Pair loaded" in status
-    status, chat, compare, legend, full_size, evidence, geojson, draft = client.predict(
+    status, chat, compare, legend, full_size, evidence, geojson, downloads, draft = client.predict(
         "Has anything changed?", api_name="/ask"
     )
+    assert sorted(Path(d).suffix for d in downloads) == [".gpkg", ".tif", ".zip"]
     assert _text(chat[0]) == "Has anything changed?" and _text(chat[1]).startswith(("Yes", "Probably yes"))
     assert all(Path(picture).is_file() for picture in compare) and draft == ""
     assert "change" in legend and Path(full_size[0]).name.endswith("_overlay.png")
@@ -581,7 +595,7 @@ def test_app_main_launches_with_the_flags_and_guards_beyond_localhost(
         assert app.main([*argv, *flags]) == 0
     assert blocks.launched["server_name"] == host and blocks.launched["server_port"] == 7999
     assert blocks.launched["max_file_size"] == 5 * 1024 * 1024
-    assert blocks.launched["allowed_paths"] == [str(tmp_path.resolve())]
+    assert "allowed_paths" not in blocks.launched  # the page's files reach the browser through its components only
     assert ("with no login" in caplog.text) is warned
     check = blocks.launched["auth"]
     assert (check is not None) is login
@@ -600,3 +614,13 @@ def test_app_main_reports_a_bad_model_configuration(monkeypatch, capsys):
     monkeypatch.setattr(app, "build_blocks", lambda page: pytest.fail("must not build a page"))
     assert app.main(["--model-config", "no-such-config", "--examples"]) == 2
     assert "app.py: error:" in capsys.readouterr().err
+
+
+def test_page_markers_render_without_an_emoji_font():
+    """Markers are text glyphs (no emoji-only code points, no emoji variation selector); where fontconfig is
+    installed, a plain text font family holds each of them."""
+    for mark in MARKS:
+        assert all(ord(c) < 0x1F000 and c not in "\u2705\ufe0f" for c in mark), mark
+        if shutil.which("fc-list"):
+            fonts = subprocess.run(["fc-list", f":charset={ord(mark):x}", "family"], capture_output=True, text=True)
+            assert fonts.stdout.strip(), f"no installed font draws {mark!r}"

@@ -3,8 +3,9 @@
 Uses the system Chromium (Debian ``chromium``) through Playwright's Python package; Playwright's own
 browser download is never used. Without either, the test is skipped and says what to install.
 Covered: an error said in the chat; a shared/data LEVIR-CD pair uploaded and asked about, its mask re-read from
-the mask control in the same conversation; the swipe (drag, zoom) and the changes toggle; a GeoTIFF pair whose
-GeoJSON download validates and lands inside the raster's bounds. Screenshots of each step land in
+the mask control in the same conversation; the swipe (drag, a wheel zoom that reaches 8×), the changes toggle and
+the 6×6 grid; a GeoTIFF pair whose GeoJSON download validates and lands inside the raster's bounds, and whose
+GeoPackage download has one geometry type per layer. Screenshots of each step land in
 ``out/test-artefacts/`` (git-ignored; CI keeps the folder as artefacts).
 """
 
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyogrio
 import pytest
 
 from deltavlm.synthetic import generate_pair, write_example
@@ -238,9 +240,21 @@ def test_a_shared_levir_cd_pair_the_mask_control_and_the_swipe(server, browser_p
     page.locator("#overlay-toggle input").click()
     page.wait_for_function("() => document.querySelector('#compare img').getAttribute('src').includes('changes')")
 
+    _choose(page, "grid", "6×6 finer grid")  # the overlay follows the chosen grid: no 3×3 boxes over it
+    _wait_text(page, "legend", "6×6 grid")
+    assert "3×3" not in page.locator("#legend").inner_text()
+    page.wait_for_function("() => document.querySelector('#compare img').getAttribute('src').includes('grid6')")
+    _shot(page, tmp_path, "grid_6x6.png")
+
     page.locator("#compare .slider-wrap").hover()
-    page.mouse.wheel(0, -600)  # zoom in: the view is a zoomable image, not a thumbnail
-    page.wait_for_function("() => !document.querySelector('#compare img').style.transform.includes('scale(1)')")
+    for _ in range(10):  # ten mouse-wheel notches (100 px each) pass 8×: about 1.28× per notch
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(30)
+    scale = page.evaluate(
+        "() => parseFloat((document.querySelector('#compare img').style.transform.match(/scale\\(([\\d.]+)/) "
+        "|| [0, 1])[1])"
+    )
+    assert scale >= 8, f"ten wheel notches zoomed only {scale:.2f}×"
     _shot(page, tmp_path, "shared_pair_zoomed.png")
 
 
@@ -274,6 +288,17 @@ def test_a_geotiff_pair_and_its_geojson_download(server, browser_page, tmp_path)
     cells = sorted(f["properties"]["cell"] for f in collection["features"] if f["properties"]["feature"] == "cell")
     assert cells == sorted(_cells(evidence)) and collection["changeagent"]["pair"] == "t1"
     _shot(page, tmp_path, "geotiff_pair_geojson.png")
+
+    gpkg = page.locator("#downloads tr", has_text=".gpkg").locator("a").first
+    with page.expect_download() as download_info:
+        gpkg.click()
+    download = download_info.value
+    assert download.suggested_filename == "t1_turn3_changes.gpkg"
+    download.save_as(tmp_path / download.suggested_filename)
+    layers = dict(pyogrio.list_layers(tmp_path / download.suggested_filename))
+    assert layers == {"cells": "MultiPolygon", "objects": "MultiPolygon"}  # one geometry type per layer
+    features = pyogrio.read_info(tmp_path / download.suggested_filename, layer="cells")["features"]
+    assert features == len(cells)
 
     page.locator("#new-conversation").click()
     _wait_status(page, "New conversation started")

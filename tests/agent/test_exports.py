@@ -97,7 +97,7 @@ def test_every_format_opens_with_one_geometry_type_per_layer_and_the_chat_areas(
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts", rules=RuleSettings(min_object_pixels=1)))
     pair = load_pair(folder / "t1.tif", folder / "t2.tif")
     answer = agent.ask(pair, "How many square metres changed?", mask=str(folder / "label.tif"))
-    chat_m2 = answer.evidence.regions["regions"]["image"]["area_m2"]
+    chat_m2 = answer.evidence.regions.regions["image"].area_m2
     assert float(np.sum(columns["area_m2"])) == pytest.approx(chat_m2, rel=0.005)
     assert set(columns["pair"]) == {"bercy"}  # the scene's folder, not "t1"
 

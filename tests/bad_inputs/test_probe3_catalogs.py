@@ -54,7 +54,7 @@ def test_jsonl_wrong_types_repeated_and_unknown_fields_name_the_line_and_field(t
         "pairs.jsonl line 2: field t1 must be text (a path), not a number 123",
         "pairs.jsonl line 3: field mask must be text (a path), not a number 42",
         "pairs.jsonl line 4: repeats the field t2",
-        "pairs.jsonl line 5: has the unknown field 'msk'; the known fields are id, t1, t2, mask, bounds, crs, gsd",
+        "pairs.jsonl line 5: has the unknown field 'msk'; the known fields are id, t1, t2, mask, bounds, crs, gsd, aoi",
         "pairs.jsonl line 6: field id must be text, not a boolean",
         "pairs.jsonl line 7: field gsd must be a number of metres per pixel, not a list",
     ]

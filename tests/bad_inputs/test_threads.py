@@ -71,10 +71,10 @@ def test_two_processes_asking_in_one_thread_keep_every_turn(tmp_path):
     turns = agent.history("shared")
     agent.close()
     assert len(turns) == 2 * ASKS
-    asked = sorted(t["question"] for t in turns)
+    asked = sorted(t.question for t in turns)
     assert asked == sorted(f"{n} {i}: has anything changed?" for n in "ab" for i in range(ASKS))
     for name in "ab":  # each writer's turns in its own order
-        mine = [t["question"] for t in turns if t["question"].startswith(f"{name} ")]
+        mine = [t.question for t in turns if t.question.startswith(f"{name} ")]
         assert mine == [f"{name} {i}: has anything changed?" for i in range(ASKS)]
 
 

@@ -110,8 +110,10 @@ def test_pair_id_is_the_agents_content_hash(client):
     created = client.post("/v1/pairs", json=_upload(t1, t2)).json()
     assert created == {"pair_id": pair_from_arrays(t1, t2).pair_id, "encoded": True, "width": 64, "height": 48}
     assert client.post("/v1/pairs", json=_upload(t1, t2)).json()["encoded"] is False
-    # gray and RGBA PNGs become the same RGB arrays, and ids, as the agent's loader makes of them
-    gray, rgba = _images(2)[0][:, :, 0], np.dstack([t2, np.full(t2.shape[:2], 200, np.uint8)])
+    # gray and RGBA PNGs become the same RGB arrays, and ids, as the agent's loader makes of them (both dates grey:
+    # the loader compares a grey date with a colour one in grey, so a mixed upload is not the same arrays)
+    gray = _images(2)[0][:, :, 0]
+    rgba = np.dstack([np.repeat(t2[:, :, :1], 3, axis=2), np.full(t2.shape[:2], 200, np.uint8)])
     rgba_png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))[1].tobytes()
     payload = {"t1_png_b64": _b64(gray), "t2_png_b64": base64.b64encode(rgba_png).decode()}
     assert client.post("/v1/pairs", json=payload).json()["pair_id"] == pair_from_arrays(gray, rgba).pair_id

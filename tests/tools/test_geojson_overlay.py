@@ -25,6 +25,8 @@ from tools.geojson import (
 )
 from tools.masks import ChangeMask, MaskSource, UserMaskProvider
 from tools.overlay import (
+    FINE_GRID_LINE,
+    GRID_LINE,
     MIN_SIDE,
     draw_changes,
     fine_grid_shares,
@@ -201,9 +203,10 @@ def test_change_marks_on_both_dates_align_and_the_legend_is_shared():
     assert before.shape == after.shape == (MIN_SIDE, MIN_SIDE, 3)
     scale = MIN_SIDE / SIZE
     assert before[int(15 * scale), int(15 * scale), 0] > before[int(15 * scale), int(15 * scale), 1] + 40
-    labels = [label for _, label, _ in legend_entries(mask, verification, fine_grid=9)]
-    assert labels[:2] == ["road change", "building change"] and "9×9" in labels[-1]
-    assert "over 5% of its pixels" in labels[2]
+    labels = [label for _, label, _ in legend_entries(mask, verification)]
+    assert labels[:2] == ["road change", "building change"] and "over 5% of its pixels" in labels[2]
+    fine = [label for _, label, _ in legend_entries(mask, verification, fine_grid=9)]
+    assert "9×9" in fine[-1] and not any("3×3" in label for label in fine)  # the chosen grid only
 
 
 def test_the_legend_grows_with_the_picture():
@@ -219,6 +222,11 @@ def test_the_legend_grows_with_the_picture():
     assert large.shape[0] - 1400 > small.shape[0] - MIN_SIDE
 
 
+def _no_change() -> ChangeMask:
+    source = MaskSource(provider="user", kind="user", categorical=True, confidence=1.0)
+    return ChangeMask(class_mask=np.zeros((SIZE, SIZE), np.uint8), source=source)
+
+
 def test_a_finer_grid_shows_where_the_objects_are():
     m = np.zeros((SIZE, SIZE), np.uint8)
     for r, c in ((2, 2), (2, 12), (50, 50), (80, 80)):
@@ -230,3 +238,8 @@ def test_a_finer_grid_shows_where_the_objects_are():
     plain = draw_changes(np.zeros((SIZE, SIZE, 3), np.uint8), mask, verify(mask))
     fine = draw_changes(np.zeros((SIZE, SIZE, 3), np.uint8), mask, verify(mask), fine_grid=9)
     assert (plain != fine).any()
+    # the 3×3 grid's lines are not drawn over the 6×6 one: the line at a third of the side is the fine grid's colour
+    third = MIN_SIDE * 2 // 6
+    for size, colour in ((0, GRID_LINE), (6, FINE_GRID_LINE)):
+        drawn = draw_changes(np.zeros((SIZE, SIZE, 3), np.uint8), _no_change(), verify(_no_change()), fine_grid=size)
+        assert (drawn[:, third] == colour).all(axis=1).mean() > 0.9, size

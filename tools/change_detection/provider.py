@@ -23,7 +23,7 @@ from tools.change_detection.calibration import (
 from tools.change_detection.detector import ClassicalAnalysis, analyse
 from tools.change_detection.settings import ClassicalSettings
 from tools.gsd import describe_gsd
-from tools.masks import ChangeMask, MaskSource
+from tools.masks import ChangeMask, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 
 
@@ -35,6 +35,12 @@ class ClassicalMaskProvider:
     def __init__(self, settings: ClassicalSettings | None = None, calibration: Calibration | None = None) -> None:
         self.settings = settings or ClassicalSettings()
         self._calibration = calibration
+
+    def key(self) -> ProviderKey:
+        """Its settings, the forced path and the calibration table (the default one, or this given object)."""
+        table = "default" if self._calibration is None else f"given {id(self._calibration):x}"
+        settings = f"{self.settings.model_dump_json()}|{self.aerial_settings.model_dump_json()}|{self.path}|{table}"
+        return ProviderKey(name=self.name, settings=settings)
 
     @property
     def calibration(self) -> Calibration:

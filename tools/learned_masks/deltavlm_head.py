@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from deltavlm.rules import ChangeClass
 from tools.learned_masks.probabilities import tiled_probabilities
-from tools.masks import ChangeMask, MaskSource
+from tools.masks import ChangeMask, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -45,6 +45,10 @@ class DeltaVLMMaskProvider:
             )
         self.runner = runner
         self.settings = settings or DeltaVLMMaskSettings()
+
+    def key(self) -> ProviderKey:
+        """Its settings and this loaded model (weights are the runner's)."""
+        return ProviderKey(name=self.name, settings=f"{self.settings.model_dump_json()}|runner {id(self.runner):x}")
 
     @classmethod
     def from_config(

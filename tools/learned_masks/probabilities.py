@@ -81,3 +81,16 @@ def decision_certainty(p_change: np.ndarray, floor: float = 0.05) -> float:
     if considered.size == 0:
         return 1.0
     return float(np.abs(2.0 * considered - 1.0).mean())
+
+
+def drop_small_regions(classes: np.ndarray, min_pixels: int) -> np.ndarray:
+    """The class mask with changed regions (8-connected) under ``min_pixels`` set to background."""
+    import cv2
+
+    changed = (classes != int(ChangeClass.BACKGROUND)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_pixels)
+    small = small[small != 0]
+    if small.size == 0:
+        return classes
+    return np.where(np.isin(labels, small), int(ChangeClass.BACKGROUND), classes).astype(classes.dtype)

@@ -14,12 +14,13 @@ import numpy as np
 from tools.learned_masks.probabilities import (
     class_mask_from_probabilities,
     decision_certainty,
+    drop_small_regions,
     softmax,
     tiled_probabilities,
 )
 from tools.learned_masks.runtimes import ExportRuntime, OnnxRuntime, Runtime
 from tools.learned_masks.sidecar import EXPORT_SUFFIXES, ONNX_SUFFIXES, DetectorSpec, Device, resolve_spec
-from tools.masks import ChangeMask, MaskSource
+from tools.masks import ChangeMask, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -50,6 +51,11 @@ class LearnedMaskProvider:
         self._digest = file_digest(model_path)
         self._output_checked = False
         self._check_inputs()
+
+    def key(self) -> ProviderKey:
+        """The model file's digest, how it is run (its spec) and on which device."""
+        settings = f"{self._digest}|{self.spec.model_dump_json()}|{self.sidecar_path}|{self.runtime.format}"
+        return ProviderKey(name=self.name, settings=settings)
 
     @property
     def _where(self) -> str:
@@ -147,15 +153,18 @@ class LearnedMaskProvider:
                 out[n, k] = cv2.resize(probs[n, k], (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         return out
 
+    def tile_for(self, height: int, width: int) -> tuple[int, int]:
+        """The model's fixed input size, or the image itself padded to the size multiple when it takes any size."""
+        if self.spec.input_size is not None:
+            return self.spec.input_size
+        m = self.spec.size_multiple
+        return (-(-height // m) * m, -(-width // m) * m)
+
     def predict_probabilities(self, pair: ImagePair) -> np.ndarray:
         """K×H×W class probabilities (``spec.channel_names``) for the whole pair, tiled and blended."""
         spec = self.spec
         height, width = pair.shape
-        if spec.input_size is not None:
-            tile = spec.input_size
-        else:
-            m = spec.size_multiple
-            tile = (-(-height // m) * m, -(-width // m) * m)
+        tile = self.tile_for(height, width)
         pad_h, pad_w = max(tile[0] - height, 0), max(tile[1] - width, 0)
         images = []
         for image in (pair.t1, pair.t2):
@@ -195,6 +204,8 @@ class LearnedMaskProvider:
         names = spec.channel_names
         probs = self.predict_probabilities(pair)
         classes = class_mask_from_probabilities(probs, names, spec.threshold)
+        if spec.min_object_pixels:
+            classes = drop_small_regions(classes, spec.min_object_pixels)
         p_change = 1.0 - probs[names.index("background")]
         certainty = decision_certainty(p_change)
         confidence = round(spec.confidence * (0.5 + 0.5 * certainty), 3)
@@ -270,6 +281,10 @@ def load_detector(
     device: Device = "auto",
 ) -> LearnedMaskProvider:
     """An ONNX (``.onnx``) or ``torch.export`` (``.pt2``) change detector, chosen by the file's suffix."""
+    if Path(path).is_dir() or not Path(path).suffix:  # a folder written by `changeagent detector train`
+        from tools.detector.provider import DetectorMaskProvider
+
+        return DetectorMaskProvider.from_folder(path, sidecar, spec, device)
     suffix = Path(path).suffix.lower()
     if suffix in ONNX_SUFFIXES:
         return OnnxMaskProvider(path, sidecar, spec, device)

@@ -15,6 +15,8 @@ The sidecar (``model.onnx.yaml``, ``model.yaml`` or ``model.json`` next to the m
     output_index: 0              # which model output is the change map (ChangeFormer: -1, its last)
     tile_overlap: 32             # pixels shared by neighbouring tiles; their probabilities are blended
     confidence: 0.9              # how far you trust this model on your imagery (e.g. its validation F1)
+    min_object_pixels: 12        # changed regions smaller than this are dropped (default 0: keep all)
+    about: {...}                 # free-form: training data, metrics (shown, never used to run the model)
 
 The model and sidecar are checked against each other when the provider is built (number of inputs, channels,
 fixed sizes) and again on the first output (channels against ``class_names``, probabilities in [0, 1]), so a
@@ -75,6 +77,10 @@ class DetectorSpec(BaseModel):
     tile_overlap: int = Field(32, ge=0, description="Pixels shared by neighbouring tiles.")
     batch_size: int = Field(4, ge=1, description="Tiles per forward pass (a fixed batch dimension wins).")
     confidence: float = Field(0.8, ge=0, le=1, description="Your trust in this model on your imagery.")
+    min_object_pixels: int = Field(0, ge=0, description="Changed regions under this many pixels are dropped.")
+    about: dict[str, Any] | None = Field(
+        None, description="What trained the model and how it scored (model card facts); never used to run it."
+    )
 
     @field_validator("std")
     @classmethod

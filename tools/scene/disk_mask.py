@@ -4,6 +4,7 @@ Pixels where a date holds no data are stored as :data:`NO_DATA` (255)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,33 +23,52 @@ NO_DATA = 255
 
 
 class DiskMask:
-    """A scene-sized ``uint8`` class mask in a file, written by whole rows and read back by strips."""
+    """A scene-sized ``uint8`` class mask in a file, written by whole rows and read back by strips.
+
+    The file is unlinked as soon as it is opened and used through its descriptor only, so the kernel frees its
+    space when the process ends, however it ends: a scene killed midway (``kill -9``) leaves no 10 GB file."""
 
     def __init__(self, path: str | Path, height: int, width: int) -> None:
         self.path = Path(path)
         self.height, self.width = height, width
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "wb") as handle:
-            handle.truncate(height * width)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.unlink(self.path)
+        os.ftruncate(self._fd, height * width)
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"the scene mask {self.path} is closed")
+        return self._fd
 
     def write_rows(self, row0: int, block: np.ndarray) -> None:
         if block.shape[1] != self.width or block.dtype != np.uint8:
             raise ValueError(f"a row block must be (rows, {self.width}) uint8, got {block.shape} {block.dtype}")
-        with open(self.path, "r+b") as handle:
-            handle.seek(row0 * self.width)
-            handle.write(np.ascontiguousarray(block).tobytes())
+        view = memoryview(np.ascontiguousarray(block).tobytes())
+        offset = row0 * self.width
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def _read(self, offset: int, count: int) -> bytes:
+        parts, remaining = [], count
+        while remaining:
+            chunk = os.pread(self.fd, min(remaining, 1 << 30), offset)
+            if not chunk:
+                raise OSError(f"the scene mask {self.path} ends early")
+            parts.append(chunk)
+            offset, remaining = offset + len(chunk), remaining - len(chunk)
+        return b"".join(parts)
 
     def read_rows(self, row0: int, row1: int) -> np.ndarray:
-        count = (row1 - row0) * self.width
-        data = np.fromfile(self.path, dtype=np.uint8, count=count, offset=row0 * self.width)
-        return data.reshape(row1 - row0, self.width)
+        data = self._read(row0 * self.width, (row1 - row0) * self.width)
+        return np.frombuffer(data, dtype=np.uint8).reshape(row1 - row0, self.width).copy()
 
     def read_window(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
         out = np.empty((row1 - row0, col1 - col0), dtype=np.uint8)
-        with open(self.path, "rb") as handle:
-            for i, row in enumerate(range(row0, row1)):
-                handle.seek(row * self.width + col0)
-                out[i] = np.frombuffer(handle.read(col1 - col0), dtype=np.uint8)
+        for i, row in enumerate(range(row0, row1)):
+            out[i] = np.frombuffer(self._read(row * self.width + col0, col1 - col0), dtype=np.uint8)
         return out
 
     def strips(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -56,4 +76,7 @@ class DiskMask:
             yield row0, self.read_rows(row0, min(self.height, row0 + rows))
 
     def unlink(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Close the mask; its space is freed (the file has no name since it was opened)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

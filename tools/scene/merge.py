@@ -358,5 +358,8 @@ def summary_of_array(class_mask: np.ndarray, settings: RuleSettings | None = Non
 
     with tempfile.TemporaryDirectory() as folder:
         disk = DiskMask(Path(folder) / "mask.u8", *class_mask.shape)
-        disk.write_rows(0, class_mask.astype(np.uint8))
-        return analyse_mask(disk, settings, **kwargs)
+        try:
+            disk.write_rows(0, class_mask.astype(np.uint8))
+            return analyse_mask(disk, settings, **kwargs)
+        finally:
+            disk.unlink()

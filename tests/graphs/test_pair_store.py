@@ -1,0 +1,74 @@
+"""The pair store answers a pair only from what was computed for that pair: the same pixels at another pixel size,
+with another georeference or another mask are another entry (issue 26: one Agent gave the first pair's analysis
+for the second)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent import Agent
+from agent.settings import AgentSettings
+from deltavlm.synthetic import write_example
+from graphs.pair_store import PairKey
+from tests.geodata import write_tif
+from tools.classical_mask import ClassicalMaskProvider
+from tools.masks import UserMaskProvider, on_valid_data
+from tools.pairs import load_pair
+from tools.raster import read_raster
+
+QUESTION = "How much changed, in square metres?"
+
+
+def _same_pixels_at(tmp_path, pixel: float):
+    """The synthetic pair's pixels written as GeoTIFFs whose pixels are ``pixel`` metres on a side."""
+    paths = write_example(tmp_path / "src", seed=7)
+    folder = tmp_path / f"at_{pixel}"
+    folder.mkdir()
+    t1 = write_tif(folder / "t1.tif", read_raster(paths.t1).bands, pixel=pixel)
+    t2 = write_tif(folder / "t2.tif", read_raster(paths.t2).bands, pixel=pixel)
+    return load_pair(t1, t2)
+
+
+def _answer(agent: Agent, pair, thread: str):
+    answer = agent.ask(pair, QUESTION, thread_id=thread)
+    return answer.text, answer.evidence.mask.model_dump()
+
+
+def test_one_agent_asked_about_the_same_pixels_at_two_gsds_answers_each(tmp_path):
+    fine, coarse = _same_pixels_at(tmp_path, 0.5), _same_pixels_at(tmp_path, 2.0)
+    assert fine.pair_id == coarse.pair_id  # the same pixels
+    shared = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    first, second = _answer(shared, fine, "fine"), _answer(shared, coarse, "coarse")
+    alone = _answer(Agent(AgentSettings(artefact_dir=tmp_path / "b")), coarse, "coarse")
+    assert second == alone  # exactly what an agent that never saw the 0.5 m pair says
+    assert second != first
+    assert second[1]["gsd_m"] == 2.0 and first[1]["gsd_m"] == 0.5
+
+
+def test_a_plain_pair_at_two_user_gsds_is_two_entries(tmp_path):
+    paths = write_example(tmp_path / "src", seed=7)
+    t1, t2 = (np.moveaxis(read_raster(p).bands, 0, -1) for p in (paths.t1, paths.t2))
+    shared = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    half = shared.ask((t1, t2), QUESTION, thread_id="half", gsd_m=0.5)
+    two = shared.ask((t1, t2), QUESTION, thread_id="two", gsd_m=2.0)
+    alone = Agent(AgentSettings(artefact_dir=tmp_path / "b")).ask((t1, t2), QUESTION, thread_id="two", gsd_m=2.0)
+    assert two.text == alone.text and two.evidence.mask == alone.evidence.mask
+    assert half.evidence.mask.gsd_m == 0.5 and two.evidence.mask.gsd_m == 2.0
+
+
+def test_the_key_covers_georeference_gsd_bands_and_mask_options(tmp_path):
+    pair = _same_pixels_at(tmp_path, 0.5)
+    classical = on_valid_data(ClassicalMaskProvider())
+    key = PairKey.of(pair, classical)
+    assert key == PairKey.of(pair, on_valid_data(ClassicalMaskProvider()))  # equal settings: one entry
+    moved = pair.model_copy(update={"georef": pair.georef.model_copy(update={"crs": "EPSG:32615"})})
+    label = write_example(tmp_path / "m", seed=7).mask
+    others = [
+        PairKey.of(moved, classical),
+        PairKey.of(pair.model_copy(update={"gsd_m": 2.0}), classical),
+        PairKey.of(pair.model_copy(update={"scaling": "per-band 2-98 % stretch"}), classical),
+        PairKey.of(pair.model_copy(update={"t1_path": tmp_path / "other.tif"}), classical),
+        PairKey.of(pair, UserMaskProvider(label, kind="levir-mci")),
+        PairKey.of(pair, UserMaskProvider(label, kind="binary", binary_category="building")),
+    ]
+    assert len({key.digest, *(k.digest for k in others)}) == len(others) + 1
