@@ -37,9 +37,9 @@ class ClassicalMaskProvider:
         self._calibration = calibration
 
     def key(self) -> ProviderKey:
-        """Its settings, the forced path and the calibration table (the default one, or this given object)."""
+        """Its settings and the calibration table (the default one, or this given object)."""
         table = "default" if self._calibration is None else f"given {id(self._calibration):x}"
-        settings = f"{self.settings.model_dump_json()}|{self.aerial_settings.model_dump_json()}|{self.path}|{table}"
+        settings = f"{self.settings.model_dump_json()}|{table}"
         return ProviderKey(name=self.name, settings=settings)
 
     @property
