@@ -59,4 +59,7 @@ class Answer(BaseModel):
     verification: Verification | None = Field(
         None, description="Every verifier on the mask this answer used (None for answers that needed no facts)."
     )
+    said: list[str] = Field(
+        default_factory=list, description="Once-per-thread notes this answer said (calibration, categories)."
+    )
     mask: ChangeMask | None = Field(None, exclude=True, description="The mask itself (not serialized).")

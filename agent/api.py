@@ -17,6 +17,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agent.answer import Answer
+from agent.answering.catalog import message
+from agent.answering.perception import perception_sentence
 from agent.planner import LLMPlanner
 from agent.providers import default_provider, mask_provider
 from agent.reading import MAX_QUESTION_CHARS
@@ -31,7 +33,6 @@ from graphs.change_graph import compile_graph
 from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
 from tools.aoi import read_aoi
-from tools.georef import HOW_TO_PLACE
 from tools.gsd import check_gsd
 from tools.masks import ChangeMask, MaskKind, MaskProvider
 from tools.pairs import ImagePair, as_pair, with_gsd
@@ -69,8 +70,8 @@ def check_aoi(path: str | Path, pair: ImagePair) -> None:
     layer = read_aoi(path)
     if pair.georef is None:
         raise InputError(
-            f"{pair.name} has no georeference, so the areas of interest in {layer.source} cannot be placed on it; "
-            f"{HOW_TO_PLACE}"
+            f"{pair.name} has no georeference, so the areas of interest in {layer.source} cannot be placed on it. "
+            f"{message('unplaced', 'en')}"
         )
 
 
@@ -157,11 +158,7 @@ class Agent:
     @property
     def perception(self) -> str:
         """Which perception is active, in words (shown by the CLI and the page)."""
-        if self.model_problem:
-            return f"verifier-only: {self.model_problem}"
-        if self.vlm is None:
-            return "verifier-only: no DeltaVLM configured (OpenCV rules on the change mask)"
-        return f"DeltaVLM via {self.vlm.name}, checked by the OpenCV verifiers"
+        return perception_sentence(self.model_problem, self.vlm.name if self.vlm else None)
 
     def _context(self) -> TurnContext:
         return TurnContext(
@@ -271,7 +268,11 @@ class Agent:
         """Run one turn; a store that cannot take its checkpoint (a full disk, a read-only file) is one named
         error, and the thread keeps its last saved turn."""
         try:
-            return self.graph.invoke(start, config={"configurable": {"thread_id": thread_id}}, context=self._context())
+            # One checkpoint per turn, written when the turn ends: a turn is the unit a thread keeps (a crash in the
+            # middle of one leaves the thread at its last whole turn), and the steps between need no copy each.
+            return self.graph.invoke(
+                start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
+            )
         except sqlite3.OperationalError as exc:
             where = self.settings.checkpoint_db or "the conversation store"
             raise InputError(

@@ -24,6 +24,8 @@ from tools.pairs import load_pair
 from tools.verify import verify
 
 QUESTIONS = ["Has anything changed?", "How many new buildings?", "and where?", "Describe the changes."]
+THREAD = [*QUESTIONS, "How much changed, in square metres?"]
+"""A five-question thread: it must cost one verification (the pair store), whatever the questions ask."""
 PHRASINGS = Path(__file__).resolve().parents[1] / "tests" / "data" / "phrasings.txt"
 
 
@@ -53,11 +55,22 @@ def main() -> None:
             started = time.perf_counter()
             agent.ask(pair, QUESTIONS[i % len(QUESTIONS)], thread_id=thread, mask=paths.mask, mask_kind="levir-mci")
             turns.append(time.perf_counter() - started)
+        before = agent.store.verifications
+        for question in THREAD:
+            agent.ask(pair, question, thread_id="five", mask=paths.mask, mask_kind="levir-mci")
+        fresh = Agent(AgentSettings(artefact_dir=Path(tmp) / "fresh"))
+        for question in THREAD:
+            fresh.ask(pair, question, thread_id="five")
+        verified = (agent.store.verifications - before, fresh.store.verifications)
     b50, b95 = _percentile(bare, 0.5) * 1e3, _percentile(bare, 0.95) * 1e3
     a50, a95 = _percentile(turns, 0.5) * 1e3, _percentile(turns, 0.95) * 1e3
     print(f"bare verifier (read mask + rules), 256² pair: p50 {b50:.1f} ms, p95 {b95:.1f} ms")
     print(f"agent verifier-only turn (in-memory checkpointer): p50 {a50:.1f} ms, p95 {a95:.1f} ms")
     print(f"ratio agent/bare: p50 {a50 / b50:.2f}×, p95 {a95 / b95:.2f}×  (mean {statistics.mean(turns) * 1e3:.1f} ms)")
+    print(
+        f"verifications for a {len(THREAD)}-question thread: {verified[0]} on a pair already in the store, "
+        f"{verified[1]} on a new agent (classical mask)"
+    )
     questions = [line.split(" | ")[2] for line in PHRASINGS.read_text(encoding="utf-8").splitlines() if " | " in line]
     previous = [read_request("How many new buildings in the north?")]
     for question in questions:  # warm up: regexes compiled, py3langid's model loaded

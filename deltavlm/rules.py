@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import IntEnum
 from fractions import Fraction
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -94,6 +95,19 @@ class ChangeObject(BaseModel):
     bbox: tuple[int, int, int, int] = Field(description="x, y, width, height in pixels.")
     centroid: tuple[float, float] = Field(description="x, y in pixels (column, row).")
     contour: list[tuple[int, int]] = Field(description="Outline vertices as (x, y) pixel centres.")
+
+
+SizeClass = Literal["none", "very_small", "small", "moderate", "large"]
+SIZE_SCALE: tuple[tuple[float, SizeClass], ...] = ((0.01, "very_small"), (0.05, "small"), (0.20, "moderate"))
+"""How big a change is, by the share of the region that changed: under 1 % very small, under 5 % small (the grid
+rule's threshold), under 20 % moderate, else large; no changed pixel is none. The one scale every answer uses."""
+
+
+def size_class(fraction: float) -> SizeClass:
+    """The size of a change of ``fraction`` of a region on :data:`SIZE_SCALE`."""
+    if fraction <= 0:
+        return "none"
+    return next((name for bound, name in SIZE_SCALE if fraction < bound), "large")
 
 
 class ChangeSummary(BaseModel):

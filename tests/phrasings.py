@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.answering.catalog import message
 from agent.answering.numbers import decimal, integer, percent
 from deltavlm.rules import CELL_IDS, cell_is_changed, change_mask, find_objects, grid_bounds
 from tools.areas import pixel_area
@@ -229,9 +230,11 @@ def check_answer(item: Item, truth: Truth, answer: Any) -> str | None:
             None if first.startswith(DECLINE[ask]) or any(m in first for m in DECLINE[ask]) else f"no decline: {first}"
         )
     if ask in ("explain", "confirm"):
-        return (
-            None if re.match(r"(My previous answer|Yes:|Not fully:)", first) else f"not about the last answer: {first}"
-        )
+        openings = [
+            message(key, lang).split("{")[0]
+            for key in ("previous_explain", "previous_confirm_yes", "previous_confirm_no", "previous_none")
+        ]
+        return None if first.startswith(tuple(openings)) else f"not about the last answer: {first}"
     if ask == "export":
         return None if "geojson" in answer.artefacts and "GeoJSON" in first else f"no export: {first}"
     if ask == "show":

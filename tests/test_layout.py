@@ -7,6 +7,7 @@ blocks), so anyone can run it: ``pytest tests/test_layout.py``.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,59 @@ def test_the_policy_check_catches_a_call_up():
     assert _calls_up("def node(state, runtime):\n    return runtime.context.policy.read(state.question)\n")
     assert _calls_up("def route(state, runtime):\n    return runtime.context.needs_facts(state)\n")
     assert not _calls_up("def route(state):\n    return state.request.needs_facts\n")
+
+
+FRONT_END_CHROME = ("agent.cli", "agent.page")
+"""The command line's and the page's own labels, help and status lines; everything an answer, a refusal or an
+error in the chat says comes from ``agent.answering``."""
+
+
+def _literal_text(node: ast.AST) -> str | None:
+    """The literal text of a returned expression: a string, an f-string (holes as X), a sum, a choice, a format."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else " X " for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return (_literal_text(node.left) or " X ") + (_literal_text(node.right) or " X ")
+    if isinstance(node, ast.IfExp):
+        return _literal_text(node.body) or _literal_text(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _literal_text(node.func.value)
+    return None
+
+
+def _sentences_returned(source: str) -> list[str]:
+    """Sentence-like text a function returns: four or more words, starting with a capital or ending in . ? !"""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Return) and node.value is not None:
+            text = _literal_text(node.value)
+            if text is None:
+                continue
+            words = re.findall(r"[A-Za-z]{2,}", text)
+            if len(words) >= 4 and (text.rstrip().endswith((".", "?", "!")) or re.match(r"\s*[A-Z][a-z]", text)):
+                found.append(text.strip()[:80])
+    return found
+
+
+def test_only_the_answering_package_returns_sentences():
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in SOURCES
+        if (module := _module_name(p)) != "app"
+        and not _within(module, "agent.answering")
+        and not any(_within(module, f) for f in FRONT_END_CHROME)
+        and (found := _sentences_returned(p.read_text(encoding="utf-8")))
+    }
+    assert not offenders
+
+
+def test_the_sentence_check_catches_prose_in_a_tool():
+    """Not vacuous: the shapes the tools used to return are flagged, facts are not."""
+    prose = (
+        "def describe(n):\n    return f'The GeoJSON holds {n} changed cells.'\n"
+        "def hint(p):\n    return 'It cannot be placed on a map; ' + p\n"
+    )
+    assert len(_sentences_returned(prose)) == 2
+    assert not _sentences_returned("def f(n):\n    return {'cells': n}\ndef g():\n    return 'EPSG:4326'\n")

@@ -18,13 +18,17 @@ gets no figures and says so. A pair without a georeference cannot be matched to 
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyogrio.raw
+import rasterio
+import rasterio.errors
 import rasterio.features
+import rasterio.windows
 import shapely
 from affine import Affine
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +41,7 @@ from deltavlm.rules import CATEGORIES, RuleSettings, cell_is_changed, change_mas
 from tools.areas import pixel_area
 from tools.geojson import feature_collection, tidy
 from tools.gsd import crs_of, geod_of, metres_per_unit
-from tools.masks import ChangeMask
+from tools.masks import ChangeMask, MaskSource
 from tools.raster import Georef, InputError
 
 AOI_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
@@ -229,6 +233,10 @@ def aoi_figures(
         stats.append(
             _stats(polygon, geometry, footprint, transform, mask, valid, changed, row_m2, centroids, settings, georef)
         )
+    return _summary(layer, stats, settings)
+
+
+def _summary(layer: AoiLayer, stats: list[AoiStats], settings: RuleSettings) -> AoiSummary:
     return AoiSummary(
         source=layer.source,
         layer=layer.layer,
@@ -308,6 +316,53 @@ def _stats(
             figures.category_objects[name] = count
         figures.objects += count
     return figures
+
+
+def aoi_figures_on_raster(
+    layer: AoiLayer, mask_path: str | Path, source: MaskSource, settings: RuleSettings | None = None
+) -> AoiSummary:
+    """The same figures on a change-mask GeoTIFF too large to hold (a scene's ``change_mask.tif``): each polygon
+    reads only the window around it, so memory follows the polygon, not the scene. Class indices, nodata where a
+    date had no data (``tools.scene``). An object cut by the window's edge is measured on its part in the window.
+    """
+    settings = settings or RuleSettings()
+    with rasterio.open(mask_path) as ds:
+        if ds.crs is None:
+            raise InputError(f"{Path(mask_path).name} has no CRS, so {layer.source} cannot be placed on it")
+        grid = Georef(crs=ds.crs.to_string(), transform=tuple(ds.transform)[:6])
+        scene = rasterio.windows.Window(0, 0, ds.width, ds.height)
+        stats = []
+        for polygon, geometry in zip(layer.polygons, to_pair_crs(layer, grid), strict=True):
+            one = layer.model_copy(update={"polygons": [polygon]})
+            window = None
+            if not geometry.is_empty:
+                around = rasterio.windows.from_bounds(*geometry.bounds, transform=ds.transform)
+                col0, row0 = math.floor(around.col_off) - 1, math.floor(around.row_off) - 1  # a pixel of margin
+                col1 = math.ceil(around.col_off + around.width) + 1
+                row1 = math.ceil(around.row_off + around.height) + 1
+                around = rasterio.windows.Window(col0, row0, col1 - col0, row1 - row0)
+                try:
+                    window = around.intersection(scene)
+                except rasterio.errors.WindowError:  # no overlap: the polygon lies outside the scene
+                    window = None
+            if window is None or window.width < 1 or window.height < 1:
+                area = ground_area_m2(geometry, grid)
+                stats.append(
+                    AoiStats(
+                        index=polygon.index, label=polygon.label, properties=polygon.properties, status="outside",
+                        repaired=polygon.repaired, inside_share=0.0, area_m2=area, inside_area_m2=0.0, pixels=0,
+                        valid_pixels=0, changed_pixels=0,
+                    )
+                )  # fmt: skip
+                continue
+            data = ds.read(1, window=window)
+            valid = data != ds.nodata if ds.nodata is not None else None
+            classes = np.where(valid, data, 0).astype(np.uint8) if valid is not None else data.astype(np.uint8)
+            transform = rasterio.windows.transform(window, ds.transform)
+            local = Georef(crs=grid.crs, transform=tuple(transform)[:6])
+            mask = ChangeMask(class_mask=classes, source=source, valid=valid)
+            stats.append(aoi_figures(one, mask, local, settings).polygons[0])
+    return _summary(layer, stats, settings)
 
 
 def aoi_collection(

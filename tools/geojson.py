@@ -328,20 +328,22 @@ def changes_geojson(
     return collection
 
 
-def describe_export(collection: Mapping[str, Any]) -> str:
-    """What a written GeoJSON holds, in one or two sentences an answer can carry."""
+class ExportContents(BaseModel):
+    """What a written GeoJSON holds: the facts an answer states about an export."""
+
+    cells: int
+    objects: int
+    pixel_coordinates: bool = Field(description="True when the pair has no georeference (drawn upright, not on a map).")
+
+
+def export_contents(collection: Mapping[str, Any]) -> ExportContents:
+    """Count the changed cells and objects of a collection, and say whether it is in pixel coordinates."""
     features = collection.get("features") or []
-    cells = sum(1 for f in features if f["properties"].get("feature") == "cell")
-    objects = sum(1 for f in features if f["properties"].get("feature") == "object")
-    if not features:
-        said = "The GeoJSON is empty: no cell or object passed the change rules, so it holds no features."
-    else:
-        said = f"The GeoJSON holds {cells} changed cell{'s' * (cells != 1)} and {objects} changed object" + (
-            "s." if objects != 1 else "."
-        )
-    if "coordinate_system" in collection:
-        said += " It is in pixel coordinates (drawn upright) because the pair has no georeference."
-    return said
+    return ExportContents(
+        cells=sum(1 for f in features if f["properties"].get("feature") == "cell"),
+        objects=sum(1 for f in features if f["properties"].get("feature") == "object"),
+        pixel_coordinates="coordinate_system" in collection,
+    )
 
 
 def write_geojson(collection: dict[str, Any], path: str | Path) -> Path:

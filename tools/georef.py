@@ -15,6 +15,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import rasterio
 from rasterio.crs import CRS
@@ -25,11 +26,6 @@ from tools.pairs import ImagePair, load_pair, pair_gsd
 from tools.raster import Georef, InputError
 
 Bounds = tuple[float, float, float, float]
-HOW_TO_PLACE = (
-    "give the pair a georeference: a world file (.pgw/.jgw/.wld) with a .prj or .aux.xml beside each image, or "
-    "bounds and a CRS (--bounds W,S,E,N --crs EPSG:… on the command line, the page's Bounds and CRS fields, "
-    "bounds/crs columns in a batch catalog, or tools.georef.place_pair in Python)"
-)
 
 
 def parse_crs(text: str) -> str:
@@ -162,16 +158,16 @@ def load_placed_pair(
     return place_pair(load_pair(t1, t2, **kwargs), bounds=bounds, crs=crs)  # type: ignore[arg-type]
 
 
-def unplaced_hint(pair: ImagePair) -> str:
-    """Why exports of a pair without a georeference cannot go on a map, and what to do (empty when placed)."""
+Placement = Literal["placed", "world_file_without_crs", "no_georeference"]
+
+
+def placement(pair: ImagePair) -> Placement:
+    """Whether the pair's exports can go on a map, and if not, what is missing (a CRS beside a world file, or all)."""
     if pair.georef is not None:
-        return ""
+        return "placed"
     if pair.t1_path is not None and sidecar_grid(pair.t1_path) is not None:
-        return (
-            f"It cannot be placed on a map: {pair.t1_path.name} has a world file but no CRS; name the CRS "
-            "(--crs EPSG:…, or the page's CRS field) or put a .prj beside each image."
-        )
-    return f"It cannot be placed on a map; to place it, {HOW_TO_PLACE}."
+        return "world_file_without_crs"
+    return "no_georeference"
 
 
 def _shared_grid(pair: ImagePair) -> tuple[float, float, float, float, float, float] | None:

@@ -31,6 +31,17 @@ def _parsed_crs(text: str) -> CRS:
     return CRS.from_user_input(text)
 
 
+def same_crs(first: str, second: str) -> bool:
+    """The one CRS equality rule (pairs, masks, scenes): two CRS are the same when pyproj reads them as equal, so
+    ``EPSG:32614`` and its WKT match; text pyproj cannot read is compared as text."""
+    if first == second:
+        return True
+    try:
+        return _parsed_crs(first) == _parsed_crs(second)
+    except CRSError:
+        return False
+
+
 def metres_per_unit(crs: CRS) -> float | None:
     """Metres in one unit of a projected CRS's first axis; None when the CRS names no usable unit."""
     return (crs.axis_info[0].unit_conversion_factor if crs.axis_info else None) or None

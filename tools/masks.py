@@ -129,11 +129,11 @@ def check_mask_grid(mask_georef: Georef | None, pair_georef: Georef | None, path
     """A georeferenced mask must lie on the georeferenced pair's grid: same CRS and transform (1e-6)."""
     if mask_georef is None or pair_georef is None:
         return
-    from rasterio.crs import CRS
+    from tools.gsd import same_crs
 
-    same_crs = CRS.from_string(mask_georef.crs) == CRS.from_string(pair_georef.crs)
+    same_grid_crs = same_crs(mask_georef.crs, pair_georef.crs)
     same_transform = np.allclose(mask_georef.transform, pair_georef.transform, rtol=0, atol=1e-6)
-    if not (same_crs and same_transform):
+    if not (same_grid_crs and same_transform):
         raise InputError(
             f"mask file {path} does not lie on the {what}'s grid: the mask is in {mask_georef.crs} with transform "
             f"{mask_georef.transform}, the {what} in {pair_georef.crs} with {pair_georef.transform}; reproject the "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +55,9 @@ class ImagePair(BaseModel):
     scene: str | None = Field(
         None, description="The scene's name when the caller gives one (a batch's unique pair id); see ``name``."
     )
+    grey_date: Literal["t1", "t2"] | None = Field(
+        None, description="The date that had no colour, when the other had: both were then compared in grey."
+    )
 
     @property
     def valid_fraction(self) -> float:
@@ -90,7 +94,7 @@ def load_pair(
     rgb1 = _rgb_bands(first, "t1", rgb_bands)
     rgb2 = _rgb_bands(second, "t2", rgb_bands)
     valid = _pair_valid(first.valid, second.valid, f"t1 {first.path} and t2 {second.path}")
-    rgb1, rgb2, colour = comparable_dates(
+    rgb1, rgb2, colour, grey_date = comparable_dates(
         (rgb1, first.valid, f"t1 file {first.path}"), (rgb2, second.valid, f"t2 file {second.path}")
     )
     (img1, img2), scaling = to_rgb8(rgb1, rgb2, valid=(first.valid, second.valid))
@@ -106,6 +110,7 @@ def load_pair(
         scaling=scaling,
         valid=valid,
         gsd_m=pair_gsd(first.georef, gsd_m),
+        grey_date=grey_date,
     )
 
 
@@ -203,7 +208,9 @@ def pair_from_arrays(
             raise InputError(f"valid mask has shape {valid.shape}; the pair is {bands[0].shape[1:]}")
         masks = [valid if m is None else m & valid for m in masks]
     pair_valid = _pair_valid(masks[0], masks[1], "t1 and t2")
-    first, second, colour = comparable_dates((bands[0], masks[0], "t1 array"), (bands[1], masks[1], "t2 array"))
+    first, second, colour, grey_date = comparable_dates(
+        (bands[0], masks[0], "t1 array"), (bands[1], masks[1], "t2 array")
+    )
     (img1, img2), scaling = to_rgb8(first, second, valid=(masks[0], masks[1]))
     scaling += colour
     _zero_outside(pair_valid, img1, img2)
@@ -215,6 +222,7 @@ def pair_from_arrays(
         scaling=scaling,
         valid=pair_valid,
         gsd_m=pair_gsd(georef, gsd_m),
+        grey_date=grey_date,
     )
 
 
@@ -237,8 +245,9 @@ def _is_grey(bands: np.ndarray) -> bool:
 
 def comparable_dates(
     *dates: tuple[np.ndarray, np.ndarray | None, str],
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The two dates' bands made comparable pixel by pixel, and a note of what was done ("" when nothing).
+) -> tuple[np.ndarray, np.ndarray, str, Literal["t1", "t2"] | None]:
+    """The two dates' bands made comparable pixel by pixel, a note of what was done ("" when nothing), and the
+    date that had no colour (None unless one had and the other had not).
 
     A grey date against a colour one would read every coloured pixel as changed (54 % of every cell in the
     probe), so the colour date is compared in grey too (its luminance), and the note says which date had no
@@ -247,13 +256,14 @@ def comparable_dates(
     (first, _, name1), (second, _, name2) = dates
     grey1, grey2 = _is_grey(first), _is_grey(second)
     if grey1 == grey2:
-        return first, second, ""
+        return first, second, "", None
     grey_name = name1 if grey1 else name2
     if grey1:
         second = _luminance(second)
     else:
         first = _luminance(first)
-    return first, second, f"; {grey_name} has no colour, so both dates are compared in grey (luminance)"
+    note = f"; {grey_name} has no colour, so both dates are compared in grey (luminance)"
+    return first, second, note, "t1" if grey1 else "t2"
 
 
 def refuse_flat_dates(pair: ImagePair) -> None:
@@ -291,7 +301,9 @@ def _check_aligned(first: RasterData, second: RasterData) -> None:
             "both dates must be georeferenced, or neither"
         )
     if first.georef and second.georef:
-        if first.georef.crs != second.georef.crs:
+        from tools.gsd import same_crs
+
+        if not same_crs(first.georef.crs, second.georef.crs):
             raise InputError(
                 f"t1 and t2 are in different CRS: {first.path} is {first.georef.crs}, "
                 f"{second.path} is {second.georef.crs}; reproject one onto the other's grid first"

@@ -15,7 +15,8 @@ at install time.
 """
 
 from agent.answering.compose import HEDGE_BELOW, Composed, Knowledge, compose, mask_phrase
-from agent.answering.turn import about_previous, compose_turn, export_notes
+from agent.answering.exports import describe_export, export_notes, unplaced_hint
+from agent.answering.turn import about_previous, compose_turn
 
 __all__ = [
     "HEDGE_BELOW",
@@ -24,6 +25,8 @@ __all__ = [
     "about_previous",
     "compose",
     "compose_turn",
+    "describe_export",
     "export_notes",
     "mask_phrase",
+    "unplaced_hint",
 ]

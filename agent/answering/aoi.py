@@ -7,96 +7,16 @@ that had to be repaired is said so by name, so no polygon disappears from an ans
 
 from __future__ import annotations
 
-from agent.answering.compose import HEDGE_BELOW, _area, _pct, mask_phrase
-from agent.answering.wording import grammar, join, say, sentence
+from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
+from agent.answering.wording import join, say, sentence
 from agent.reading import Request
 from agent.turn.state import PairFacts
 from tools.aoi import AoiStats, AoiSummary
 
-T: dict[str, dict[str, str]] = {
-    "none": {
-        "en": "I have no areas of interest for this pair: give a GeoJSON, GeoPackage or Shapefile of your polygons "
-        "(--aoi FILE, or the page's upload) and ask again",
-        "fr": "Je n'ai pas de zones d'intérêt pour cette paire : donnez vos polygones en GeoJSON, GeoPackage ou "
-        "Shapefile (--aoi FICHIER, ou le dépôt de la page) et reposez la question",
-        "es": "No tengo áreas de interés para este par: dé sus polígonos en GeoJSON, GeoPackage o Shapefile "
-        "(--aoi ARCHIVO, o la carga de la página) y pregunte de nuevo",
-        "de": "Für dieses Paar habe ich keine Interessengebiete: geben Sie Ihre Polygone als GeoJSON, GeoPackage "
-        "oder Shapefile an (--aoi DATEI oder der Upload der Seite) und fragen Sie erneut",
-        "pt": "Não tenho áreas de interesse para este par: dê os seus polígonos em GeoJSON, GeoPackage ou "
-        "Shapefile (--aoi FICHEIRO, ou o carregamento da página) e pergunte de novo",
-        "zh": "这对影像没有感兴趣区：请提供多边形的 GeoJSON、GeoPackage 或 Shapefile（--aoi 文件，或页面上传）后再问",
-    },
-    "missing": {
-        "en": "None of the areas of interest in {source} is called {pick}; they are {names}",
-        "fr": "Aucune zone d'intérêt de {source} ne s'appelle {pick} ; elles sont : {names}",
-        "es": "Ninguna área de interés de {source} se llama {pick}; son: {names}",
-        "de": "Kein Interessengebiet in {source} heißt {pick}; es gibt: {names}",
-        "pt": "Nenhuma área de interesse de {source} se chama {pick}; são: {names}",
-        "zh": "{source}中没有名为{pick}的感兴趣区；现有：{names}",
-    },
-    "changed_some": {
-        "en": "{n} of the {total} areas of interest changed (more than {thr} of their pixels): {names}",
-        "fr": "{n} des {total} zones d'intérêt ont changé (plus de {thr} de leurs pixels) : {names}",
-        "es": "{n} de las {total} áreas de interés cambiaron (más del {thr} de sus píxeles): {names}",
-        "de": "{n} der {total} Interessengebiete haben sich verändert (mehr als {thr} ihrer Pixel): {names}",
-        "pt": "{n} das {total} áreas de interesse mudaram (mais de {thr} dos pixels): {names}",
-        "zh": "{total}个感兴趣区中有{n}个发生变化（超过{thr}的像素）：{names}",
-    },
-    "changed_none": {
-        "en": "None of the {total} areas of interest changed by more than {thr} of its pixels",
-        "fr": "Aucune des {total} zones d'intérêt n'a changé de plus de {thr} de ses pixels",
-        "es": "Ninguna de las {total} áreas de interés cambió más del {thr} de sus píxeles",
-        "de": "Keines der {total} Interessengebiete hat sich um mehr als {thr} seiner Pixel verändert",
-        "pt": "Nenhuma das {total} áreas de interesse mudou mais de {thr} dos pixels",
-        "zh": "{total}个感兴趣区都没有超过{thr}的像素发生变化",
-    },
-    "share": {
-        "en": "{name}: {pct} of its pixels changed ({area})",
-        "fr": "{name} : {pct} de ses pixels ont changé ({area})",
-        "es": "{name}: cambió el {pct} de sus píxeles ({area})",
-        "de": "{name}: {pct} der Pixel haben sich verändert ({area})",
-        "pt": "{name}: {pct} dos pixels mudaram ({area})",
-        "zh": "{name}：{pct}的像素发生变化（{area}）",
-    },
-    "objects": {
-        "en": "{name}: {count} changed objects",
-        "fr": "{name} : {count} objets modifiés",
-        "es": "{name}: {count} objetos cambiados",
-        "de": "{name}: {count} veränderte Objekte",
-        "pt": "{name}: {count} objetos alterados",
-        "zh": "{name}：{count}个变化对象",
-    },
-    "ranked": {
-        "en": "The areas of interest by changed share, most first: {names}",
-        "fr": "Les zones d'intérêt par part modifiée, la plus forte d'abord : {names}",
-        "es": "Las áreas de interés por proporción cambiada, de mayor a menor: {names}",
-        "de": "Die Interessengebiete nach verändertem Anteil, der größte zuerst: {names}",
-        "pt": "As áreas de interesse pela parte alterada, da maior para a menor: {names}",
-        "zh": "按变化比例从高到低排列的感兴趣区：{names}",
-    },
-    "outside": {
-        "en": "{name} lies outside the pair",
-        "fr": "{name} est en dehors de la paire",
-        "es": "{name} está fuera del par",
-        "de": "{name} liegt außerhalb des Paares",
-        "pt": "{name} fica fora do par",
-        "zh": "{name}位于影像范围之外",
-    },
-    "no_data": {
-        "en": "{name} has no valid data on the pair",
-        "fr": "{name} n'a pas de données valides sur la paire",
-        "es": "{name} no tiene datos válidos en el par",
-        "de": "{name} hat keine gültigen Daten im Paar",
-        "pt": "{name} não tem dados válidos no par",
-        "zh": "{name}在影像上没有有效数据",
-    },
-}
-
 
 def say_aoi(key: str, lang: str, **slots: object) -> str:
-    table = T[key]
-    return grammar(table.get(lang, table["en"]).format(**slots), lang)
+    """An AOI message (catalog key ``aoi_<key>``) in ``lang`` with its slots filled."""
+    return say(f"aoi_{key}", lang, **slots)
 
 
 def picked(summary: AoiSummary, pick: str | None) -> list[AoiStats]:
@@ -116,8 +36,10 @@ def _share(stats: AoiStats, lang: str) -> str:
         return say_aoi("outside", lang, name=stats.label)
     if stats.changed_fraction is None:
         return say_aoi("no_data", lang, name=stats.label)
-    area = _area(stats.changed_area_m2, "ha") if stats.changed_area_m2 is not None else f"{stats.changed_pixels} px"
-    return say_aoi("share", lang, name=stats.label, pct=_pct(stats.changed_fraction), area=area)
+    area = (
+        _area(stats.changed_area_m2, "ha", lang) if stats.changed_area_m2 is not None else f"{stats.changed_pixels} px"
+    )
+    return say_aoi("share", lang, name=stats.label, pct=_pct(stats.changed_fraction, lang), area=area)
 
 
 def _figures(stats: AoiStats) -> str:
@@ -159,7 +81,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     listed = False  # whether the first sentence already names every chosen polygon, the unjudged ones included
     if request.rank:
         ranked = sorted(judged, key=lambda s: s.changed_fraction or 0.0, reverse=request.rank == "most")
-        names = join([f"{s.label} ({_pct(s.changed_fraction or 0.0)})" for s in ranked], lang)
+        names = join([f"{s.label} ({_pct(s.changed_fraction or 0.0, lang)})" for s in ranked], lang)
         first = say_aoi("ranked", lang, names=names)
     elif request.ask == "count":
         first = join([say_aoi("objects", lang, name=s.label, count=s.objects) for s in judged], lang)
@@ -177,13 +99,33 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     source = facts.verification.source if facts else None
     confidence = source.confidence if source else 0.0
     first = sentence(first)
+    unreliable = source is not None and source.reliable is False  # measured: this kind of imagery defeats the mask
+    if confidence < HEDGE_BELOW or unreliable:  # the same rule as every other answer: "probably"
+        first = sentence(_hedge(first, lang))
     unjudged = [_share(s, lang) for s in chosen if s.changed is None]
     if unjudged and not listed:
         first = f"{first} {sentence('; '.join(unjudged))}"
     evidence = [f"Areas of interest from {summary.source} (layer {summary.layer}), on {mask_phrase(source)}."]
     evidence += [sentence(_figures(s)) for s in chosen]
     evidence.append(sentence(f"Rule: {summary.rule}"))
-    if confidence < HEDGE_BELOW:
-        evidence.append(f"The mask's confidence is {confidence:.2f}: these figures are estimates.")
+    if confidence < HEDGE_BELOW or unreliable:
+        why = source.confidence_reason if source and source.confidence_reason else "no measured accuracy"
+        evidence.append(f"The mask's confidence is {confidence:.2f} ({why}): these figures are estimates.")
     details = " ".join(evidence)
     return " ".join(p for p in (first, say("details", lang), details) if p), first, chosen, confidence
+
+
+def aoi_table(summary: AoiSummary) -> str:
+    """The areas of interest as a table: one line per polygon, the unplaced and repaired ones said."""
+    lines = [f"areas of interest ({summary.source}): changed = more than {summary.threshold:.0%} of valid pixels"]
+    lines.append(f"  {'name':<16} {'status':<15} {'area ha':>9} {'changed':>8} {'ha':>8} {'objects':>7}  verdict")
+    for s in summary.polygons:
+        share = f"{s.changed_fraction:.1%}" if s.changed_fraction is not None else "-"
+        changed_ha = f"{s.changed_area_m2 / 10_000:.2f}" if s.changed_area_m2 is not None else "-"
+        verdict = "-" if s.changed is None else "changed" if s.changed else "unchanged"
+        line = f"  {s.label[:16]:<16} {s.status:<15} {s.area_m2 / 10_000:>9.2f} {share:>8} {changed_ha:>8} "
+        line += f"{s.objects:>7}  {verdict}"
+        if s.repaired:
+            line += f" (outline repaired: {s.repaired})"
+        lines.append(line)
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
 from agent.turn.state import PairFacts
-from deltavlm.rules import CATEGORIES, CELL_IDS, cell_is_changed
+from deltavlm.rules import CATEGORIES, CELL_IDS, SIZE_SCALE, cell_is_changed, size_class
 from tools.areas import convert
 from tools.masks import MaskSource
 from tools.regions import COLUMNS, ROWS, RegionStats
@@ -30,6 +30,8 @@ EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
 BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
+CATEGORY_FOLLOW_UPS = ("changed", "count", "where", "how_much", "describe")
+"""Asks a follow-up about categories the mask lacks gets any-change figures for, once the refusal was said."""
 OBJECT_CORE_SHARE = 0.8
 """A where-answer names the cells holding at least this share of the changed objects."""
 
@@ -42,6 +44,9 @@ class Knowledge:
     pair: PairFacts | None
     has_model: bool = False
     model_text: str | None = None
+    said: frozenset[str] = frozenset()
+    """Notes said earlier in the thread, said once: "calibration" (how the confidence was measured), "categories"
+    (the mask cannot separate the categories asked about)."""
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Composed:
     confidence: float = 1.0
     regions: list[str] = field(default_factory=list)
     """The region keys whose numbers the answer used (for its evidence)."""
+    said: list[str] = field(default_factory=list)
+    """The once-per-thread notes this answer said (``Knowledge.said``)."""
 
 
 def _pct(value: float, lang: str = "en") -> str:
@@ -223,7 +230,27 @@ class _Turn:
                 thr=percent(self.threshold, self.lang, 0),
             )
         self.evidence.append(f"Rule: {self.p.regions.rule}.")
-        return f"{self.yes_no(bool(stats.changed))}, {clause}"
+        return f"{self.yes_no(bool(stats.changed))}, {clause}{self.cells_that_differ(r.region, bool(stats.changed))}"
+
+    def cells_that_differ(self, region: str, changed: bool) -> str:
+        """A region's verdict and its cells' verdicts can differ (a column at 4 % holding a cell at 7 %): then the
+        answer names the cells, so a reader never sees "no" beside a changed cell of the same region."""
+        cells = self.cells_in(region)
+        if len(cells) < 2:
+            return ""
+        changed_cells = [c for c in cells if self.stats(c).changed]
+        if not changed and changed_cells:
+            named = [
+                say("cell_share", self.lang, cell=self.region(c), pct=self.pct(self.stats(c).fraction))
+                for c in changed_cells
+            ]
+            return "; " + say("region_cells_changed", self.lang, cells=join(named, self.lang))
+        if changed and not changed_cells:
+            top = max(cells, key=lambda c: self.stats(c).fraction)
+            return ", " + say(
+                "region_no_cell_changed", self.lang, top=self.region(top), pct=self.pct(self.stats(top).fraction)
+            )
+        return ""
 
     def category_counts(self) -> dict[str, int] | None:
         if self.r.region == "image":
@@ -262,7 +289,7 @@ class _Turn:
             n = int(self.stats(r.region).objects)
         if not self.categorical:
             self.evidence.append("The mask has no categories, so these are changed regions of any kind.")
-        return say("count", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
+        return say("count_changes", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
 
     def values_for(self, key: str) -> float:
         stats = self.stats(key)
@@ -367,6 +394,8 @@ class _Turn:
         area = self.p.area
         if area.note:
             self.evidence.append(f"Note: {area.note}.")
+        if r.size_scale:
+            return self.size(fraction)
         if r.unit == "px":
             return say("pixels", self.lang, px=self.px(pixels), region=self.region(), pct=self.pct(fraction))
         if r.unit in AREA_UNITS:
@@ -394,6 +423,17 @@ class _Turn:
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
         return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))
+
+    def size(self, fraction: float) -> str:
+        """How big the change is, on the one scale of the rules (``deltavlm.rules.SIZE_SCALE``)."""
+        bounds = [percent(bound, self.lang, 0) for bound, _ in SIZE_SCALE]
+        self.evidence.append(say("size_scale_rule", self.lang, a=bounds[0], b=bounds[1], c=bounds[2]))
+        size = size_class(fraction)
+        if size == "none":
+            return say("region_unchanged", self.lang, region=self.region())
+        return say(
+            "size", self.lang, size=message(f"size:{size}", self.lang), pct=self.pct(fraction), region=self.region()
+        )
 
     def compare(self) -> str:
         r = self.r
@@ -506,6 +546,14 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if request.ask in ("off_topic", "hostile"):
         first = sentence(say(request.ask, lang))
         return Composed(first, first, confidence=1.0)
+    said: list[str] = []
+    tag = ""
+    categorical = bool(k.pair and k.pair.verification.source.categorical)
+    if "categories" in k.said and request.categories and not categorical and request.ask in CATEGORY_FOLLOW_UPS:
+        # said once already that the mask has no categories: answer the rest with any-change figures
+        nouns = join([noun(c, lang) for c in request.categories], lang)
+        tag = say("any_change_tag", lang, nouns=nouns)
+        request = request.model_copy(update={"categories": [], "direction": "any"})
     turn = _Turn(request, k)
     if request.ask == "open":
         if k.model_text:
@@ -534,7 +582,9 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if request.ask not in ("export", "show") and (confidence < HEDGE_BELOW or unreliable) and not turn.refused:
         first = sentence(_hedge(first, lang))
         why = source.confidence_reason or source.detail or "no measured accuracy"
-        if unreliable:
+        if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
+            turn.evidence.append(say("confidence_tag", lang, conf=decimal(confidence, lang, 2)))
+        elif unreliable:
             where = f"at {source.gsd_m:.3g} m per pixel" if source.gsd_m else "on imagery like this"
             turn.evidence.append(
                 f"Confidence {confidence:.2f} ({why}). I can't tell where and how much reliably {where} without a "
@@ -542,6 +592,10 @@ def compose(request: Request, k: Knowledge) -> Composed:
             )
         else:
             turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+        if "calibration" not in k.said:
+            said.append("calibration")
+    if turn.refused and request.categories and not categorical:
+        said.append("categories")
     valid = k.pair.verification.summary.valid_fraction
     if valid < 1.0:  # numbers are on the part both dates cover: say how much that is, and which cells had none
         no_data = k.pair.verification.summary.no_data_cells
@@ -551,9 +605,13 @@ def compose(request: Request, k: Knowledge) -> Composed:
         )
     places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
     oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
-    first_and_note = f"{first} {oriented}" if oriented else first  # in the question's language
+    notes = [part for part in (tag, oriented) if part]
+    if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
+        notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
+    first_and_note = " ".join([first, *notes])  # in the question's language
     evidence = " ".join(turn.evidence)
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)
-    return Composed(text, first, turn.stated, confidence, [k for k in turn.used if not k.startswith("cells:")])
+    regions = [key for key in turn.used if not key.startswith("cells:")]
+    return Composed(text, first, turn.stated, confidence, regions, said)

@@ -5,47 +5,33 @@ sure?", and the sentences an export adds. Every sentence here is user-facing, so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from agent.answer import Answer, Evidence
 from agent.answering.aoi import compose_aoi
+from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
+from agent.answering.numbers import decimal
+from agent.answering.wording import join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
 from agent.turn.state import PairFacts, Reconciled
 from deltavlm.rules import CATEGORIES
-from tools.geojson import describe_export
-from tools.georef import unplaced_hint
-from tools.pairs import ImagePair
 from tools.regions import RegionSummary
 from tools.vlm import VLMReply
 
-FACT_NAMES = {
-    "changed": "whether anything changed",
-    "cells": "the changed cells",
-    "regions": "the number of changed regions",
-    "caption": "the description",
-    **{f"count.{c}": f"the {c} count" for c in CATEGORIES},
-    **{f"cells.{c}": f"the {c} cells" for c in CATEGORIES},
-}
 
-
-ARTEFACT_NAMES = {
-    "overlay": "Overlay",
-    "geojson": "GeoJSON",
-    "gpkg": "GeoPackage",
-    "shp": "Shapefile",
-    "mask_geotiff": "Change mask (GeoTIFF)",
-}
-
-
-def _value(value: FactValue) -> str:
+def _value(value: FactValue, lang: str) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return message("yes" if value else "no", lang).lower()
     if isinstance(value, list):
-        return " ".join(value) or "none"
+        return " ".join(value) or message("none", lang)
     return str(value)
+
+
+def fact_name(key: str, lang: str) -> str:
+    """A fact of the ledger in words ("the building count")."""
+    return message(f"fact:{key}", lang)
 
 
 def _regions_evidence(summary: RegionSummary, used: list[str]) -> RegionSummary:
@@ -86,17 +72,23 @@ def compose_turn(
         return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
-    composed = compose(request, Knowledge(known, facts, has_model, model_text))
+    said = frozenset(note for _, earlier in previous for note in earlier.said)
+    composed = compose(request, Knowledge(known, facts, has_model, model_text, said))
     stated = [k for k in dict.fromkeys(composed.stated) if k in known]
+    lang = request.language
     notes = [
-        f"Note on {FACT_NAMES.get(c.fact, c.fact)}: {c.rejected_source} said {_value(c.rejected)}, "
-        f"but I {c.resolution}."
+        message("note_conflict", lang).format(
+            fact=fact_name(c.fact, lang),
+            source=c.rejected_source,
+            value=_value(c.rejected, lang),
+            resolution=c.resolution,
+        )
         for c in {c.fact: c for c in reconciled.conflicts if c.fact in stated}.values()
     ]
     if reply and reply.error:
-        notes.append(f"DeltaVLM did not answer ({reply.error}), so this answer comes from the verifiers alone.")
+        notes.append(message("model_failed", lang).format(error=reply.error))
     elif model_problem:
-        notes.append(f"{model_problem}, so this answer comes from the verifiers alone.")
+        notes.append(message("model_problem", lang).format(problem=model_problem))
     verification = facts.verification
     tools = [reader, f"mask:{verification.source.provider}", "verifiers"]
     if reply:
@@ -128,6 +120,7 @@ def compose_turn(
         ),
         conflicts=list(reconciled.conflicts),
         verification=verification,
+        said=composed.said,
     )
 
 
@@ -146,12 +139,25 @@ def aoi_answer(question: str, request: Request, turn: int, facts: PairFacts, rea
         changed=any(changed) if changed else None,
         areas_of_interest=chosen or None,
         confidence=confidence if chosen else 0.0,
-        hedged=False,
+        hedged=bool(chosen) and (confidence < HEDGE_BELOW or source.reliable is False),
         evidence=Evidence(
             tools=[reader, f"mask:{source.provider}", "verifiers", "areas of interest"], route=request, mask=source
         ),
         verification=facts.verification,
     )
+
+
+def _challenge_evidence(last: Answer, lang: str) -> str:
+    """What a doubted answer can show beyond a repeat: where the mask changed most, and how to check it."""
+    regions = last.evidence.regions
+    if regions is not None and regions.top_cells:
+        cells = join([region_name(c, lang) for c in regions.top_cells[:3]], lang)
+        seen = message("challenge_cells", lang).format(cells=cells)
+    elif regions is not None:
+        seen = message("challenge_no_pixel", lang)
+    else:
+        seen = ""
+    return " ".join(part for part in (seen, message("challenge_check", lang)) if part)
 
 
 def about_previous(
@@ -164,32 +170,34 @@ def about_previous(
 ) -> Answer:
     """ "why?" and "are you sure?": what the last factual answer rests on, and how sure it is."""
     last = next((a for r, a in reversed(previous) if r.ask in FACT_ASKS), None)
+    lang = request.language
     if last is None:
-        opening = "There is no earlier answer to explain yet; ask me about the change first."
+        opening = message("previous_none", lang)
         text = opening
     else:
         mask = last.evidence.mask
-        basis = (
-            "; ".join(
-                f"{k} = {v.value!r} from {v.source} (confidence {v.confidence:.2f})"
-                for k, v in last.evidence.facts.items()
+        basis = "; ".join(
+            message("basis_fact", lang).format(
+                key=k, value=repr(v.value), source=v.source, conf=decimal(v.confidence, lang, 2)
             )
-            or f"the verifiers' numbers on {mask.provider if mask else 'the'} mask (confidence {last.confidence:.2f})"
+            for k, v in last.evidence.facts.items()
+        ) or message("basis_verifiers", lang).format(
+            provider=mask.provider if mask else "", conf=decimal(last.confidence, lang, 2)
         )
         first = last.first_sentence or last.text
-        detail = mask.detail if mask else "none"
+        detail = message("previous_mask", lang).format(detail=mask.detail if mask else message("none", lang))
         if request.ask == "confirm":
             sure = last.confidence >= HEDGE_BELOW
-            opening = (
-                f'{"Yes" if sure else "Not fully"}: my previous answer ("{first}") has confidence '
-                f"{last.confidence:.2f}, {'at or above' if sure else 'below'} my {HEDGE_BELOW:.2f} threshold."
+            opening = message("previous_confirm_yes" if sure else "previous_confirm_no", lang).format(
+                first=first, conf=decimal(last.confidence, lang, 2), threshold=decimal(HEDGE_BELOW, lang, 2)
             )
-            text = f"{opening} It rests on {basis}. Mask: {detail}."
+            text = f"{opening} {message('previous_rests', lang).format(basis=basis)} {detail}"
+            text += " " + _challenge_evidence(last, lang)
             if not sure:
-                text += " For a reliable answer supply a change mask, a learned detector (ONNX) or DeltaVLM."
+                text += " " + message("previous_better", lang)
         else:
-            opening = f'My previous answer ("{first}") rests on: {basis}.'
-            text = f"{opening} Mask: {detail}."
+            opening = message("previous_explain", lang).format(first=first, basis=basis)
+            text = f"{opening} {detail}"
     return Answer(
         question=question,
         text=text,
@@ -200,19 +208,3 @@ def about_previous(
         confidence=last.confidence if last else 0.0,
         evidence=Evidence(tools=[reader, "ledger"], route=request, facts=dict(ledger)),
     )
-
-
-def export_notes(collection: Mapping[str, Any] | None, pair: ImagePair, artefacts: Mapping[str, str]) -> str:
-    """What an export adds to the answer: what the GeoJSON holds, whether it can go on a map, where the files are."""
-    notes = []
-    if collection is not None:
-        features = collection.get("features") or []
-        aois = sum(1 for f in features if f["properties"].get("feature") == "aoi")
-        if aois:
-            notes.append(f"The export is your layer of {aois} areas of interest with their figures as columns.")
-        else:
-            notes.append(describe_export(collection))
-        if pair.georef is None:
-            notes.append(unplaced_hint(pair))
-    notes.extend(f"{ARTEFACT_NAMES.get(kind, kind)}: {path}." for kind, path in artefacts.items())
-    return "".join(f" {note}" for note in notes)

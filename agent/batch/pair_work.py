@@ -102,7 +102,9 @@ def mask_provider(entry: CatalogEntry, config: BatchConfig) -> MaskProvider:
 
 def _part(job: PairJob, pair: ImagePair, mask: ChangeMask, verification: Verification, config: BatchConfig) -> str:
     """The pair's summary row and GeoJSON features (cells and objects), rebuilt into the run's outputs at the end."""
-    collection = changes_geojson(verification, mask, pair.georef, pair_name=job.entry.id, objects=True, crs="wgs84")
+    collection = changes_geojson(
+        verification, mask, pair.georef, pair_name=job.entry.id, objects=True, crs="wgs84", gsd_m=pair.gsd_m
+    )
     summary = verification.summary
     categorical = verification.source.categorical
     row = {

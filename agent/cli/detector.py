@@ -13,6 +13,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _require_training_extra() -> None:
+    """A one-line error instead of an ImportError traceback when torch or onnx are not installed."""
+    from importlib.util import find_spec
+
+    from tools.raster import InputError
+
+    missing = [name for name in ("torch", "onnx", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        raise InputError(
+            f"changeagent detector needs {', '.join(missing)}: install the training extra "
+            "(pip install 'changeagent[train]', torch CPU first: see the Makefile's TORCH_PIN)"
+        )
+
+
 def _progress(total_s: float) -> Any:
     """A tqdm bar over the time budget showing the loss and validation F1 (plain lines without tqdm)."""
     try:
@@ -57,6 +71,7 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    _require_training_extra()
     from tools.detector.train import train
 
     options = _options(args)
@@ -75,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lodo(args: argparse.Namespace) -> int:
-    from tools.detector.lodo import run_folds
+    _require_training_extra()
+    from tools.detector.lodo import default_decision, format_fold_table, run_folds
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -89,14 +105,19 @@ def cmd_lodo(args: argparse.Namespace) -> int:
         write_calibration=args.write_calibration,
         log=log,
     )
-    print(json.dumps(rows, indent=1))
+    print(format_fold_table(rows))
+    decision = default_decision(rows)
+    print(json.dumps(decision.model_dump(), indent=1, ensure_ascii=False))
     return 0
 
 
 def cmd_fewshot(args: argparse.Namespace) -> int:
+    _require_training_extra()
     from tools.detector.fewshot import measure_few_shot
 
-    result = measure_few_shot(args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed)
+    result = measure_few_shot(
+        args.init, args.pairs, args.out, k=args.k, minutes=args.minutes, seed=args.seed, threads=args.threads
+    )
     print(json.dumps(result, indent=1))
     return 0
 
@@ -154,4 +175,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     few_p.add_argument("--k", type=int, default=3, help="labelled pairs to adapt on (default 3)")
     few_p.add_argument("--minutes", type=float, default=4.0, help="fine-tuning budget (default 4)")
     few_p.add_argument("--seed", type=int, default=0)
+    few_p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     few_p.set_defaults(func=cmd_fewshot)

@@ -6,12 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from agent.answering import unplaced_hint
+from agent.answering.aoi import aoi_table
 from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
 from tools.classical_mask import ClassicalMaskProvider
 from tools.geojson import changes_geojson
-from tools.georef import load_placed_pair, unplaced_hint
+from tools.georef import load_placed_pair
 from tools.mask_geotiff import write_mask_cog
 from tools.masks import ChangeMask, MaskProvider, UserMaskProvider, on_valid_data
 from tools.overlay import render_overlay, save_png
@@ -92,22 +94,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if (args.geojson or args.mask_tif) and pair.georef is None:
             print(f"note: the exports are in pixel coordinates. {unplaced_hint(pair)}")
     return 0
-
-
-def aoi_table(summary: AoiSummary) -> str:
-    """The areas of interest as a table: one line per polygon, the unplaced and repaired ones said."""
-    lines = [f"areas of interest ({summary.source}): changed = more than {summary.threshold:.0%} of valid pixels"]
-    lines.append(f"  {'name':<16} {'status':<15} {'area ha':>9} {'changed':>8} {'ha':>8} {'objects':>7}  verdict")
-    for s in summary.polygons:
-        share = f"{s.changed_fraction:.1%}" if s.changed_fraction is not None else "-"
-        changed_ha = f"{s.changed_area_m2 / 10_000:.2f}" if s.changed_area_m2 is not None else "-"
-        verdict = "-" if s.changed is None else "changed" if s.changed else "unchanged"
-        line = f"  {s.label[:16]:<16} {s.status:<15} {s.area_m2 / 10_000:>9.2f} {share:>8} {changed_ha:>8} "
-        line += f"{s.objects:>7}  {verdict}"
-        if s.repaired:
-            line += f" (outline repaired: {s.repaired})"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from agent.api import Agent
 from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL, MASK_KINDS, NO_CATEGORY
 from agent.page.pictures import GRID_CHOICES
 from agent.page.session import (
+    AOI_TYPES,
     DEFAULT_MAX_FILE_MB,
     EXAMPLE_SEEDS,
     IMAGE_TYPES,
@@ -103,12 +104,13 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio finds the tracker by this default)
     ) -> tuple[Any, ...]:
         """A new before or after image: the mask, its reading and the placing belonged to the old pair: they reset."""
+        aoi: Any = gr.skip()
         if session.pair is not None and (t1, t2) != (session.pair.t1, session.pair.t2):
-            mask, kind, category, bounds, crs, gsd = None, "auto", NO_CATEGORY, "", "", None
+            mask, kind, category, bounds, crs, gsd, aoi = None, "auto", NO_CATEGORY, "", "", None, None
         loaded = page.load_files(
             session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
         )
-        return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd)
+        return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd, aoi)
 
     def on_mask_file(
         session: Session,
@@ -127,6 +129,9 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
         )
         return view(shown(request, loaded))
+
+    def on_aoi(session: Session, path: str | None) -> tuple[Any, ...]:
+        return view(page.set_aoi(session, path))
 
     def on_mask_reading(session: Session, kind: str, category: str) -> tuple[Any, ...]:
         return view(page.reread_mask(session, kind, category))
@@ -148,7 +153,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         loaded, t1, t2, mask, kind, category = page.load_example(session, label, use_mask, progress=progress)
-        return (*view(shown(request, loaded)), t1, t2, mask, kind, category)
+        return (*view(shown(request, loaded)), t1, t2, mask, kind, category, None)  # the old pair's AOI goes
 
     def on_ask(
         session: Session,
@@ -193,6 +198,12 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
                     t1 = gr.File(label="Before (t1): PNG, JPEG or GeoTIFF", elem_id="t1", **upload)
                     t2 = gr.File(label="After (t2), same size and grid", elem_id="t2", **upload)
                     mask = gr.File(label="Change mask (optional)", elem_id="mask", **upload)
+                    aoi = gr.File(
+                        label="Areas of interest (optional): GeoJSON, GeoPackage or zipped Shapefile, any CRS",
+                        elem_id="aoi",
+                        file_types=AOI_TYPES,
+                        height=100,
+                    )
                     with gr.Row():
                         kind = gr.Dropdown(
                             list(MASK_KINDS),
@@ -302,7 +313,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             "concurrency_limit": 1,
             "concurrency_id": "pair-files",
         }
-        pair_outputs = [*outputs, mask, kind, category, bounds, crs, gsd]
+        pair_outputs = [*outputs, mask, kind, category, bounds, crs, gsd, aoi]
         # One public endpoint for loading files (for scripts and the gradio_client tests); the rest are private.
         t1.upload(on_pair_files, file_inputs, pair_outputs, api_name="load_pair", **loading)
         t2.upload(on_pair_files, file_inputs, pair_outputs, **hidden, **loading)
@@ -310,6 +321,8 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         for component in (t1, t2):
             component.clear(on_pair_files, file_inputs, pair_outputs, **hidden, **loading)
         mask.clear(on_mask_file, file_inputs, outputs, **hidden, **loading)
+        aoi.upload(on_aoi, [session, aoi], outputs, **hidden, **loading)
+        aoi.clear(on_aoi, [session, aoi], outputs, **hidden, **loading)
         kind.input(on_mask_reading, [session, kind, category], outputs, **hidden, **loading)
         category.input(on_mask_reading, [session, kind, category], outputs, **hidden, **loading)
         place.click(on_place, [session, bounds, crs, gsd], outputs, **hidden, **loading)
@@ -318,7 +331,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         load_example.click(
             on_example,
             [session, example, use_mask],
-            [*outputs, t1, t2, mask, kind, category],
+            [*outputs, t1, t2, mask, kind, category, aoi],
             api_name="load_example",
             **loading,
         )

@@ -44,16 +44,17 @@ def page_folder(root: str | Path) -> Path:
 
 
 def names_hidden_file(request_path: str) -> bool:
-    """Whether a file request names a dotfile or a parent folder in any of its parts, after percent-decoding
-    (repeatedly, so ``%252e`` is caught) and with either slash."""
+    """Whether a file request names a dotfile or steps into a parent folder (``..`` in any part), after
+    percent-decoding (repeatedly, so ``%252e`` is caught) and with either slash. Folders above the file may start
+    with a dot (a temporary folder under ``~/.cache``), the file itself may not."""
     text = request_path
     for _ in range(_MAX_UNQUOTE):
         decoded = unquote(text)
         if decoded == text:
             break
         text = decoded
-    parts = text.replace("\\", "/").split("/")
-    return any(part.startswith(".") for part in parts if part)
+    parts = [part for part in text.replace("\\", "/").split("/") if part]
+    return any(part.startswith("..") for part in parts) or bool(parts and parts[-1].startswith("."))
 
 
 class HiddenFileGuard:

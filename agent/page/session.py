@@ -24,23 +24,26 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.api import Agent
-from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
-from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
-from agent.page.messages import (
+from agent.answering import describe_export, unplaced_hint
+from agent.answering.page_messages import (
     MARK_AGAIN,
     MARK_OK,
     MARK_PLACE,
     MARK_PROBLEM,
+    aoi_loaded,
     file_label,
     load_problem,
     mask_kind_hint,
     not_loaded,
     status_line,
 )
+from agent.api import Agent, check_aoi
+from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
+from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
 from agent.page.pictures import change_pictures, date_pictures
-from tools.geojson import changes_geojson, describe_export, geojson_file_name, write_geojson
-from tools.georef import load_placed_pair, unplaced_hint
+from tools.aoi import aoi_collection, aoi_figures, read_aoi
+from tools.geojson import changes_geojson, geojson_file_name, write_geojson
+from tools.georef import load_placed_pair
 from tools.mask_geotiff import mask_file_name, write_mask_cog
 from tools.masks import ChangeMask, MaskKind, UserMaskProvider
 from tools.pairs import ImagePair
@@ -51,6 +54,7 @@ from tools.verify import Verification, verify
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
+AOI_TYPES = [".geojson", ".json", ".gpkg", ".zip"]
 MASK_CATEGORIES = MASK_CATEGORY_CHOICES
 DEFAULT_MAX_FILE_MB = 200
 """Largest upload the page accepts, per file; Gradio refuses bigger uploads before they reach Python."""
@@ -85,6 +89,7 @@ class PairRef(BaseModel):
     bounds: str | None = Field(None, description="W,S,E,N the visitor gave to place a plain pair.")
     place_crs: str | None = Field(None, description="The CRS of those bounds, or of a world file that has none.")
     gsd_m: float | None = Field(None, description="Metres per pixel the visitor gave for a plain pair.")
+    aoi: str | None = Field(None, description="The visitor's areas of interest (a vector file), for the thread.")
     name: str
     pair_id: str
     width: int
@@ -295,6 +300,7 @@ class ChangePage:
                 bounds=(bounds or "").strip() or None,
                 place_crs=(crs or "").strip() or None,
                 gsd_m=gsd_m or None,
+                aoi=session.pair.aoi if session.pair and (t1, t2) == (session.pair.t1, session.pair.t2) else None,
                 name=name or Path(t1).stem,
                 pair_id="",
                 width=0,
@@ -450,6 +456,31 @@ class ChangePage:
         session.reply(said + " The conversation goes on; exports from now on use this.")
         return session
 
+    def set_aoi(self, session: Session, path: str | None) -> Session:
+        """Areas of interest for the loaded pair: checked now (a vector file of polygons, a pair on a map), then
+        kept for the conversation; removing them starts a new conversation, since the thread remembers them."""
+        if session.pair is None:
+            if path:
+                session.reply(f"{MARK_PROBLEM} Load a pair first; the areas of interest are placed on it.")
+            return session
+        ref = session.pair
+        if not path:
+            if ref.aoi is None:
+                return session
+            fresh = self.new_conversation(session.model_copy(update={"pair": ref.model_copy(update={"aoi": None})}))
+            fresh.status = "Areas of interest removed; a new conversation started on the same pair."
+            return fresh
+        try:
+            self._check_file(path, "areas of interest")
+            layer = read_aoi(path)
+            check_aoi(path, self._pair(ref))
+        except InputError as exc:
+            session.reply(f"{MARK_PROBLEM} **The areas of interest cannot be used.** {scrub(str(exc), {})}")
+            return session
+        session.pair = ref.model_copy(update={"aoi": path})
+        session.reply(aoi_loaded(layer.source, [p.label for p in layer.polygons]))
+        return session
+
     def toggle_changes(self, session: Session, show: bool) -> Session:
         session = session.model_copy()
         session.show_changes = bool(show)
@@ -527,6 +558,7 @@ class ChangePage:
                     mask_kind=ref.mask_kind,
                     mask_category=ref.mask_category,
                     gsd_m=ref.gsd_m,
+                    aoi=ref.aoi,
                 )
                 if answer.mask is not None and answer.verification is not None:
                     mask, verification = answer.mask, answer.verification
@@ -546,6 +578,7 @@ class ChangePage:
                 objects=True,
                 crs=self.agent.settings.geojson_crs,
                 turn=turn,
+                gsd_m=ref.gsd_m,
             )
             name = geojson_file_name(ref.name, turn, pair.georef)
             folder = self._session_dir(session)
@@ -556,6 +589,11 @@ class ChangePage:
                 str(write_zipped_shapefile(collection, folder / f"{stem}_shapefile.zip")),
                 str(write_mask_cog(mask, pair.georef, folder / mask_file_name(ref.name, turn, pair.georef))),
             ]
+            if ref.aoi and pair.georef is not None:  # the visitor's layer with each polygon's figures
+                layer = read_aoi(ref.aoi)
+                figures = aoi_figures(layer, mask, pair.georef, self.agent.settings.rules, gsd_m=ref.gsd_m)
+                aoi_layer = aoi_collection(layer, figures, pair.georef, self.agent.settings.geojson_crs)
+                downloads.append(str(write_vector(aoi_layer, folder / f"{stem}_areas_of_interest.gpkg")[0]))
         except InputError as exc:
             session.reply(f"{MARK_PROBLEM} {scrub(str(exc), self._labels(ref))}")
             yield session

@@ -118,12 +118,13 @@ CONFIRM = _rx(
     r"^\W*(?:is that|is this) (?:right|correct|true|accurate)\b",
     r"\bhow (?:sure|confident|certain) are you\b",
     r"\bdouble[- ]check\b|\bcan i trust\b|\bhow reliable\b",
-    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher|^\W*tem certeza"
+    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher|^\W*tem certeza",
+    r"^\W*(?:etes[- ]vous|es[- ]tu|en etes[- ]vous|en es[- ]tu|est[- ]ce que (?:vous etes|tu es)) (?:sur|certain)"
     r"|^\W*voce tem certeza|确定吗|你确定",
 )
 EXPORT = _rx(
     _words(
-        r"export\w*|geojson|download\w*|shapefiles?|shp|geopackages?|gpkg|qgis|arcgis|gis (?:file|layer)"
+        r"export\w*|geojson|download\w*|shapefiles?|shp|geopackages?|gpkg|qgis|arcgis|gis (?:file|layer)|kml|kmz"
         r"|vector (?:file|layer)"
         r"|save (?:it|that|them|this|the (?:changes|results|cells|polygons))|telecharg\w*|exporta\w*"
         r"|descarga\w*|herunterladen|baixar"
@@ -145,6 +146,19 @@ COUNT = _rx(
     ),
     r"多少个|多少栋|多少座|多少条|几个|几栋|几座|几条|数量|多少(?:新|处|建筑|房|栋|座|条|道路|路)",
 )
+SIZE = _rx(
+    _words(
+        r"(?:big|large|major|significant|huge|substantial|important) or (?:small|minor|little|tiny|insignificant)"
+        r"|(?:small|minor|little|tiny) or (?:big|large|major|significant|huge)"
+        r"|how (?:big|large|significant|extensive|major|serious|important) (?:is|was|are|were)"
+        r"|(?:grand|gros|important)e? ou (?:petit|faible)e?|petite? ou (?:grand|gros|important)e?|quelle ampleur"
+        r"|grande o pequen[oa]|pequen[oa] o grande|que tan grande"
+        r"|gross oder klein|klein oder gross|wie gross (?:ist|war)"
+        r"|grande ou pequen[oa]|pequen[oa] ou grande"
+    ),
+    r"大还是小|小还是大|大不大|有多大",
+)
+"""A question about how big the change is ("big or small?"): answered on the rules' size scale."""
 HOW_MUCH = _rx(
     _words(
         r"how much"
@@ -236,6 +250,8 @@ NEGATIVE = _rx(
         r"|(?:the )?same as (?:before|the first)"
         r"|(?:is|are|was|were|it|they|images|scenes?|area|tile) (?:exactly |completely |all )?(?:the )?same"
         r"|identical|no (?:change|changes|difference|differences)|nothing (?:changed?|happened|new|different)"
+        r"|(?:show|shows|showing|depict|depicts) (?:exactly |really )?(?:the )?same"
+        r"|(?:la )?meme chose|lo mismo|la misma cosa|(?:a )?mesma coisa|dasselbe|das selbe"
         r"|not (?:changed|change|touched|modified)"
         r"|(?:hasn't|haven't|didn't|did not|has not|have not|wasn't|weren't) (?:\w+ )?(?:changed|change)"
         r"|stable|untouched|intact|inchange\w*|rien (?:n'a )?change|pas (?:de )?change\w*|sin cambios?"
@@ -340,13 +356,13 @@ FRENCH_ONLY = _rx(
     _words(
         r"est-ce|combien|quel|quelle|quelles|y a-t-il|a-t-il|batiments?|quelque|chose|l'image|pourcentage"
         r"|partie|les|des|exporte[rz]?|changements|a-t-elle|qu'est-ce|surface|et|ou|nouveaux|qu'est-ce"
-        r"|decri\w*|moitie|s'il vous plait|sont|ont"
+        r"|decri\w*|moitie|s'il vous plait|sont|ont|parcelles?"
     ),
     r"(?<!\w)où(?!\w)",
 )
 SPANISH_ONLY = _rx(
     _words(
-        r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
+        r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|cambiaron|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
         r"|carreteras?|calles?"
     )
 )
@@ -354,13 +370,13 @@ PORTUGUESE_ONLY = _rx(
     _words(
         r"em",
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
-        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca",
+        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao",
     )
 )
 GERMAN_ONLY = _rx(
     _words(
         r"wie|viele?|wo|gibt|sich|gebaude\w*|verandert|geandert|welche[mnrs]?|beschreib\w*|veranderungen"
-        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat"
+        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat|parzellen?|flurstucke?"
     )
 )
 
@@ -387,3 +403,13 @@ EXPORT_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("gpkg", _rx(_words(r"geopackages?|gpkg"))),
 )
 """A vector format the question names ("as a shapefile"); GeoJSON otherwise."""
+UNWRITTEN_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("KML", _rx(_words(r"kml|kmz|google earth"))),
+    ("CSV", _rx(_words(r"csv|excel|xlsx?|spreadsheet"))),
+    ("DXF", _rx(_words(r"dxf|autocad|cad"))),
+    ("GeoParquet", _rx(_words(r"geoparquet|parquet"))),
+    ("FlatGeobuf", _rx(_words(r"flatgeobuf|fgb"))),
+    ("GML", _rx(_words(r"gml"))),
+    ("PDF", _rx(_words(r"pdf"))),
+)
+"""Formats a question may name that the agent does not write: the answer says so and names what it wrote."""

@@ -38,6 +38,10 @@ def _ordered_categories(text: str) -> list[str]:
     return [c for c, rx in (("road", lx.ROAD), ("building", lx.BUILDING)) if rx.search(text)]
 
 
+_PLACEHOLDERS = re.compile(r"%[-+ #0-9.]*[sdifrx](?![a-z])|\{[0-9a-z_]*\}")
+"""printf and str.format slots left in a question by a template ("how many {0} %s buildings?"): not a unit."""
+
+
 def _unit(text: str) -> str | None:
     for unit, pattern in lx.UNITS:
         if pattern.search(text):
@@ -74,6 +78,8 @@ class _Reading:
         if self.aoi and lx.AOI_RANK.search(text):
             self.rank = self.rank or "most"
         self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
+        self.size = bool(lx.SIZE.search(text)) and self.unit is None  # "how large, in hectares?" asks an area
+        self.unwritten_format = next((fmt for fmt, rx in lx.UNWRITTEN_FORMATS if rx.search(text)), None)
 
     @property
     def short(self) -> bool:
@@ -110,6 +116,8 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
     ):
         return "compare", "compares categories"
     area_unit = r.unit in ("m2", "ha", "km2", "acre", "px", "percent")
+    if r.size:
+        return "how_much", "asks how big the change is (the rules' size scale)"
     if lx.COUNT.search(text) and not area_unit:
         return "count", "asks for a number of objects"
     if lx.HOW_MUCH.search(text) or (r.unit and r.unit != "percent") or (lx.COUNT.search(text) and area_unit):
@@ -132,6 +140,8 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
         lx.CHANGE_WORDS.search(text) or r.categories or r.negative or r.regions or r.direction != "any"
     ):
         return "changed", "a yes/no question about change"
+    if r.negative:  # "do the images show the same thing?": a question about sameness, not a request to show
+        return "changed", "a yes/no question about sameness"
     if lx.SHOW.search(text):
         return "show", "asks to see the change"
     return "", ""
@@ -162,7 +172,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     """Read ``question``; ``previous`` holds the thread's earlier requests, oldest first."""
     raw = question.strip()[:MAX_QUESTION_CHARS]
     lower = raw.lower()
-    folded = fold(raw)
+    folded = _PLACEHOLDERS.sub(" ", fold(raw))
     last = previous[-1] if previous else None
     if lx.HOSTILE.search(folded) or lx.HOSTILE.search(lower):
         lang = detect_language(lower, folded, use_model=False)[0] or "en"
@@ -256,6 +266,8 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         wants_overlay=wants_overlay,
         wants_export=wants_export,
         export_format=reading.export_format,  # type: ignore[arg-type]
+        unwritten_format=reading.unwritten_format,
+        size_scale=reading.size and ask == "how_much",
         aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]
@@ -271,6 +283,8 @@ def orient_request(request: Request, question: str, orientation: Orientation | N
     says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
     """
     if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
+        return request
+    if request.ask in ("explain", "confirm"):  # they repeat the previous request, whose regions are already turned
         return request
     raw = question.strip()[:MAX_QUESTION_CHARS]
     folded = fold(raw)

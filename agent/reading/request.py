@@ -84,6 +84,8 @@ class Request(BaseModel):
     wants_overlay: bool = False
     wants_export: bool = False
     export_format: ExportFormat = Field("geojson", description="The vector format asked for ('as a shapefile').")
+    size_scale: bool = Field(False, description="'Is the change big or small?': answered on the rules' size scale.")
+    unwritten_format: str | None = Field(None, description="A format asked for that is not written ('as KML').")
     aoi_pick: str | None = Field(
         None, description="One area of interest named by a property value ('plot 12' → '12'); region is 'aoi'."
     )

@@ -4,7 +4,8 @@ A scene too large to load (a 10,000² px GeoTIFF pair and up) is answered at sce
 objects per category with an object cut by tile borders counted once, the 3×3 cells of the whole scene,
 and a finer grid of changed tiles, plus one GeoJSON in the scene's own CRS and the merged change mask as
 a GeoTIFF. The raster work (windowed reads, the disk-backed merge, strip-wise counting) lives in
-:mod:`tools.scene`; this module chooses the mask, states its source and confidence, and words the answers.
+:mod:`tools.scene`; this module chooses the mask and states its source and confidence; ``agent.answering.scene``
+words the answers.
 
 The mask is the user's scene mask (read windowed, taken as ground truth) or, without one, the agent's
 default provider (the classical detector) run per tile with context. A per-tile classical mask sets its
@@ -24,11 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.answering.scene import scene_report
 from agent.settings import AgentSettings
 from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_changed
 from tools.atomic import write_atomic
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import MaskKind, MaskProvider, MaskSource
+from tools.orientation import orientation_of
 from tools.raster import Georef, InputError, ensure_folder, open_raster
 from tools.scene.disk_mask import N_CLASSES
 from tools.scene.mask_making import SceneSpec, TileMaskStats, build_scene_mask
@@ -142,48 +145,6 @@ def _across(analysis: MaskAnalysis, tile: int) -> int:
             if x // tile != (x + w - 1) // tile or y // tile != (y + h - 1) // tile:
                 count += 1
     return count
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _text(result: SceneResult) -> str:
-    s = result.summary
-    source = result.mask
-    by = f"{source.provider} mask, confidence {source.confidence:.2f}"
-    part = "scene" if s.valid_fraction >= 1.0 else "valid part"
-    valid = (
-        []
-        if s.valid_fraction >= 1.0
-        else [
-            f"Valid data: {s.valid_fraction:.2%} of the scene (both dates hold data there); the rest is no data, "
-            "neither changed nor unchanged."
-        ]
-    )
-    no_data = [f"No-data 3×3 cells (too little valid data): {' '.join(s.no_data_cells)}."] if s.no_data_cells else []
-    if not s.changed:
-        return "\n".join([f"No change: no pixel of the {part} changed by the {by}.", *valid, *no_data])
-    lines = [f"Changed: yes, {s.changed_fraction:.2%} of the {part} ({s.changed_pixels:,} px) by the {by}.", *valid]
-    cut = f"{_plural(result.objects_across_tiles, 'object')} span tile borders and count once"
-    if s.categorical:
-        counts = ", ".join(_plural(s.counts[c], c) for c in CATEGORIES)
-        lines.append(f"Changed objects: {counts} ({cut}).")
-    else:
-        lines.append(
-            f"About {_plural(s.changed_regions, 'changed region')} (the mask has no categories; {cut}); "
-            "counts from a classical mask are estimates."
-        )
-    lines.append(f"Changed 3×3 cells: {' '.join(s.cells) or 'none'}.")
-    lines.extend(no_data)
-    if s.categorical:
-        for c in CATEGORIES:
-            lines.append(f"  {c}: {' '.join(s.category_cells[c]) or 'none'}")
-    lines.append(
-        f"Changed tiles: {len(result.changed_tiles)} of {result.tiles_total} ({result.tile} px tiles, more than "
-        f"{s.settings.cell_threshold:.0%} of the tile changed)."
-    )
-    return "\n".join(lines)
 
 
 class _Bar:
@@ -327,7 +288,15 @@ def analyse_scene(
             warnings=meta.warnings,
             text="",
         )
-        result.text = _text(result)
+        result.text = scene_report(
+            result.summary,
+            result.mask,
+            objects_across_tiles=result.objects_across_tiles,
+            changed_tiles=len(result.changed_tiles),
+            tiles_total=result.tiles_total,
+            tile=result.tile,
+            orientation=orientation_of(meta.georef),
+        )
         if out is not None:
             result.outputs["change_mask"] = str(write_mask_geotiff(disk, out / "change_mask.tif", meta.georef))
             provenance = {

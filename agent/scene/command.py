@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from agent.mask_options import gsd_option_spec, mask_option_specs
+from tools.raster import InputError
 
 
 def _positive(text: str) -> int:
@@ -20,8 +22,12 @@ def _positive(text: str) -> int:
 
 
 def cmd_scene(args: argparse.Namespace) -> int:
+    from agent.answering.aoi import aoi_table
     from agent.scene.analysis import SCENE_BUDGET_PIXELS, analyse_scene
+    from tools.aoi import aoi_collection, aoi_figures_on_raster, read_aoi
+    from tools.vector_export import write_vector
 
+    layer = read_aoi(args.aoi) if args.aoi else None  # a bad file is refused before hours of work
     result = analyse_scene(
         args.t1,
         args.t2,
@@ -38,12 +44,23 @@ def cmd_scene(args: argparse.Namespace) -> int:
         gsd_m=args.gsd,
         budget_pixels=None if args.yes else SCENE_BUDGET_PIXELS,
     )
+    figures = None
+    if layer is not None:
+        if result.georef is None or "change_mask" not in result.outputs:
+            raise InputError(f"the scene has no georeference, so {layer.source} cannot be placed on it")
+        figures = aoi_figures_on_raster(layer, result.outputs["change_mask"], result.mask)
+        collection = aoi_collection(layer, figures, result.georef, "native")
+        result.outputs["areas_of_interest"] = str(write_vector(collection, args.out / "areas_of_interest.gpkg")[0])
     if args.json:
-        print(result.model_dump_json(indent=1))
+        payload = result.model_dump(mode="json")
+        payload["areas_of_interest"] = figures.model_dump(mode="json") if figures else None
+        print(json.dumps(payload, indent=1))
         return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.text)
+    if figures is not None:
+        print(aoi_table(figures))
     for kind, path in result.outputs.items():
         print(f"wrote {kind}: {path}")
     return 0
@@ -78,4 +95,11 @@ def register(subparsers: Any) -> None:
         "--yes", action="store_true", help="start a scene over 400 MP (20,000² px) without asking; it takes hours"
     )
     scene.add_argument("--json", action="store_true", help="no progress bar; print the result as JSON")
+    scene.add_argument(
+        "--aoi",
+        type=Path,
+        metavar="FILE",
+        help="areas of interest (GeoJSON, GeoPackage or Shapefile, any CRS): per-polygon figures, read from the "
+        "scene's mask window by window, and areas_of_interest.gpkg",
+    )
     scene.set_defaults(func=cmd_scene)

@@ -111,7 +111,16 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
                 read_aoi(state.aoi), mask, entry.pair.georef, ctx.rules, gsd_m=state.gsd_m
             )
         aoi = entry.derived[aoi_key]
-    return {"facts": PairFacts(verification=verification, regions=regions, area=area, orientation=turned, aoi=aoi)}
+    return {
+        "facts": PairFacts(
+            verification=verification,
+            regions=regions,
+            area=area,
+            orientation=turned,
+            aoi=aoi,
+            grey_date=entry.pair.grey_date,
+        )
+    }
 
 
 def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
@@ -189,7 +198,14 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
             )
         else:
             collection = changes_geojson(
-                verification, mask, georef, pair_name=entry.pair.name, objects=True, crs=ctx.geojson_crs, turn=turn
+                verification,
+                mask,
+                georef,
+                pair_name=entry.pair.name,
+                objects=True,
+                crs=ctx.geojson_crs,
+                turn=turn,
+                gsd_m=state.gsd_m,
             )
             stem = Path(geojson_file_name(entry.pair.name, turn, georef)).stem
         fmt = state.request.export_format
@@ -200,7 +216,7 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         artefacts["mask_geotiff"] = str(
             write_mask_cog(mask, georef, folder / mask_file_name(entry.pair.name, turn, georef))
         )
-    notes = export_notes(collection, entry.pair, artefacts)
+    notes = export_notes(collection, entry.pair, artefacts, state.request.language, state.request.unwritten_format)
     answer = state.answer.model_copy(update={"artefacts": artefacts, "text": state.answer.text + notes})
     return {"answer": answer, "artefacts": artefacts}
 

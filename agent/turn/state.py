@@ -43,6 +43,9 @@ class PairFacts(BaseModel):
     verification: Verification
     regions: RegionSummary
     area: PixelArea
+    grey_date: Literal["t1", "t2"] | None = Field(
+        None, description="The date that had no colour while the other had: both were compared in grey."
+    )
     orientation: Orientation | None = Field(
         None, description="How the raster faces the map when it is not north-up (compass words, side names)."
     )

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deltavlm.serving.batching import BatcherFactory, Overloaded, micro_batcher
@@ -194,6 +195,52 @@ class ServerGuard:
         return self.max_chat_body if path == "/v1/chat" else self.max_body
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def body_off_the_loop(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency that parses and validates the JSON body of ``model`` on a worker thread.
+
+    FastAPI parses a body on the event loop; a burst of multi-megabyte uploads then holds the loop for seconds,
+    and ``/health`` (5.4 s in the probe) waits behind them. Parsed on a thread, the loop keeps its turn every
+    few milliseconds (the interpreter's switch interval) and answers ``/health`` meanwhile."""
+
+    async def parse(request: Request) -> M:
+        raw = await request.body()
+        try:
+            return await asyncio.to_thread(model.model_validate_json, raw)
+        except ValidationError as exc:
+            errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            raise RequestValidationError(errors) from None
+
+    return parse
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of ``model``, which a dependency-parsed body would otherwise not document."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _document_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Add the body models (and the models they use) to the app's OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, part in model_schema.pop("$defs", {}).items():
+                    components.setdefault(name, part)
+                components[model.__name__] = model_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 async def _model_call(call: Awaitable[T]) -> T:
     """Await the engine; a model failure (already logged with its traceback) becomes a 500 for this request."""
     try:
@@ -239,6 +286,7 @@ def create_app(source: ServingEngine | EngineFactory, settings: ServerSettings |
         lifespan=lifespan,
     )
     app.state.slot = slot
+    _document_bodies(app, (PairUpload, ChatRequest))
 
     @app.exception_handler(RequestRejected)
     async def rejected(_: Request, exc: RequestRejected) -> JSONResponse:
@@ -280,8 +328,14 @@ def create_app(source: ServingEngine | EngineFactory, settings: ServerSettings |
         """Prometheus text: requests, batch sizes, queue/encode/generate time, cache hits, encoder calls."""
         return PlainTextResponse(metrics.registry.render(), media_type=CONTENT_TYPE)
 
-    @app.post("/v1/pairs", response_model=PairCreated, responses=ERRORS, dependencies=[Depends(_authorize)])
-    async def create_pair(upload: PairUpload) -> PairCreated:
+    @app.post(
+        "/v1/pairs",
+        response_model=PairCreated,
+        responses=ERRORS,
+        dependencies=[Depends(_authorize)],
+        openapi_extra=_json_body(PairUpload),
+    )
+    async def create_pair(upload: Annotated[PairUpload, Depends(body_off_the_loop(PairUpload))]) -> PairCreated:
         """Upload a pair (or name one held), get its content hash as id; its features are computed once."""
         engine = slot.require()
         if upload.mode == "reference":
@@ -296,8 +350,14 @@ def create_app(source: ServingEngine | EngineFactory, settings: ServerSettings |
         encoded = await _model_call(engine.encode(pair))
         return PairCreated(pair_id=pair.pair_id, encoded=encoded, width=pair.t1.shape[1], height=pair.t1.shape[0])
 
-    @app.post("/v1/chat", response_model=ChatResponse, responses=ERRORS, dependencies=[Depends(_authorize)])
-    async def chat(request: ChatRequest) -> ChatResponse:
+    @app.post(
+        "/v1/chat",
+        response_model=ChatResponse,
+        responses=ERRORS,
+        dependencies=[Depends(_authorize)],
+        openapi_extra=_json_body(ChatRequest),
+    )
+    async def chat(request: Annotated[ChatRequest, Depends(body_off_the_loop(ChatRequest))]) -> ChatResponse:
         """Answer one question about a held pair, given the conversation so far."""
         started = time.perf_counter()
         engine = slot.require()

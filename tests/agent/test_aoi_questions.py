@@ -14,13 +14,16 @@ import numpy as np
 import pyogrio
 import pytest
 
+from agent.answering.numbers import percent
 from agent.api import Agent
 from agent.batch.runner import BatchOptions, run_batch
 from agent.cli.main import main as cli
 from agent.reading import read_request
 from agent.settings import AgentSettings
+from deltavlm.synthetic import write_example
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
-from tools.masks import UserMaskProvider
+from tools.georef import load_placed_pair
+from tools.masks import ChangeMask, MaskSource, UserMaskProvider
 from tools.pairs import load_pair, pair_from_arrays
 from tools.raster import InputError
 
@@ -52,7 +55,7 @@ def test_parcel_figures_match_the_reference_in_two_languages(bercy, tmp_path, qu
     assert list(got) == list(PARCELS)
     for name in PARCELS:
         check_figures(got[name], want[name], name)
-    inside = f"{want['inside']['changed_fraction']:.1%}"
+    inside = percent(want["inside"]["changed_fraction"], language)  # the question's own number format
     assert inside in answer.first_sentence and "outside" in answer.first_sentence
     said = {"en": "lies outside the pair", "fr": "est en dehors de la paire"}[language]
     assert said in answer.first_sentence  # the outside parcel is named, not dropped
@@ -127,3 +130,88 @@ def test_the_cli_and_a_batch_take_areas_of_interest(bercy, tmp_path, capsys):
     record = json.loads((out / "answers.jsonl").read_text().splitlines()[0])
     figures = {s["label"]: s for s in record["answer"]["areas_of_interest"]}
     assert record["pair"] == "bercy" and figures["edge"]["changed_pixels"] == want["edge"]["changed_pixels"]
+
+
+def test_a_scene_takes_areas_of_interest_read_window_by_window(bercy, tmp_path, capsys):
+    pair, label, parcels, want = bercy
+    out = tmp_path / "scene"
+    args = ["scene", str(pair.t1_path), str(pair.t2_path), "--out", str(out), "--mask", label, "--tile", "128"]
+    assert cli([*args, "--aoi", str(parcels)]) == 0
+    printed = capsys.readouterr().out
+    assert "areas of interest (parcels.gpkg)" in printed and "edge             partly outside" in printed
+    meta, _, _, fields = pyogrio.raw.read(out / "areas_of_interest.gpkg", layer="aois")
+    columns = dict(zip(meta["fields"], fields, strict=True))
+    assert list(columns["name"]) == list(PARCELS)
+    fractions = [want[n]["changed_fraction"] for n in PARCELS]
+    assert np.allclose(columns["changed_fraction"][:2], fractions[:2], atol=1e-6)  # the third lies outside
+    assert list(columns["status"]) == ["inside", "partly outside", "outside"]
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "ask", "pick", "rank"),
+    [
+        ("Which fields changed?", "en", "changed", None, None),
+        ("How much of plot 12 changed?", "en", "how_much", "12", None),
+        ("Rank the parcels by change", "en", "changed", None, "most"),
+        ('How many buildings in parcel "North"?', "en", "count", "north", None),
+        ("Quelles parcelles ont changé ?", "fr", "changed", None, None),
+        ("¿Qué parcelas cambiaron?", "es", "changed", None, None),
+        ("Welche Parzellen haben sich verändert?", "de", "changed", None, None),
+        ("Quais talhões mudaram?", "pt", "changed", None, None),
+        ("哪些地块发生了变化？", "zh", "changed", None, None),
+    ],
+)
+def test_the_reader_reads_areas_of_interest_as_a_region(question, language, ask, pick, rank):
+    request = read_request(question)
+    assert (request.region, request.language, request.ask, request.aoi_pick, request.rank) == (
+        "aoi",
+        language,
+        ask,
+        pick,
+        rank,
+    )
+    assert read_request("Export the changes as a shapefile").export_format == "shp"
+
+
+def test_a_plain_pair_placed_by_bounds_takes_areas_of_interest(tmp_path):
+    example = write_example(tmp_path / "plain", seed=5, georeferenced=False)  # 256 × 256 PNGs, no georeference
+    west, south, east, north = -97.90, 29.90, -97.89, 29.91
+    pair = load_placed_pair(example.t1, example.t2, bounds=f"{west},{south},{east},{north}", crs="EPSG:4326")
+    half = {
+        "type": "Polygon",
+        "coordinates": [[[west, south], [-97.895, south], [-97.895, north], [west, north], [west, south]]],
+    }
+    aoi = tmp_path / "west.geojson"
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "geometry": half, "properties": {"name": "west"}}],
+            }
+        )
+    )
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    answer = agent.ask(pair, "How much changed inside the parcel?", mask=str(example.mask), aoi=aoi)
+    (west_half,) = answer.areas_of_interest
+    assert west_half.status == "inside" and west_half.pixels == 256 * 128  # the western half of the grid
+    class_mask = agent.verified(pair, mask=str(example.mask))[0].class_mask
+    assert west_half.changed_pixels == int((class_mask[:, :128] > 0).sum())
+
+
+def test_a_weak_mask_hedges_the_areas_of_interest(bercy, tmp_path):
+    pair, _, parcels, _ = bercy
+    weak = MaskSource(provider="classical", kind="classical", categorical=False, confidence=0.5)
+
+    class WeakMask:
+        """The user's label, presented as a mask of measured confidence 0.5."""
+
+        name = "weak"
+
+        def provide(self, pair):
+            mask = UserMaskProvider(bercy[1]).provide(pair)
+            return ChangeMask(class_mask=mask.class_mask, source=weak, valid=mask.valid)
+
+    answer = Agent(AgentSettings(artefact_dir=tmp_path), mask_provider=WeakMask()).ask(
+        pair, "How much changed inside the parcels?", aoi=parcels
+    )
+    assert answer.hedged and answer.first_sentence.startswith("Probably") and "estimates" in answer.text

@@ -24,13 +24,14 @@ import rasterio
 from shapely.geometry import shape
 
 import app
+from agent.answering.page_messages import MARKS
 from agent.api import Agent
 from agent.mask_options import MASK_KINDS
 from agent.page.blocks import LatestThreads, build_blocks, make_page
-from agent.page.messages import MARKS
 from agent.page.session import ChangePage, Session
 from agent.settings import AgentSettings, ModelSettings
 from deltavlm.synthetic import write_example
+from tests.aoi_reference import write_parcels
 from tests.geojson_check import validate_geojson
 from tools.georef import load_placed_pair
 from tools.pairs import ImagePair, load_pair
@@ -536,9 +537,10 @@ def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
     url, _, page = served
     client = Client(url, verbose=False)
     loaded = client.predict(page.example_choices()[0], True, api_name="/load_example")
-    assert "Pair loaded" in loaded[0] and loaded[-2] == "levir-mci"
+    # the outputs end with the mask kind, its category and the areas-of-interest control (cleared)
+    assert "Pair loaded" in loaded[0] and loaded[-3] == "levir-mci" and loaded[-1] is None
     example_mask = page.examples[page.example_choices()[0]].mask
-    *_, mask, kind, category, bounds, crs, gsd = client.predict(
+    *_, mask, kind, category, bounds, crs, gsd, aoi = client.predict(
         handle_file(str(pngs.t1)),
         handle_file(str(pngs.t2)),
         handle_file(str(example_mask)),
@@ -549,8 +551,8 @@ def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
         0.5,
         api_name="/load_pair",
     )
-    # the old pair's mask, its reading and its placing do not carry over to the new pair
-    assert (mask, kind, category, bounds, crs, gsd) == (None, "auto", "none", "", "", None)
+    # the old pair's mask, its reading, its placing and its areas of interest do not carry over to the new pair
+    assert (mask, kind, category, bounds, crs, gsd, aoi) == (None, "auto", "none", "", "", None, None)
 
 
 def test_latest_threads_are_per_tab_bounded_and_forget_closed_tabs():
@@ -624,3 +626,29 @@ def test_page_markers_render_without_an_emoji_font():
         if shutil.which("fc-list"):
             fonts = subprocess.run(["fc-list", f":charset={ord(mark):x}", "family"], capture_output=True, text=True)
             assert fonts.stdout.strip(), f"no installed font draws {mark!r}"
+
+
+def test_areas_of_interest_upload_questions_and_download(page, pngs, shared_data, tmp_path):
+    city = shared_data / "oscd" / "bercy"
+    if not (city / "t1.tif").is_file():
+        pytest.skip("OSCD Bercy not in the shared data")
+    pair = load_pair(city / "t1.tif", city / "t2.tif")
+    parcels = tmp_path / "parcels.gpkg"
+    write_parcels(parcels, pair.georef, "EPSG:32631")
+    files = [str(city / "t1.tif"), str(city / "t2.tif"), str(city / "label.tif"), "binary", "building"]
+    session = page.load_files(Session(), *files)
+    loaded = page.set_aoi(session, str(parcels))
+    assert "Areas of interest loaded" in loaded.chat[-1]["content"] and "3 polygons" in loaded.chat[-1]["content"]
+    answered = _last(page.ask(loaded, "Which parcels changed?"))
+    assert "1 of the 3 areas of interest changed" in answered.chat[-2]["content"]
+    aoi_layer = [d for d in answered.downloads if d.endswith("_areas_of_interest.gpkg")]
+    assert aoi_layer and pyogrio.read_info(aoi_layer[0], layer="aois")["features"] == 3
+    remask = page.load_files(answered, *files[:2], files[2], "binary", None)  # a new mask keeps the AOI
+    assert remask.pair.aoi == str(parcels)
+
+    plain = page.load_files(Session(), str(pngs.t1), str(pngs.t2))  # a plain pair cannot take them
+    refused = page.set_aoi(plain, str(parcels))
+    assert refused.chat[-1]["content"].startswith("⚠ **The areas of interest cannot be used.**")
+    assert "no georeference" in refused.chat[-1]["content"] and refused.pair.aoi is None
+    removed = page.set_aoi(loaded, None)
+    assert removed.pair.aoi is None and removed.thread_id != loaded.thread_id

@@ -5,7 +5,8 @@ browser download is never used. Without either, the test is skipped and says wha
 Covered: an error said in the chat; a shared/data LEVIR-CD pair uploaded and asked about, its mask re-read from
 the mask control in the same conversation; the swipe (drag, a wheel zoom that reaches 8×), the changes toggle and
 the 6×6 grid; a GeoTIFF pair whose GeoJSON download validates and lands inside the raster's bounds, and whose
-GeoPackage download has one geometry type per layer. Screenshots of each step land in
+GeoPackage download has one geometry type per layer; areas of interest uploaded beside a shared OSCD pair, asked
+about, and downloaded as the visitor's layer with each polygon's figures. Screenshots of each step land in
 ``out/test-artefacts/`` (git-ignored; CI keeps the folder as artefacts).
 """
 
@@ -25,6 +26,7 @@ import pyogrio
 import pytest
 
 from deltavlm.synthetic import generate_pair, write_example
+from tests.aoi_reference import write_parcels
 from tests.geojson_check import validate_geojson
 from tools.pairs import load_pair
 
@@ -311,3 +313,32 @@ def _cells(evidence: str) -> list[str]:
         if line.startswith("changed cells"):
             return [cell.strip() for cell in line.split("\t")[-1].split(",") if cell.strip() != "none"]
     raise AssertionError(f"no changed cells in the evidence:\n{evidence}")
+
+
+def test_areas_of_interest_uploaded_asked_and_downloaded(server, browser_page, tmp_path, shared_data):
+    city = shared_data / "oscd" / "bercy"
+    if not (city / "t1.tif").is_file():
+        pytest.skip("OSCD Bercy not in the shared data")
+    parcels = tmp_path / "parcels.gpkg"
+    write_parcels(parcels, load_pair(city / "t1.tif", city / "t2.tif").georef, "EPSG:32631")
+    page = browser_page
+    _fresh(page, server)
+    _upload(page, "t1", city / "t1.tif")
+    _upload(page, "t2", city / "t2.tif")
+    _wait_status(page, "Pair loaded")
+    _upload(page, "aoi", parcels)
+    _wait_text(page, "chat", "Areas of interest loaded")
+    assert "3 polygons" in page.locator("#chat").inner_text()
+    _ask(page, "Which parcels changed?", "areas of interest")
+    chat = page.locator("#chat").inner_text()
+    assert "of the 3 areas of interest" in chat and "outside lies outside the pair" in chat.lower()
+    _shot(page, tmp_path, "areas_of_interest.png")
+
+    layer = page.locator("#downloads tr", has_text="areas_of_interest").locator("a").first
+    with page.expect_download() as download_info:
+        layer.click()
+    saved = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(saved)
+    assert saved.name.endswith("_areas_of_interest.gpkg")
+    assert dict(pyogrio.list_layers(saved)) == {"aois": "MultiPolygon"}
+    assert pyogrio.read_info(saved, layer="aois")["features"] == 3

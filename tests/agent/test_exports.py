@@ -26,6 +26,7 @@ from agent.cli.conversation import join_bounds
 from agent.cli.main import main as cli
 from agent.settings import AgentSettings
 from deltavlm.rules import RuleSettings
+from deltavlm.synthetic import write_example
 from tools.geojson import changes_geojson
 from tools.mask_geotiff import MASK_NO_DATA, write_mask_cog
 from tools.masks import ChangeMask, MaskSource, UserMaskProvider
@@ -176,3 +177,35 @@ def test_a_batch_over_two_city_t1_pairs_writes_two_names(shared_data, tmp_path):
     assert names[0].startswith("bercy_") and names[1].startswith("pisa_")
     layer = json.loads((out / "changes.geojson").read_text())
     assert {f["properties"]["pair"] for f in layer["features"]} <= {"bercy", "pisa"}
+
+
+def test_the_question_names_the_format_and_every_export_brings_the_mask_cog(shared_data, tmp_path):
+    folder = _oscd(shared_data, "bercy")
+    pair = load_pair(folder / "t1.tif", folder / "t2.tif")
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    label = str(folder / "label.tif")
+    for question, kind in (
+        ("Export the changes as a shapefile", "shp"),
+        ("Download the changed objects as a GeoPackage", "gpkg"),
+        ("Export the changed cells", "geojson"),
+    ):
+        answer = agent.ask(pair, question, thread_id="formats", mask=label)
+        written = Path(answer.artefacts[kind])
+        assert written.is_file() and written.name.startswith("bercy_turn"), question
+        info = pyogrio.read_info(written, layer="objects" if kind == "gpkg" else None)
+        assert info["geometry_type"] in ("MultiPolygon", "Polygon") and info["features"] >= 0
+        assert Path(answer.artefacts["geojson"]).suffix == ".geojson"  # the GeoJSON is always there
+        with rasterio.open(answer.artefacts["mask_geotiff"]) as ds:
+            assert tuple(ds.transform)[:6] == pair.georef.transform and ds.crs.to_string() == pair.georef.crs
+
+
+def test_objects_of_a_plain_pair_take_their_area_from_the_users_gsd(tmp_path):
+    example = write_example(tmp_path / "plain", seed=5, georeferenced=False)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    answer = agent.ask(
+        (example.t1, example.t2), "Export the changed objects", mask=str(example.mask), mask_kind="levir-mci", gsd_m=0.5
+    )
+    layer = json.loads(Path(answer.artefacts["geojson"]).read_text())
+    objects = [f["properties"] for f in layer["features"] if f["properties"]["feature"] == "object"]
+    assert objects and all(p["area_m2"] == pytest.approx(p["area_px"] * 0.25, abs=0.01) for p in objects)
+    assert all(p["cell"] in {"TL", "TC", "TR", "CL", "CC", "CR", "BL", "BC", "BR"} for p in objects)

@@ -117,3 +117,22 @@ def test_batch_answers_the_south_of_a_south_up_pair(tmp_path):
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     texts = [a.get("text") or a.get("answer", {}).get("text") for a in answers]
     assert texts[0].startswith("Yes") and texts[1].startswith("No"), texts
+
+
+def test_a_south_up_scene_labels_its_cells_as_drawn(tmp_path):
+    from agent.scene.analysis import analyse_scene
+
+    t1, t2, label = _pair(tmp_path / "scene", SOUTH_UP)
+    result = analyse_scene(t1, t2, tmp_path / "out", tile=32, overlap=8, mask=label, mask_kind="levir-mci")
+    assert "The scene is not north-up (its top edge faces south)" in result.text
+    assert "cell names TL…BR are as the image is drawn" in result.text
+    north_up = _pair(tmp_path / "north", Affine(0.5, 0.0, X0, 0.0, -0.5, Y0 + SIZE * 0.5))
+    plain = analyse_scene(*north_up[:2], tmp_path / "out2", tile=32, overlap=8, mask=north_up[2], mask_kind="levir-mci")
+    assert "north-up" not in plain.text
+
+
+def test_a_follow_up_keeps_the_turned_region(tmp_path, agent):
+    t1, t2, label = _pair(tmp_path / "south-up", SOUTH_UP)
+    first = agent.ask((t1, t2), "did the south change?", mask=label, mask_kind="levir-mci", thread_id="f")
+    again = agent.ask((t1, t2), "and buildings?", thread_id="f")
+    assert first.text.startswith("Yes") and "(south)" in again.text, again.text

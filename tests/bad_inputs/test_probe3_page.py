@@ -74,6 +74,7 @@ def test_plain_names_are_not_hidden():
     from agent.page.serving import names_hidden_file
 
     assert not names_hidden_file("/tmp/gradio/3f2a/overlay.png")
+    assert not names_hidden_file("/home/u/.cache/gradio/3f2a/overlay.png")  # a dot folder above the file
 
 
 def test_the_served_page_gives_no_file_outside_its_own_outputs(tmp_path, monkeypatch):

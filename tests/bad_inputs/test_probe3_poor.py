@@ -7,6 +7,7 @@ would not fit; complex (radar) rasters are named, not a numpy traceback.
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 import zlib
@@ -236,7 +237,11 @@ def test_a_grey_date_against_a_colour_one_is_compared_in_grey(tmp_path):
     grey = np.round(colour @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     pair = pair_from_arrays(colour, grey)
     assert "t2 array has no colour, so both dates are compared in grey" in pair.scaling
-    assert np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    assert pair.grey_date == "t2" and np.abs(pair.t1.astype(int) - pair.t2.astype(int)).max() <= 1
+    from tests.bad_inputs.cases import api_agent
+
+    answer = api_agent(tmp_path).ask(pair, "has anything changed?")
+    assert "The t2 image has no colour, so both dates were compared in grey" in answer.text
 
 
 def test_a_raster_reaching_latitude_95_is_refused(tmp_path, capsys):
@@ -344,3 +349,105 @@ def test_the_server_token_comes_from_a_file_or_the_environment_never_the_command
     assert settings_from_args(from_file).token == "from-a-file"
     monkeypatch.setenv("CHANGEAGENT_TOKEN", "from-env")
     assert settings_from_args(parser.parse_args(["--model", "tiny"])).token == "from-env"
+
+
+# --------------------------------------------------------------------------------------------- reading and wording
+
+
+def test_how_many_without_a_subject_says_changed_once(tmp_path):
+    from tests.bad_inputs.cases import api_agent
+
+    ex = example(tmp_path / "ex")
+    text = api_agent(tmp_path).ask((ex.t1, ex.t2), "how many?").text
+    assert "changed changed" not in text and text.startswith("I count ")
+    french = api_agent(tmp_path).ask((ex.t1, ex.t2), "combien ?").text
+    assert "modifiées qui ont changé" not in french
+
+
+def test_template_slots_are_not_units():
+    from agent.reading import read_request
+
+    request = read_request("how many {0} %s buildings?")
+    assert request.ask == "count" and request.categories == ["building"] and request.unit is None
+    assert read_request("what % changed?").unit == "percent"
+
+
+@pytest.mark.slow
+def test_health_answers_while_upload_bodies_are_being_parsed(monkeypatch):
+    """Bodies are parsed on worker threads: with three uploads each blocking its parser for 1.5 s, /health still
+    answers at once (parsed on the event loop, as FastAPI does by default, it waited behind all of them)."""
+    import base64
+    import threading
+    import urllib.request
+
+    import cv2
+
+    from deltavlm.inference import DeltaVLMRunner
+    from deltavlm.serving.app import create_app
+    from deltavlm.serving.engine import ServingEngine
+    from deltavlm.serving.local import BackgroundServer
+    from deltavlm.serving.schema import PairUpload
+    from deltavlm.serving.settings import ServerSettings
+
+    parse = PairUpload.model_validate_json.__func__
+
+    def slow(cls, raw, *args, **kwargs):
+        time.sleep(1.5)  # a blocking parse, as of a large body
+        return parse(cls, raw, *args, **kwargs)
+
+    monkeypatch.setattr(PairUpload, "model_validate_json", classmethod(slow))
+    png = base64.b64encode(cv2.imencode(".png", np.full((32, 32, 3), 90, np.uint8))[1].tobytes()).decode()
+    body = json.dumps({"t1_png_b64": png, "t2_png_b64": png}).encode()
+    engine = ServingEngine(DeltaVLMRunner.from_config("tiny"), max_wait_ms=2.0)
+    with BackgroundServer(create_app(engine, ServerSettings())) as server:
+
+        def upload() -> None:
+            request = urllib.request.Request(
+                f"{server.url}/v1/pairs", data=body, headers={"Content-Type": "application/json"}
+            )
+            urllib.request.urlopen(request, timeout=60).read()
+
+        uploads = [threading.Thread(target=upload) for _ in range(3)]
+        for thread in uploads:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        with urllib.request.urlopen(f"{server.url}/health", timeout=30) as response:
+            assert response.status == 200
+        waited = time.monotonic() - started
+        for thread in uploads:
+            thread.join(60)
+    assert waited < 1.0, waited
+
+
+CLI_ON_A_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from agent.cli.main import main
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_verify_geojson_on_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ex = example(tmp_path / "ex")
+    target = tmp_path / "changes.geojson"
+    old = b'{"type": "FeatureCollection", "features": []}\n'
+    target.write_bytes(old)
+    root = Path(__file__).resolve().parents[2]
+    argv = ["verify", str(ex.t1), str(ex.t2), "--mask", str(ex.mask), "--mask-kind", "levir-mci"]
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_ON_A_FULL_DISK, "600", *argv, "--geojson", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 2, (done.stdout[-500:], done.stderr[-2000:])
+    assert f"cannot write {target}" in done.stderr and "Traceback" not in done.stderr
+    assert target.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == ["changes.geojson", "ex"]

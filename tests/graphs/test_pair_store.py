@@ -72,3 +72,14 @@ def test_the_key_covers_georeference_gsd_bands_and_mask_options(tmp_path):
         PairKey.of(pair, UserMaskProvider(label, kind="binary", binary_category="building")),
     ]
     assert len({key.digest, *(k.digest for k in others)}) == len(others) + 1
+
+
+def test_a_five_question_thread_costs_one_verification(tmp_path):
+    """The default (classical) provider's key must not change when it loads its calibration on first use."""
+    paths = write_example(tmp_path / "src", seed=7)
+    pair = load_pair(paths.t1, paths.t2)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    questions = ["Has anything changed?", "How many changes?", "and where?", "Describe the changes.", QUESTION]
+    for question in questions:
+        agent.ask(pair, question, thread_id="five")
+    assert agent.store.verifications == 1

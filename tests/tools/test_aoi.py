@@ -14,7 +14,8 @@ import pytest
 from shapely.geometry import box, mapping
 
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
-from tools.aoi import aoi_collection, aoi_figures, read_aoi
+from tools.aoi import aoi_collection, aoi_figures, aoi_figures_on_raster, read_aoi
+from tools.mask_geotiff import write_mask_cog
 from tools.masks import UserMaskProvider
 from tools.pairs import load_pair
 from tools.raster import InputError
@@ -83,3 +84,23 @@ def test_an_unplaced_pair_with_an_aoi_is_a_clear_error(bercy, tmp_path):
     (tmp_path / "a.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     with pytest.raises(InputError, match=r"no georeference.*a\.geojson cannot be placed"):
         aoi_figures(read_aoi(tmp_path / "a.geojson"), mask, None)
+
+
+def test_figures_on_a_mask_geotiff_read_window_by_window_match_the_in_memory_ones(bercy, tmp_path):
+    """A scene's mask is read around each polygon only; the figures are those of the whole mask in memory."""
+    pair, mask = bercy
+    write_parcels(tmp_path / "parcels.gpkg", pair.georef, "EPSG:32631")
+    layer = read_aoi(tmp_path / "parcels.gpkg")
+    path = write_mask_cog(mask, pair.georef, tmp_path / "change_mask.tif")
+    windowed = aoi_figures_on_raster(layer, path, mask.source)
+    whole = aoi_figures(layer, mask, pair.georef)
+    for got, want in zip(windowed.polygons, whole.polygons, strict=True):
+        assert (got.label, got.status, got.pixels, got.changed_pixels) == (
+            want.label,
+            want.status,
+            want.pixels,
+            want.changed_pixels,
+        )
+        assert got.area_m2 == pytest.approx(want.area_m2) and got.inside_share == pytest.approx(want.inside_share)
+        if want.changed_area_m2 is not None:
+            assert got.changed_area_m2 == pytest.approx(want.changed_area_m2, rel=1e-9)

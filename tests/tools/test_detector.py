@@ -169,3 +169,40 @@ def test_the_encoder_loads_the_imagenet_weights_from_the_wheel():
     assert not torch.equal(before, encoder._conv_stem.weight)
     features = encoder(torch.zeros(1, 3, 64, 64))
     assert [tuple(f.shape[1:]) for f in features] == [(16, 32, 32), (24, 16, 16), (40, 8, 8), (112, 4, 4)]
+
+
+def _row(held_out: str, provider: str, grid: float, binary: float = 1.0, no_change: float = 1.0) -> dict:
+    return {
+        "held_out": held_out, "tuned_on": [], "provider": provider, "pixel_f1": 0.5, "grid_f1": grid,
+        "count_mae": 1.0, "binary_real": 1.0, "binary_no_change": no_change, "binary_all": binary, "ms_per_pair": 9.0,
+    }  # fmt: skip
+
+
+def test_the_default_decision_needs_four_wins_accuracy_and_clean_no_change_pairs():
+    from tools.detector.lodo import default_decision, format_fold_table
+
+    sets = ["a", "b", "c", "d", "e"]
+    winning = [_row(n, "detector:x", 0.9) for n in sets] + [_row(n, "classical", 0.8) for n in sets]
+    assert default_decision(winning).becomes_default
+    three = [_row(n, "detector:x", 0.9 if n in "abc" else 0.7) for n in sets] + [
+        _row(n, "classical", 0.8) for n in sets
+    ]
+    decision = default_decision(three)
+    assert not decision.becomes_default and decision.grid_wins == 3 and decision.grid_margins["d"] == -0.1
+    noisy = [_row(n, "detector:x", 0.9, binary=0.85 if n == "e" else 1.0, no_change=0.8) for n in sets]
+    decision = default_decision(noisy + [_row(n, "classical", 0.8) for n in sets])
+    assert not decision.becomes_default and any("on e" in s for s in decision.shortfalls)
+    assert format_fold_table(winning).count("\n") == 11
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    data = _write_folder(tmp_path / "g", pairs=2)
+    common = {"data": [data], "out": tmp_path / "run", "crop": 32, "batch": 2, "pretrained": False}
+    first = train(TrainOptions(**common, max_steps=2))
+    assert first["about"]["steps"] == 2
+    resumed = train(TrainOptions(**common, max_steps=5))
+    assert resumed["about"]["steps"] == 5  # three more steps, not five from scratch
+    assert [h["step"] for h in resumed["history"]][:2] == [0, 2]
+    again = train(TrainOptions(**common, max_steps=5, restart=True))
+    assert [h["step"] for h in again["history"]] == [0, 5]

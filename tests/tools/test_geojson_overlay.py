@@ -11,13 +11,13 @@ import rasterio.features
 from rasterio.warp import transform_geom
 from shapely.geometry import shape
 
+from agent.answering import describe_export
 from deltavlm.rules import ChangeClass
 from tests.geodata import ORIGIN, PIXEL, UTM14N, write_tif
 from tests.geojson_check import validate_geojson
 from tools.geojson import (
     PIXEL_COORDINATES,
     changes_geojson,
-    describe_export,
     geojson_file_name,
     portable,
     to_map,

@@ -14,6 +14,7 @@ import pytest
 from rasterio.crs import CRS
 from shapely.geometry import shape
 
+from agent.answering import unplaced_hint
 from agent.api import Agent
 from agent.batch.catalog import read_catalog
 from agent.cli.main import main as cli
@@ -22,7 +23,7 @@ from deltavlm.synthetic import write_example
 from tests.geodata import ORIGIN, PIXEL, UTM14N
 from tests.geojson_check import footprint, validate_geojson
 from tools.geojson import changes_geojson, write_geojson
-from tools.georef import load_placed_pair, parse_bounds, parse_crs, place_pair, unplaced_hint
+from tools.georef import load_placed_pair, parse_bounds, parse_crs, place_pair
 from tools.masks import UserMaskProvider
 from tools.pairs import load_pair
 from tools.raster import InputError

@@ -64,3 +64,13 @@ def test_a_user_gsd_serves_plain_pairs_and_loses_to_a_georeference():
     assert disagree.source == "georeference" and "you gave a pixel size of 3 m" in disagree.note
     agree, _ = pixel_area(georef, 10, 0.5)
     assert agree.note == ""
+
+
+def test_one_crs_equality_rule_reads_the_crs_not_its_spelling():
+    from pyproj import CRS
+
+    from tools.gsd import same_crs
+
+    assert same_crs("EPSG:32614", CRS.from_epsg(32614).to_wkt())
+    assert same_crs("EPSG:4326", "epsg:4326") and same_crs("not a crs", "not a crs")
+    assert not same_crs("EPSG:32614", "EPSG:32615") and not same_crs("EPSG:32614", "not a crs")

@@ -35,10 +35,12 @@ class ClassicalMaskProvider:
     def __init__(self, settings: ClassicalSettings | None = None, calibration: Calibration | None = None) -> None:
         self.settings = settings or ClassicalSettings()
         self._calibration = calibration
+        self._given = calibration
+        """The table passed in (None: the default table, loaded on first use); the key never changes on loading."""
 
     def key(self) -> ProviderKey:
         """Its settings and the calibration table (the default one, or this given object)."""
-        table = "default" if self._calibration is None else f"given {id(self._calibration):x}"
+        table = f"given {id(self._given):x}" if self._given is not None else "default"
         settings = f"{self.settings.model_dump_json()}|{table}"
         return ProviderKey(name=self.name, settings=settings)
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from tools.detector.provider import CALIBRATION_PATH, DetectorMaskProvider
 from tools.detector.train import TrainOptions, train
 from tools.lodo import PairResult, build_calibration, run_provider, summary_row
@@ -108,3 +110,63 @@ def write_detector_calibration(out: Path, names: Sequence[str], path: Path = CAL
     calibration = calibration.model_copy(update={"generated_by": "changeagent detector lodo DATA --write-calibration"})
     path.write_text(calibration.model_dump_json(indent=1) + "\n")
     return path
+
+
+MIN_WINS = 4
+MIN_BINARY = 0.9
+
+
+class DefaultDecision(BaseModel):
+    """Issue 24's rule for making the detector the default mask, applied to the fold rows."""
+
+    folds: int
+    grid_wins: int = Field(description="Folds where the detector's grid F1 beats the classical row's.")
+    grid_margins: dict[str, float] = Field(description="Detector minus classical grid F1, per held-out set.")
+    binary_all: dict[str, float] = Field(description="Binary accuracy over real and made no-change pairs, per set.")
+    no_change: dict[str, float] = Field(description="Share of made no-change pairs called unchanged, per set.")
+    becomes_default: bool
+    shortfalls: list[str]
+
+
+def default_decision(rows: list[dict[str, Any]]) -> DefaultDecision:
+    """Default only if grid F1 beats classical in ≥ 4 of 5 folds, binary accuracy ≥ 0.9 on every set, and every
+    made no-change pair is called unchanged; otherwise say by how much each condition was missed."""
+    detector = {r["held_out"]: r for r in rows if r["provider"].startswith("detector:")}
+    classical = {r["held_out"]: r for r in rows if not r["provider"].startswith("detector:")}
+    margins = {n: round(detector[n]["grid_f1"] - classical[n]["grid_f1"], 3) for n in detector if n in classical}
+    wins = sum(m > 0 for m in margins.values())
+    binary = {n: round(r["binary_all"], 3) for n, r in detector.items()}
+    no_change = {n: round(r["binary_no_change"], 3) for n, r in detector.items()}
+    needed = min(MIN_WINS, len(detector))
+    shortfalls = []
+    if wins < needed:
+        shortfalls.append(f"grid F1 beats the classical path in {wins} of {len(margins)} folds (needs {needed})")
+    shortfalls += [
+        f"binary accuracy {v:.3f} on {n} (needs ≥ {MIN_BINARY})" for n, v in binary.items() if v < MIN_BINARY
+    ]
+    shortfalls += [f"{1 - v:.0%} of {n}'s made no-change pairs called changed" for n, v in no_change.items() if v < 1]
+    return DefaultDecision(
+        folds=len(detector),
+        grid_wins=wins,
+        grid_margins=margins,
+        binary_all=binary,
+        no_change=no_change,
+        becomes_default=not shortfalls and len(detector) >= 5,
+        shortfalls=shortfalls,
+    )
+
+
+def format_fold_table(rows: list[dict[str, Any]]) -> str:
+    """The fold rows as a Markdown table (detector and the classical row beside it, per held-out set)."""
+    head = (
+        "| held out | trained on | provider | pixel F1 | grid F1 | count err | binary (real) | no-change ok "
+        "| binary (all) | ms/pair |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['held_out']} | {', '.join(r['tuned_on'])} | {r['provider']} | {r['pixel_f1']:.3f} | "
+            f"{r['grid_f1']:.3f} | {r['count_mae']:.2f} | {r['binary_real']:.2f} | {r['binary_no_change']:.2f} | "
+            f"{r['binary_all']:.2f} | {r['ms_per_pair']:.0f} |"
+        )
+    return "\n".join(lines)

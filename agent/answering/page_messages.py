@@ -105,3 +105,13 @@ def mask_kind_hint(mask_name: str) -> str:
         f"(LEVIR-CD labels are buildings), choose it in **{MASK_CATEGORY_LABEL}**; if it is LEVIR-MCI "
         f"(0/128/255), choose levir-mci in **{MASK_KIND_LABEL}**."
     )
+
+
+def aoi_loaded(source: str, labels: list[str]) -> str:
+    """Said when areas of interest are loaded: how many, their names, and what to ask."""
+    shown = ", ".join(labels[:8]) + (f" and {len(labels) - 8} more" if len(labels) > 8 else "")
+    return (
+        f"{MARK_PLACE} **Areas of interest loaded:** {len(labels)} polygon{'s' * (len(labels) != 1)} from "
+        f"`{source}` ({shown}). Ask “which parcels changed?”, “how much of plot 12 changed?” or “rank the parcels "
+        "by change”; the downloads then include your layer with each polygon's figures."
+    )

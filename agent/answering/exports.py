@@ -1,0 +1,73 @@
+"""What an answer says about the files it wrote: what a GeoJSON holds, whether it can go on a map, where it is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.answering.catalog import message
+from agent.answering.numbers import integer
+from agent.answering.wording import join
+from tools.geojson import export_contents
+from tools.georef import placement
+from tools.pairs import ImagePair
+
+
+def _counted(key: str, n: int, lang: str) -> str:
+    return message(f"{key}:{'one' if n == 1 else 'other'}", lang).format(n=integer(n, lang))
+
+
+def describe_export(collection: Mapping[str, Any], lang: str = "en") -> str:
+    """What a written GeoJSON holds, in one or two sentences an answer can carry."""
+    contents = export_contents(collection)
+    if not contents.cells and not contents.objects:
+        said = message("export_empty_collection", lang)
+    else:
+        cells, objects = (
+            _counted("export_cells", contents.cells, lang),
+            _counted("export_objects", contents.objects, lang),
+        )
+        said = message("export_holds", lang).format(cells=cells, objects=objects)
+    if contents.pixel_coordinates:
+        said += " " + message("export_pixel_coordinates", lang)
+    return said
+
+
+def unplaced_hint(pair: ImagePair, lang: str = "en") -> str:
+    """Why exports of a pair without a georeference cannot go on a map, and what to do (empty when placed)."""
+    where = placement(pair)
+    if where == "placed":
+        return ""
+    if where == "world_file_without_crs" and pair.t1_path is not None:
+        return message("unplaced_world_file", lang).format(file=pair.t1_path.name)
+    return message("unplaced", lang)
+
+
+FORMAT_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "mask_geotiff": "GeoTIFF"}
+"""File formats by artefact kind (proper names: the same in every language)."""
+
+
+def export_notes(
+    collection: Mapping[str, Any] | None,
+    pair: ImagePair,
+    artefacts: Mapping[str, str],
+    lang: str = "en",
+    unwritten: str | None = None,
+) -> str:
+    """What an export adds to the answer: a format asked for and not written (said first), what the GeoJSON holds,
+    whether it can go on a map, where the files are."""
+    notes = []
+    written = [FORMAT_NAMES[kind] for kind in artefacts if kind in FORMAT_NAMES]
+    if unwritten and written:
+        notes.append(message("format_not_written", lang).format(asked=unwritten, written=join(written, lang)))
+    if collection is not None:
+        features = collection.get("features") or []
+        aois = sum(1 for f in features if f["properties"].get("feature") == "aoi")
+        if aois:
+            notes.append(message("export_aoi_layer", lang).format(n=integer(aois, lang)))
+        else:
+            notes.append(describe_export(collection, lang))
+        if pair.georef is None:
+            notes.append(unplaced_hint(pair, lang))
+    notes.extend(message(f"artefact:{kind}", lang).format(path=path) for kind, path in artefacts.items())
+    return "".join(f" {note}" for note in notes)

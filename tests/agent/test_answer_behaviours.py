@@ -1,0 +1,156 @@
+"""Answers that were wrong or unhelpful for a new user (issue 23), each checked in the languages it applies to."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from agent import Agent
+from agent.answering.catalog import message
+from agent.settings import AgentSettings
+
+SIZE = 90  # 3×3 cells of 30×30 px
+
+
+@pytest.fixture
+def agent(tmp_path):
+    return Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+
+
+def _plain_pair(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(60, 200, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    return image, image.copy()
+
+
+def _mask(tmp_path, boxes: list[tuple[int, int, int, int]]):
+    """A binary change mask (0/255) with the given (row0, row1, col0, col1) boxes changed."""
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    for r0, r1, c0, c1 in boxes:
+        mask[r0:r1, c0:c1] = 255
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), mask)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [
+        ("en", "Do the two images show the same thing?"),
+        ("fr", "Les deux images montrent-elles la même chose ?"),
+        ("es", "¿Las dos imágenes muestran lo mismo?"),
+        ("de", "Zeigen die beiden Bilder dasselbe?"),
+        ("pt", "As duas imagens mostram a mesma coisa?"),
+    ],
+)
+def test_a_same_question_is_answered_in_its_own_polarity(agent, lang, question):
+    answer = agent.ask(_plain_pair(), question)
+    assert answer.evidence.route.language == lang and answer.evidence.route.polarity == "negative"
+    assert answer.changed is False
+    yes, probably = message("yes", lang), message("probably", lang)
+    assert answer.first_sentence.startswith((yes, f"{probably} {yes.lower()}")), answer.first_sentence
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [
+        ("en", "Did anything change in the left column?"),
+        ("fr", "Est-ce que la colonne de gauche a changé ?"),
+        ("de", "Hat sich die linke Spalte verändert?"),
+    ],
+)
+def test_a_region_answer_names_its_cells_when_their_verdicts_differ(agent, tmp_path, lang, question):
+    # 90 changed px in the top-left cell (10 % of it) are 3.3 % of the left column: the column is "no" by the 5 % rule
+    mask = _mask(tmp_path, [(0, 9, 0, 10)])
+    answer = agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary")
+    assert answer.evidence.route.region == "col:left", answer.evidence.route
+    first = answer.first_sentence
+    assert first.startswith(message("no", lang)) and "(TL)" in first, first
+    assert "BL" not in first and "CL" not in first
+
+
+def test_a_region_that_changed_with_no_changed_cell_says_so(agent, tmp_path):
+    mask = _mask(tmp_path, [(0, 15, 0, 90)])  # the top cells are half changed: they agree with the top half
+    answer = agent.ask(_plain_pair(), "Did the top half change?", mask=mask, mask_kind="binary")
+    assert answer.first_sentence.startswith("Yes") and "none of its cells" not in answer.first_sentence
+    # the top half (rows 0–44) is 4 of 45 rows changed (8.9 %); its top cells (rows 0–29) 1 of 30 rows (3.3 %)
+    spread = _mask(tmp_path, [(10, 11, 0, 90), (32, 35, 0, 90)])
+    answer = agent.ask(_plain_pair(), "Did the top half change?", mask=spread, mask_kind="binary", thread_id="t2")
+    first = answer.first_sentence
+    assert first.startswith("Yes") and "none of its cells changed" in first and "3.3%" in first, first
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [("en", "Export the changes as KML"), ("fr", "Exporte les changements en KML"), ("de", "Exportiere als KML")],
+)
+def test_a_format_that_is_not_written_is_named_with_what_was(agent, tmp_path, lang, question):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])
+    answer = agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary")
+    assert "geojson" in answer.artefacts
+    said = message("format_not_written", lang).format(asked="KML", written="GeoJSON").split("GeoJSON")[0]
+    assert said in answer.text, answer.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [
+        ("en", "Is the change big or small?"),
+        ("fr", "Le changement est-il grand ou petit ?"),
+        ("es", "¿El cambio es grande o pequeño?"),
+        ("de", "Ist die Veränderung groß oder klein?"),
+        ("pt", "A mudança é grande ou pequena?"),
+        ("zh", "变化大还是小？"),
+    ],
+)
+def test_big_or_small_is_answered_on_the_rules_size_scale(agent, tmp_path, lang, question):
+    from deltavlm.rules import size_class
+
+    mask = _mask(tmp_path, [(0, 9, 0, 30)])  # 270 px of 8,100: 3.3 %, small (1–5 %)
+    answer = agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary")
+    assert answer.intent == "how_much" and answer.evidence.route.size_scale
+    assert size_class(270 / 8100) == "small"
+    word = message("size:small", lang)
+    assert word in answer.first_sentence and not answer.first_sentence.startswith(message("yes", lang))
+    large = _mask(tmp_path, [(0, 45, 0, 90)])
+    again = agent.ask(_plain_pair(), question, mask=large, mask_kind="binary", thread_id="large")
+    assert message("size:large", lang) in again.first_sentence
+
+
+@pytest.mark.parametrize(
+    ("lang", "first", "follow_ups"),
+    [
+        ("en", "How many buildings appeared?", ["and where?", "in hectares?"]),
+        ("fr", "Combien de bâtiments sont apparus ?", ["et où ?", "en hectares ?"]),
+    ],
+)
+def test_categories_a_mask_lacks_are_refused_once_and_the_rest_answered(agent, tmp_path, lang, first, follow_ups):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])  # a binary mask with no category
+    refused = agent.ask(_plain_pair(), first, mask=mask, mask_kind="binary", thread_id="c")
+    assert refused.counts is None and "categories" in refused.said
+    texts = [agent.ask(_plain_pair(), q, thread_id="c").first_sentence for q in follow_ups]
+    assert len(set(texts)) == len(texts) and refused.first_sentence not in texts
+    assert "(TL)" in texts[0] and "ha" in texts[1]
+
+
+def test_the_calibration_sentence_is_said_once_per_thread(agent):
+    # the classical mask on a plain pair states a measured confidence below the hedge threshold
+    pair = _plain_pair()
+    answers = [agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")]
+    if not answers[0].hedged:
+        pytest.skip("the classical mask is confident on this pair: no calibration sentence to repeat")
+    assert "calibration" in answers[0].said and "calibration" not in answers[1].said
+    reason = answers[0].evidence.mask.confidence_reason
+    assert reason and reason in answers[0].text and reason not in answers[1].text
+    assert "Confidence" in answers[1].text
+
+
+@pytest.mark.parametrize(("lang", "doubt"), [("en", "Are you sure?"), ("fr", "Êtes-vous sûr de votre réponse ?")])
+def test_a_challenge_gets_the_evidence_and_how_to_check(agent, tmp_path, lang, doubt):
+    mask = _mask(tmp_path, [(0, 9, 0, 10)])
+    question = "Did the left column change?" if lang == "en" else "Est-ce que la colonne de gauche a changé ?"
+    agent.ask(_plain_pair(), question, mask=mask, mask_kind="binary", thread_id="d")
+    answer = agent.ask(_plain_pair(), doubt, thread_id="d")
+    assert answer.intent == "confirm"
+    assert message("challenge_check", lang) in answer.text and "(TL)" in answer.text
