@@ -51,6 +51,11 @@ class MaskSource(BaseModel):
     calibration_key: str | None = Field(
         None, description="The calibration entry the confidence was read from (GSD band / sensor kind)."
     )
+    measured: dict[str, float] = Field(
+        default_factory=dict,
+        description="Held-out scores of this kind of pair by question type: binary_accuracy (yes/no), grid_f1 (where), "
+        "count_error (counts); empty when none was measured.",
+    )
     gsd_m: float | None = Field(None, description="Metres per pixel the mask was made at; None = unknown.")
     min_object_pixels: int | None = Field(
         None, ge=1, description="Smallest object the provider resolves, in pixels; counts ignore smaller ones."

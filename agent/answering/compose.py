@@ -30,6 +30,9 @@ EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
 BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
+FITTING_MEASURE = {"changed": "binary_accuracy", "where": "grid_f1", "count": "count_error"}
+"""The held-out score that fits each kind of question (``MaskSource.measured``): a yes/no answer shows its yes/no
+accuracy, a where-answer its grid F1; a kind with nothing measured shows the mask's confidence."""
 CATEGORY_FOLLOW_UPS = ("changed", "count", "where", "how_much", "describe")
 """Asks a follow-up about categories the mask lacks gets any-change figures for, once the refusal was said."""
 OBJECT_CORE_SHARE = 0.8
@@ -579,19 +582,25 @@ def compose(request: Request, k: Knowledge) -> Composed:
     assert k.pair is not None
     source = k.pair.verification.source
     unreliable = source.reliable is False  # measured: this kind of imagery defeats the mask
-    if request.ask not in ("export", "show") and (confidence < HEDGE_BELOW or unreliable) and not turn.refused:
+    measure = FITTING_MEASURE.get(request.ask)
+    fitting = source.measured.get(measure) if measure else None
+    if fitting is None:  # nothing measured for this kind of question: the mask's confidence
+        measure, fitting = "confidence", confidence
+    weak = confidence < HEDGE_BELOW or fitting < HEDGE_BELOW or unreliable
+    if request.ask not in ("export", "show") and weak and not turn.refused:
         first = sentence(_hedge(first, lang))
         why = source.confidence_reason or source.detail or "no measured accuracy"
+        shown = say(f"measure:{measure}", lang)
         if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
-            turn.evidence.append(say("confidence_tag", lang, conf=decimal(confidence, lang, 2)))
+            turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=decimal(fitting, lang, 2)))
         elif unreliable:
             where = f"at {source.gsd_m:.3g} m per pixel" if source.gsd_m else "on imagery like this"
             turn.evidence.append(
-                f"Confidence {confidence:.2f} ({why}). I can't tell where and how much reliably {where} without a "
-                f"learned model: {BETTER_PATH}."
+                f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}). I can't tell where and how much reliably "
+                f"{where} without a learned model: {BETTER_PATH}."
             )
         else:
-            turn.evidence.append(f"Confidence {confidence:.2f} ({why}); {BETTER_PATH}.")
+            turn.evidence.append(f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}); {BETTER_PATH}.")
         if "calibration" not in k.said:
             said.append("calibration")
     if turn.refused and request.categories and not categorical:

@@ -83,6 +83,7 @@ class ClassicalMaskProvider:
             kind="classical",
             categorical=False,
             confidence=round(entry.confidence, 3),
+            measured={"binary_accuracy": entry.binary_accuracy, "grid_f1": entry.grid_f1},
             confidence_reason=reason,
             calibration_key=entry.key,
             gsd_m=analysis.scale.gsd_m if analysis.scale.gsd_known else None,
