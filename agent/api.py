@@ -25,13 +25,14 @@ from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
 from agent.turn.nodes import NODES, TurnContext
-from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState
+from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState, inline_turns
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
 from graphs.change_graph import compile_graph
 from graphs.checkpoints import checkpointer
 from graphs.pair_store import PairStore
+from graphs.turn_log import TurnLog
 from tools.aoi import read_aoi
 from tools.gsd import check_gsd
 from tools.masks import ChangeMask, MaskKind, MaskProvider
@@ -152,6 +153,7 @@ class Agent:
         if self.settings.checkpoint_db:
             self._connection = _open_db(Path(self.settings.checkpoint_db))
         self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
+        self.turn_log = TurnLog(self.checkpointer)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
         self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
 
@@ -174,16 +176,26 @@ class Agent:
 
     def thread_state(self, thread_id: str) -> TurnState:
         """The checkpointed state of a thread (empty for a new one); an older version's thread is refused."""
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        values: dict[str, Any] = dict(snapshot.values or {})
+        return self._load(thread_id)[0]
+
+    def _load(self, thread_id: str) -> tuple[TurnState, list[TurnRecord]]:
+        """The thread's state, and the turns a version-2 checkpoint still holds in itself (moved to the turn log
+        on the thread's next turn; none for a current thread)."""
+        config = {"configurable": {"thread_id": thread_id}}
+        values: dict[str, Any] = dict(self.graph.get_state(config).values or {})
         if not values:
-            return TurnState()
+            return TurnState(), []
+        records: list[TurnRecord] = []
+        if values.get("version") == 2:  # the graph no longer has a "turns" channel: read it from the checkpoint
+            saved = self.checkpointer.get_tuple(config)
+            records, fields = inline_turns(saved.checkpoint["channel_values"].get("turns", []) if saved else [])
+            values.update(fields)
         if values.get("version") != STATE_VERSION:
             raise OldThread(
                 f"thread {thread_id} was saved by an earlier version of changeagent (state version "
                 f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
             )
-        return TurnState.model_validate(values)
+        return TurnState.model_validate(values), records
 
     def ask(
         self,
@@ -232,7 +244,7 @@ class Agent:
         gsd_m: float | None,
         aoi: str | Path | None = None,
     ) -> Answer:
-        state = self.thread_state(thread_id)
+        state, inline = self._load(thread_id)
         if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
                 f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
@@ -246,8 +258,14 @@ class Agent:
             check_aoi(aoi, image_pair)
         store_key = self.store.put(image_pair, self._provider(mask_spec))
         paths = [str(image_pair.t1_path), str(image_pair.t2_path)] if image_pair.t1_path else None
+        moved: dict[str, object] = {}
+        if inline:  # a version-2 thread: its turns go to the turn log, its state takes the recent window
+            for record in inline:
+                self.turn_log.write(thread_id, record.turn, record.model_dump_json())
+            moved = {"turns_done": state.turns_done, "recent": state.recent, "said": state.said}
         result = self._invoke(
             {
+                **moved,
                 "version": STATE_VERSION,
                 "pair_id": image_pair.pair_id,
                 "pair_name": image_pair.name,
@@ -270,9 +288,13 @@ class Agent:
         try:
             # One checkpoint per turn, written when the turn ends: a turn is the unit a thread keeps (a crash in the
             # middle of one leaves the thread at its last whole turn), and the steps between need no copy each.
-            return self.graph.invoke(
+            result = self.graph.invoke(
                 start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
             )
+            record: TurnRecord = result["recent"][-1]
+            self.turn_log.write(thread_id, record.turn, record.model_dump_json())
+            self.turn_log.prune(thread_id)  # the newest checkpoint is all a restart needs
+            return result
         except sqlite3.OperationalError as exc:
             where = self.settings.checkpoint_db or "the conversation store"
             raise InputError(
@@ -317,13 +339,24 @@ class Agent:
         self.store.seed(pair, self._provider(spec), mask, verification)
 
     def history(self, thread_id: str) -> list[TurnRecord]:
-        """Finished turns of a thread: question, the request it was read as, the answer."""
-        return list(self.thread_state(check_thread_id(thread_id)).turns)
+        """Finished turns of a thread: question, the request it was read as, the answer.
+
+        From the turn log; a turn whose record a crash kept out of the log is still in the state's recent window.
+        """
+        thread_id = check_thread_id(thread_id)
+        state, inline = self._load(thread_id)
+        if inline:
+            return inline
+        records = {
+            t: TurnRecord.model_validate_json(r) for t, r in self.turn_log.read(thread_id, state.turns_done).items()
+        }
+        records.update({t.turn: t for t in state.recent if t.turn not in records})
+        return [records[t] for t in sorted(records)]
 
     def end_thread(self, thread_id: str) -> None:
-        """Forget a conversation (its checkpoints); batch runs end each pair's thread when it is done."""
+        """Forget a conversation (its checkpoints and turn records); batch runs end each pair's thread when done."""
         with self.locks.hold(thread_id):
-            self.checkpointer.delete_thread(thread_id)
+            self.turn_log.forget(thread_id)
 
     def close(self) -> None:
         if self._connection is not None:

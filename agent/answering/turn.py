@@ -52,8 +52,12 @@ def compose_turn(
     reader: str,
     has_model: bool,
     model_problem: str | None,
+    said: frozenset[str] = frozenset(),
 ) -> Answer:
-    """The answer to ``request``: from the facts of this turn, or from the earlier answers for explain/confirm."""
+    """The answer to ``request``: from the facts of this turn, or from the earlier answers for explain/confirm.
+
+    ``said`` holds the once-per-thread notes of turns older than ``previous`` (the thread keeps a recent window).
+    """
     if request.ask in ("explain", "confirm"):
         return about_previous(question, request, turn, previous, ledger, reader)
     if facts is None:  # a decline: no facts were computed, none are given
@@ -72,7 +76,7 @@ def compose_turn(
         return aoi_answer(question, request, turn, facts, reader)
     known = {**ledger, **reconciled.facts}
     model_text = reply.text if reply else None
-    said = frozenset(note for _, earlier in previous for note in earlier.said)
+    said = said | frozenset(note for _, earlier in previous for note in earlier.said)
     composed = compose(request, Knowledge(known, facts, has_model, model_text, said))
     stated = [k for k in dict.fromkeys(composed.stated) if k in known]
     lang = request.language

@@ -20,7 +20,7 @@ from agent.planner import LLMPlanner
 from agent.reading import Request, orient_request, read_request
 from agent.reading.request import AOI_REGION
 from agent.settings import AgentSettings
-from agent.turn.state import ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState
+from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState
 from graphs.change_graph import TurnNodes
 from graphs.context import GraphContext
 from tools.aoi import aoi_collection, aoi_figures, read_aoi
@@ -35,8 +35,6 @@ from tools.vector_export import file_suffix, write_vector
 
 MODEL_KINDS = {"changed": "binary", "count": "count", "where": "locate", "describe": "caption"}
 """Whole-image asks DeltaVLM was trained on, by the release's question type."""
-THREAD_MEMORY = 8
-"""Earlier requests a follow-up may draw on."""
 
 
 @dataclass
@@ -69,9 +67,10 @@ def model_instruction(request: Request, question: str) -> str | None:
 def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     """The typed request for the question, given the thread's earlier requests (the reader, or the planner)."""
     ctx = runtime.context
-    previous = [t.request for t in state.turns[-THREAD_MEMORY:]]
+    window = state.recent[-RECENT_TURNS:]
+    previous = [t.request for t in window]
     if ctx.planner is not None:
-        request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in state.turns])
+        request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in window])
     else:
         request = read_request(state.question, previous)
     request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
@@ -82,7 +81,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     return {
         "request": request,
         "instruction": model_instruction(request, state.question),
-        "turn": len(state.turns),
+        "turn": state.turns_done,
         "facts": None,
         "reply": None,
         "reconciled": None,
@@ -127,7 +126,8 @@ def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, objec
     """Ask DeltaVLM what the read step chose, with the thread's earlier exchanges as the dialog."""
     ctx = runtime.context
     assert ctx.vlm is not None and state.instruction is not None
-    history = [(t.model.instruction, t.model.text) for t in state.turns if t.model and t.model.text]
+    window = state.recent[-RECENT_TURNS:]
+    history = [(t.model.instruction, t.model.text) for t in window if t.model and t.model.text]
     entry = ctx.store.get(state.store_key)
     return {"reply": ctx.vlm.ask(entry.pair, state.instruction, history)}
 
@@ -158,7 +158,8 @@ def compose(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object
         ledger=state.ledger,
         reconciled=state.reconciled or Reconciled(),
         reply=state.reply,
-        previous=[(t.request, t.answer) for t in state.turns],
+        previous=[(t.request, t.answer) for t in state.recent],
+        said=frozenset(state.said),
         reader="planner" if ctx.planner is not None else "reader",
         has_model=ctx.vlm is not None,
         model_problem=ctx.model_problem,
@@ -166,8 +167,8 @@ def compose(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object
     model = ModelExchange(instruction=state.reply.instruction, text=state.reply.text) if state.reply else None
     # The record keeps what later turns and Agent.history need; the verification is the pair store's, not history.
     kept = answer.model_copy(update={"verification": None})
-    record = TurnRecord(question=state.question, request=state.request, answer=kept, model=model)
-    return {"answer": answer, "turns": [record]}
+    record = TurnRecord(turn=state.turn, question=state.question, request=state.request, answer=kept, model=model)
+    return {"answer": answer, "recent": [record], "said": answer.said, "turns_done": state.turn + 1}
 
 
 def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:

@@ -8,7 +8,6 @@ its content hash (and its files, so that a restarted process can reload it); the
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -17,6 +16,7 @@ from agent.answer import Answer
 from agent.ledger import Conflict, Fact
 from agent.model_facts import ModelParse
 from agent.reading import Request
+from agent.reading.request import FACT_ASKS
 from tools.aoi import AoiSummary
 from tools.areas import PixelArea
 from tools.masks import MaskKind
@@ -25,7 +25,7 @@ from tools.regions import RegionSummary
 from tools.verify import Verification
 from tools.vlm import VLMReply
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Bumped when the checkpointed shape changes; a thread saved under another version is refused by name."""
 
 
@@ -68,12 +68,46 @@ class ModelExchange(BaseModel):
 
 
 class TurnRecord(BaseModel):
-    """One finished turn, as ``Agent.history`` returns it."""
+    """One finished turn, as ``Agent.history`` returns it (kept in the thread's turn log, ``graphs.turn_log``)."""
 
+    turn: int = 0
     question: str
     request: Request
     answer: Answer
     model: ModelExchange | None = None
+
+
+RECENT_TURNS = 8
+"""Earlier turns a follow-up may draw on (the reader's requests, the planner's and DeltaVLM's dialog)."""
+
+
+def remember(kept: list[TurnRecord], new: list[TurnRecord]) -> list[TurnRecord]:
+    """The thread's recent turns: the newest RECENT_TURNS, plus the last factual one ("why?" explains it)."""
+    turns = kept + new
+    recent = turns[-RECENT_TURNS:]
+    fact = next((t for t in reversed(turns) if t.request.ask in FACT_ASKS), None)
+    return [fact, *recent] if fact is not None and fact.turn < recent[0].turn else recent
+
+
+def note_union(kept: list[str], new: list[str]) -> list[str]:
+    """Once-per-thread notes said so far, each once."""
+    return list(dict.fromkeys(kept + new))
+
+
+def inline_turns(turns: list[object]) -> tuple[list[TurnRecord], dict[str, object]]:
+    """A version-2 checkpoint held every turn in itself: its records, numbered, and the fields a version-3
+    state keeps instead (the turns go to the turn log; ``Agent`` moves them on the thread's next turn)."""
+    records = [
+        TurnRecord.model_validate(t.model_dump() if isinstance(t, BaseModel) else t).model_copy(update={"turn": i})
+        for i, t in enumerate(turns)
+    ]
+    said = note_union([], [note for r in records for note in r.answer.said])
+    return records, {
+        "version": STATE_VERSION,
+        "turns_done": len(records),
+        "recent": remember([], records),
+        "said": said,
+    }
 
 
 Artefact = Literal["overlay", "geojson", "gpkg", "shp", "mask_geotiff"]
@@ -109,8 +143,12 @@ class TurnState(BaseModel):
     """Established facts (changed, counts, cells, caption) with source, confidence and turn."""
     answer: Answer | None = None
     artefacts: dict[Artefact, str] = Field(default_factory=dict)
-    turns: Annotated[list[TurnRecord], operator.add] = Field(default_factory=list)
-    """Every finished turn."""
+    turns_done: int = 0
+    """Finished turns; their records are in the turn log (``Agent.history``), not in the checkpoint."""
+    recent: Annotated[list[TurnRecord], remember] = Field(default_factory=list)
+    """The turns a follow-up reads (``remember``): a bounded window, so a checkpoint stays one turn's size."""
+    said: Annotated[list[str], note_union] = Field(default_factory=list)
+    """Once-per-thread notes already said in this thread."""
 
 
 CHECKPOINTED_TYPES: tuple[type[BaseModel], ...] = (

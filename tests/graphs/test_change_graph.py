@@ -78,13 +78,14 @@ def test_a_restarted_thread_comes_back_typed(pair, tmp_path):
     second = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
     state = second.thread_state("s1")
     saved = serializer(CHECKPOINTED_TYPES)
-    record = saved.loads_typed(saved.dumps_typed(state.turns[0]))  # the checkpoint revives the class, not a dict
+    record = saved.loads_typed(saved.dumps_typed(state.recent[0]))  # the checkpoint revives the class, not a dict
+    history = second.history("s1")
     second.close()
-    assert type(record) is TurnRecord and record == state.turns[0]
+    assert type(record) is TurnRecord and record == state.recent[0] == history[0]
     assert isinstance(state, TurnState) and isinstance(state.request, Request)
     assert all(isinstance(f, Fact) for f in state.ledger.values()) and state.ledger["count.building"].value >= 1
     assert state.mask is not None and state.mask.kind == "levir-mci"
-    assert [t.question for t in state.turns] == ["How many new buildings?"]
+    assert [t.question for t in history] == ["How many new buildings?"] and state.turns_done == 1
 
 
 class OldState(TypedDict, total=False):

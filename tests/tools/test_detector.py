@@ -206,3 +206,39 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert [h["step"] for h in resumed["history"]][:2] == [0, 2]
     again = train(TrainOptions(**common, max_steps=5, restart=True))
     assert [h["step"] for h in again["history"]] == [0, 5]
+
+
+def test_the_calibration_is_built_from_the_folds_held_out_pairs(tmp_path):
+    import json
+
+    from tools.detector.lodo import write_detector_calibration
+    from tools.detector.provider import load_detector_calibration
+    from tools.lodo import PairResult
+    from tools.mask_eval import score_mask
+    from tools.masks import ChangeMask, MaskSource
+
+    def mask(changed: bool) -> ChangeMask:
+        classes = np.zeros((30, 30), np.uint8)
+        classes[5:20, 5:20] = 3 if changed else 0
+        return ChangeMask(
+            class_mask=classes, source=MaskSource(provider="t", kind="user", categorical=False, confidence=1)
+        )
+
+    for name, band, right in (("a", "sub-metre", True), ("b", "unknown-gsd", False)):
+        pairs = [
+            PairResult(
+                dataset=name, origin="real", gsd_known=band != "unknown-gsd", gsd_band=band, sensor="rgb8",
+                score=score_mask(f"{name}{i}", mask(right), mask(True), 1.0),
+            ).model_dump()
+            for i in range(3)
+        ]  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"held_out": {}, "pairs": pairs}))
+    path = write_detector_calibration(tmp_path, ["a", "b"], path=tmp_path / "calibration.json")
+    calibration = load_detector_calibration(path)
+    good, _ = calibration.lookup("sub-metre", "rgb8")
+    bad, _ = calibration.lookup("unknown-gsd", "rgb8")
+    assert good.binary_accuracy == 1.0 and good.confidence == 0.8  # (3 + 1) / (3 + 2)
+    assert bad.binary_accuracy == 0.0 and not bad.reliable
+    with pytest.raises(InputError, match="folds not scored yet: c"):
+        write_detector_calibration(tmp_path, ["a", "c"], path=tmp_path / "other.json")

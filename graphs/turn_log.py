@@ -1,0 +1,87 @@
+"""Where a thread's finished turns are kept, beside its checkpoints, so that checkpoints stay one turn's size.
+
+A checkpoint holds the thread's state (the pair, the ledger, the last few requests a follow-up reads); the record
+of every turn goes once into a table of its own (SQLite, on the checkpointer's connection and lock, or a dict in
+memory) and is never copied again. After each turn the thread's older checkpoints are pruned: only the newest is
+needed to resume, so a long thread's database and memory grow with the number of turns, not with its square.
+Records are text (the agent's JSON): the graph layer stores them without knowing their shape.
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+TABLE = "turn_records"
+
+
+class TurnLog:
+    """Turn records per thread, numbered from 0, in the checkpointer's own store."""
+
+    def __init__(self, saver: BaseCheckpointSaver) -> None:
+        self.saver = saver
+        self._memory: dict[str, dict[int, str]] = {}
+        if isinstance(saver, SqliteSaver):
+            with saver.cursor() as cur:
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (thread_id TEXT NOT NULL, turn INTEGER NOT NULL, "
+                    "record TEXT NOT NULL, PRIMARY KEY (thread_id, turn))"
+                )
+
+    def write(self, thread_id: str, turn: int, record: str) -> None:
+        """Keep the record of ``turn`` (a turn run again after a failed save replaces its record)."""
+        if isinstance(self.saver, SqliteSaver):
+            with self.saver.cursor() as cur:
+                cur.execute(
+                    f"INSERT OR REPLACE INTO {TABLE} (thread_id, turn, record) VALUES (?, ?, ?)",
+                    (thread_id, turn, record),
+                )
+        else:
+            self._memory.setdefault(thread_id, {})[turn] = record
+
+    def read(self, thread_id: str, below: int) -> dict[int, str]:
+        """The records of turns ``0 .. below - 1`` that were written, by turn."""
+        if isinstance(self.saver, SqliteSaver):
+            with self.saver.cursor(transaction=False) as cur:
+                rows = cur.execute(
+                    f"SELECT turn, record FROM {TABLE} WHERE thread_id = ? AND turn < ? ORDER BY turn",
+                    (thread_id, below),
+                ).fetchall()
+            return {int(turn): str(record) for turn, record in rows}
+        return {t: r for t, r in sorted(self._memory.get(thread_id, {}).items()) if t < below}
+
+    def forget(self, thread_id: str) -> None:
+        """Drop the thread's records and checkpoints."""
+        self.saver.delete_thread(thread_id)
+        if isinstance(self.saver, SqliteSaver):
+            with self.saver.cursor() as cur:
+                cur.execute(f"DELETE FROM {TABLE} WHERE thread_id = ?", (thread_id,))
+        else:
+            self._memory.pop(thread_id, None)
+
+    def prune(self, thread_id: str) -> None:
+        """Keep only the thread's newest checkpoint (and its pending writes): all a restart needs to resume."""
+        if isinstance(self.saver, SqliteSaver):
+            with self.saver.cursor() as cur:
+                newest = cur.execute(
+                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+                    "ORDER BY checkpoint_id DESC LIMIT 1",
+                    (thread_id,),
+                ).fetchone()
+                if newest is None:
+                    return
+                for table in ("checkpoints", "writes"):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id <> ?", (thread_id, newest[0])
+                    )
+        elif isinstance(self.saver, InMemorySaver):
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            newest_tuple = self.saver.get_tuple(config)
+            if newest_tuple is None or newest_tuple.pending_writes:
+                return  # a run that stopped half-way keeps its history, as LangGraph left it
+            checkpoint = newest_tuple.checkpoint
+            self.saver.delete_thread(thread_id)  # drops every version of every channel, then the newest goes back
+            self.saver.put(config, checkpoint, newest_tuple.metadata, dict(checkpoint["channel_versions"]))
+        else:
+            raise TypeError(f"no pruning for {type(self.saver).__name__}")

@@ -1,0 +1,120 @@
+"""A long thread stays small: one checkpoint of bounded size per thread, every turn once in the turn log, and a
+restart that resumes where the thread stopped (issue 26, BAD case 6: checkpoints used to copy every past turn)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TypedDict
+
+import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+
+from agent import Agent
+from agent.reading import Request
+from agent.settings import AgentSettings
+from agent.turn.state import CHECKPOINTED_TYPES, RECENT_TURNS, TurnRecord
+from deltavlm.synthetic import generate_pair
+from graphs.checkpoints import serializer
+
+QUESTIONS = ["Has anything changed?", "How many buildings?", "where?", "why?", "and roads?"]
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    pair = generate_pair(3, 128, change=True)
+    return pair.t1, pair.t2
+
+
+def _checkpoint_bytes(db) -> tuple[int, int]:
+    """Rows and bytes the thread's checkpoints and pending writes take in the database."""
+    with sqlite3.connect(db) as connection:
+        rows, size = connection.execute(
+            "SELECT count(*), coalesce(sum(length(checkpoint)), 0) FROM checkpoints"
+        ).fetchone()
+        writes = connection.execute("SELECT count(*), coalesce(sum(length(value)), 0) FROM writes").fetchone()
+    return rows + writes[0], size + writes[1]
+
+
+def test_a_long_threads_checkpoint_stays_one_turns_size_and_resumes(arrays, tmp_path):
+    db = tmp_path / "threads.sqlite"
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    sizes = {}
+    for turn in range(3 * RECENT_TURNS):
+        agent.ask(arrays, QUESTIONS[turn % len(QUESTIONS)], thread_id="long")
+        if turn + 1 in (RECENT_TURNS, 3 * RECENT_TURNS):
+            sizes[turn + 1] = _checkpoint_bytes(db)
+    agent.close()
+    (rows_short, bytes_short), (rows_long, bytes_long) = sizes[RECENT_TURNS], sizes[3 * RECENT_TURNS]
+    assert rows_long == rows_short == 1  # older checkpoints pruned
+    assert bytes_long < 1.2 * bytes_short  # the state holds a bounded window, not every past turn
+
+    again = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    follow_up = again.ask(arrays, "and roads?", thread_id="long")
+    history = again.history("long")
+    again.close()
+    assert follow_up.turn == 3 * RECENT_TURNS  # the restarted thread goes on where it stopped
+    assert [t.question for t in history] == [QUESTIONS[i % len(QUESTIONS)] for i in range(3 * RECENT_TURNS)] + [
+        "and roads?"
+    ]
+    assert [t.turn for t in history] == list(range(3 * RECENT_TURNS + 1))
+
+
+def test_an_in_memory_thread_keeps_one_checkpoint_and_every_turn(arrays, tmp_path):
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    config = {"configurable": {"thread_id": "t"}}
+    for turn in range(2 * RECENT_TURNS):
+        agent.ask(arrays, QUESTIONS[turn % len(QUESTIONS)], thread_id="t")
+    assert len(list(agent.checkpointer.list(config))) == 1
+    assert len(agent.thread_state("t").recent) <= RECENT_TURNS + 1
+    assert len(agent.history("t")) == 2 * RECENT_TURNS
+    agent.end_thread("t")
+    assert agent.history("t") == [] and agent.checkpointer.get_tuple(config) is None
+
+
+def test_why_after_many_turns_still_explains_the_last_factual_answer(arrays, tmp_path):
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    counted = agent.ask(arrays, "How many buildings?", thread_id="t")
+    for _ in range(RECENT_TURNS + 2):
+        agent.ask(arrays, "why?", thread_id="t")  # explanations are not factual answers: the count stays the one
+    explained = agent.ask(arrays, "why?", thread_id="t")
+    assert (counted.first_sentence or counted.text) in explained.text
+
+
+class V2State(TypedDict, total=False):
+    """The checkpointed shape of state version 2: every turn held in the checkpoint itself."""
+
+    version: int
+    pair_id: str
+    pair_name: str
+    store_key: str
+    request: Request
+    ledger: dict
+    turn: int
+    turns: list[TurnRecord]
+
+
+def test_a_version_2_thread_moves_its_turns_to_the_log_and_goes_on(arrays, tmp_path):
+    source = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    for question in QUESTIONS[:3]:
+        source.ask(arrays, question, thread_id="src")
+    state, records = source.thread_state("src"), source.history("src")
+    saved = {"version": 2, "pair_id": state.pair_id, "pair_name": state.pair_name, "store_key": state.store_key}
+    saved |= {"request": state.request, "ledger": state.ledger, "turn": state.turn, "turns": records}
+    db = tmp_path / "v2.sqlite"
+    old = StateGraph(V2State)
+    old.add_node("write", lambda _: saved)
+    old.add_edge(START, "write")
+    old.add_edge("write", END)
+    with sqlite3.connect(db, check_same_thread=False) as connection:
+        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
+        old.compile(checkpointer=saver).invoke({"version": 2}, {"configurable": {"thread_id": "old"}})
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    assert [t.question for t in agent.history("old")] == QUESTIONS[:3]  # read in place, before any new turn
+    follow_up = agent.ask(arrays, "why?", thread_id="old")
+    history = agent.history("old")
+    agent.close()
+    assert follow_up.turn == 3 and [t.turn for t in history] == [0, 1, 2, 3]
+    assert [t.question for t in history] == [*QUESTIONS[:3], "why?"]
+    assert _checkpoint_bytes(db)[0] == 1
