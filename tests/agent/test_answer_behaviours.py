@@ -209,3 +209,35 @@ def test_demolitions_after_a_summary_say_the_mask_cannot_tell_the_direction(
     assert answer.first_sentence != first.first_sentence
     opening = message("no_direction", lang).split("{")[0]
     assert answer.first_sentence.startswith(opening), answer.first_sentence
+
+
+class SizedProvider(MeasuredProvider):
+    """A provider that resolves objects down to 50 px only: two 100 px blobs count, three 20 px specks do not."""
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        for r, c in ((5, 5), (50, 50)):
+            classes[r : r + 10, c : c + 10] = 1
+        for r, c in ((5, 60), (70, 10), (75, 75)):
+            classes[r : r + 4, c : c + 5] = 1
+        source = MaskSource(provider="sized", kind="learned", categorical=False, confidence=0.95, min_object_pixels=50)
+        return ChangeMask(class_mask=classes, source=source)
+
+
+def test_one_object_count_per_pair_and_rule_set(tmp_path):
+    import json
+    from pathlib import Path
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "o"), mask_provider=SizedProvider())
+    pair = _plain_pair()
+    count = agent.ask(pair, "How many changes are there?", thread_id="o")
+    where = agent.ask(pair, "How many changes in the left column?", thread_id="o")
+    export = agent.ask(pair, "Export the changes", thread_id="o")
+    assert count.changed_regions == 2 and count.first_sentence.startswith("I count 2 ")
+    features = json.loads(Path(export.artefacts["geojson"]).read_text())["features"]
+    objects = [f for f in features if f["properties"].get("feature") == "object"]
+    assert len(objects) == 2
+    # the left column holds one counted object (at 5,5) and a speck under 50 px that counts nowhere
+    assert where.first_sentence.startswith("I count 1 "), where.first_sentence
