@@ -2,14 +2,12 @@
 
 Run: ``.venv/bin/python bench/bench_masks.py [--data ../shared/data] [--provider SPEC ...] [--learned-timing]``.
 
-For each dataset of ``tools.lodo_data`` (LEVIR-CD 0.5 m, DSIFN 2 m, SZTAKI 1.5 m, OSCD Sentinel-2 10 m; real pairs
-with their GSD, no made no-change pairs) it scores, with the eval-masks rules:
+For each dataset of ``tools.lodo_data`` (LEVIR-CD 0.5 m, DSIFN 2 m, SZTAKI 1.5 m, OSCD Sentinel-2 10 m, EGY-BCD
+sub-metre; real pairs with their GSD, no made no-change pairs) it scores, with the eval-masks rules:
 
 * ``naive``: change-vector magnitude + Otsu (``tools.lodo.NaiveCvaOtsu``), the reference baseline;
-* ``classical (routed)``: ``tools.classical_mask`` with its defaults, routed by GSD and sensor (the aerial path at
-  sub-metre or unknown-GSD 8-bit RGB, the GSD-aware path elsewhere), and each path forced on every pair
-  (defaults chosen on all four datasets, so these are *not* held-out figures: ``python -m tools.lodo`` gives
-  those);
+* ``classical``: ``tools.classical_mask`` with its defaults (the settings the protocol chose on all five
+  datasets, so these are *not* held-out figures: ``python -m tools.lodo`` gives those);
 * any ``--provider`` spec (``onnx:model.onnx``, ``export:model.pt2``, ``deltavlm:CONFIG,checkpoint=…``).
 
 ``--learned-timing`` adds CPU timings of the learned providers' machinery on a 256² pair: a small Siamese CNN
@@ -103,9 +101,7 @@ def main() -> None:
 
     providers: list[tuple[str, MaskProvider]] = [
         ("naive CVA + Otsu", NaiveCvaOtsu()),
-        ("classical (routed)", ClassicalMaskProvider()),
-        ("classical, aerial path", ClassicalMaskProvider(path="aerial")),
-        ("classical, GSD-aware path", ClassicalMaskProvider(path="gsd-aware")),
+        ("classical", ClassicalMaskProvider()),
     ]
     providers += [(spec, build_provider(spec)) for spec in args.provider]
     print("| dataset | provider | pairs | pixel F1 | grid F1 | binary acc | count err | conf | ms/pair |")

@@ -1,24 +1,23 @@
-"""Leave-one-dataset-out: the classical detector's settings chosen on three datasets, scored on the fourth.
+"""Leave-one-dataset-out: the classical detector's settings chosen on four datasets, scored on the fifth.
 
-Run ``python -m tools.lodo [--data ../shared/data] [--provider SPEC ...] [--write-calibration] [--markdown]``.
+Run ``python -m tools.lodo [--data ../shared/data] [--provider SPEC ...] [--detector-folds DIR]
+[--write-calibration] [--json FILE]``: it prints the README's table.
 
 1. Every dataset of :mod:`tools.lodo_data` is loaded with the no-change pairs made from it.
 2. The grid of :mod:`tools.lodo_tune` is scored once on every pair.
-3. For each dataset in turn, the grid point with the best objective on the other three is frozen and run on the
-   held-out dataset through the ordinary (routed) provider (timed), with its GSD known, and again with it hidden.
-   The grid tunes only the GSD-aware path; the sub-metre aerial path (:mod:`tools.change_detection.aerial`) runs
-   with its fixed settings (tuned long ago on the four LEVIR-CD crops, so its LEVIR-CD rows are not held out).
-   Each path is also run alone on the held-out real pairs with the GSD hidden: the measurement behind the
-   routing of unknown-GSD 8-bit RGB (:mod:`tools.change_detection.routing`).
-4. Baselines run on every dataset with nothing to tune: naive CVA + Otsu, and any ``--provider`` spec (a learned
-   detector: ``onnx:model.onnx``, ``export:model.pt2``, ``deltavlm:...``), so a learned model's eval is part of
-   the same table.
-5. The classical held-out verdicts, sorted by GSD band and sensor kind, become the calibration
+3. For each dataset in turn, the grid point with the best objective on the others is frozen and run on the
+   held-out dataset through the ordinary provider (timed), with its GSD as the dataset states it, and again with
+   it hidden (the real pairs).
+4. Baselines run on every dataset with nothing to tune: naive CVA + Otsu, any ``--provider`` spec (a learned
+   detector: ``onnx:model.onnx``, ``export:model.pt2``, ``deltavlm:...``), and with ``--detector-folds DIR`` the
+   learned detector's fold model that never saw the held-out set (``detector:DIR/<set>``).
+5. Every row is also timed on one 256² and one 1024² pair cut (and mirrored) from the held-out set.
+6. The classical held-out verdicts, sorted by GSD band and sensor kind, become the calibration
    (:mod:`tools.change_detection.calibration`); ``--write-calibration`` stores it. The table's "conf" column is
    the confidence the shipped calibration states for each pair, "conf*" the one a calibration built without the
    held-out dataset would state (the honest test that confidence transfers).
-6. The settings chosen on all four datasets are printed, with a note where :class:`ClassicalSettings`' defaults
-   differ (they do, and its docstring says why).
+7. The settings chosen on all datasets are printed, with a note where :class:`ClassicalSettings`' defaults
+   differ.
 """
 
 from __future__ import annotations
@@ -56,7 +55,6 @@ from tools.masks import ChangeMask, MaskProvider, MaskSource
 from tools.pairs import ImagePair, pair_from_arrays
 from tools.raster import InputError
 
-PATHS = ("aerial", "gsd-aware")
 RELIABLE_BINARY = 0.85
 RELIABLE_GRID_F1 = 0.6
 PROVISIONAL = Calibration(
@@ -376,32 +374,19 @@ def run_leave_one_dataset_out(
         without = build_calibration(others, protocol, {})
         held = [i for i in items if i.dataset == held_out]
         timing = timing_pairs(held)
-        routed = ClassicalMaskProvider(fold_settings[held_out], calibration=PROVISIONAL)
+        frozen = ClassicalMaskProvider(fold_settings[held_out], calibration=PROVISIONAL)
         rows.append(
             summary_row(
                 held_out,
                 tuned_on,
-                "classical, routed (tuned on the others)",
+                "classical (tuned on the others)",
                 classical[held_out],
                 calibration,
                 without,
-                time_sizes(routed, timing),
+                time_sizes(frozen, timing),
             )
         )
-        rows.append(
-            summary_row(held_out, tuned_on, "classical, routed, GSD hidden", hidden[held_out], calibration, without)
-        )
-        for path in PATHS:
-            forced = ClassicalMaskProvider(fold_settings[held_out], calibration=PROVISIONAL, path=path)
-            rows.append(
-                summary_row(
-                    held_out,
-                    tuned_on,
-                    f"{path} path only",
-                    run_provider(forced, held),
-                    timings=time_sizes(forced, timing),
-                )
-            )
+        rows.append(summary_row(held_out, tuned_on, "classical, GSD hidden", hidden[held_out], calibration, without))
         baselines = [("naive CVA + Otsu", NaiveCvaOtsu()), *providers]
         baselines += _fold_providers(detector_folds, held_out)
         for label, other in baselines:
@@ -467,7 +452,10 @@ def format_lodo_table(report: LodoReport, markdown: bool = True) -> str:
         lines = [fmt.format(*LODO_COLUMNS)] + [fmt.format(*row) for row in rows]
     lines.append("")
     lines.append("pairs: real + no-change made from them. conf: stated by the calibration; conf*: by one built without")
-    lines.append("the held-out dataset. Settings chosen per fold (on the three other datasets):")
+    lines.append(
+        "the held-out dataset. ms 256² / 1024²: one pair of that size cut (and mirrored) from the held-out set."
+    )
+    lines.append("Tested on the held-out set; settings chosen per fold on the other datasets (tuned on):")
     for fold in report.folds:
         lines.append(f"- held out {fold.held_out}: {fold.settings}")
     lines.append(f"- chosen on all datasets: {report.chosen_on_all}")

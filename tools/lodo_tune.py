@@ -2,9 +2,10 @@
 
 The grid has two stages. Stage A settings change the unsmoothed difference map (matching, structure weight),
 which is the expensive part; stage B settings (smoothing scale, threshold, noise factor, refinement, smallest
-region) only re-threshold it. Each pair's difference map is computed once per stage-A point, and every stage-B
-point is scored on it, so the whole grid costs a few minutes on two cores. Every pair's scores are kept, so a
-leave-one-dataset-out fold chooses from the scores of its three tuning datasets without running anything again.
+region) only re-threshold it. Each pair's difference map is computed once per
+stage-A point, and every stage-B point is scored on it, so the whole grid costs a few minutes on two cores.
+Every pair's scores are kept, so a leave-one-dataset-out fold chooses from the scores of its four tuning
+datasets without running anything again.
 
 The objective, per tuning dataset, then averaged over them: 0.25 × binary accuracy on the real pairs + 0.25 ×
 binary accuracy on the no-change pairs + 0.3 × grid F1 + 0.2 × pixel F1 (both over the real pairs). Binary
@@ -108,7 +109,7 @@ def _stage_a_scores(stage_a: dict) -> np.ndarray:
         for i, values in enumerate(b_points):
             settings = base.model_copy(update=dict(zip(stage_b, values, strict=True)))
             scale = plan_scale(gsd, settings)
-            key = settings.smoothing_m
+            key = scale.smoothing_px
             if key not in smoothed_by_scale:
                 smoothed = smooth(difference, scale)
                 smoothed_by_scale[key] = (smoothed, float(np.median(smoothed)))

@@ -26,6 +26,12 @@ from tools.naming import scene_name
 from tools.raster import DEFAULT_MAX_PIXELS, MIN_SIDE, Georef, InputError, RasterData, read_raster
 
 STRETCH_PERCENTILES = (2.0, 98.0)
+STRETCH_RANGE = (48, 207)
+"""The 8-bit values the two percentiles map to. The 48 levels kept below and above them hold what is darker or
+brighter than almost all of a date (a new white roof, a saturated object), which a stretch to 0–255 clipped to the
+level of the date's extremes and so erased from the change (tests/tools/test_obvious_changes.py). Stretching
+between the 0.1th and 99.9th percentiles instead kept those objects but packed ordinary ground into so few levels
+that JPEG, noise and tone changes read as change on every made no-change Sentinel-2 pair."""
 
 
 class ImagePair(BaseModel):
@@ -351,12 +357,13 @@ def stretch_bounds(bands: np.ndarray, valid: np.ndarray | None) -> list[tuple[fl
 
 
 def apply_stretch(bands: np.ndarray, bounds: list[tuple[float, float]]) -> np.ndarray:
-    """Bands (3×H×W) → H×W×3 uint8 by ``bounds``; non-finite values become 0."""
+    """Bands (3×H×W) → H×W×3 uint8, each band's (low, high) to :data:`STRETCH_RANGE`; non-finite values → low."""
     out = np.zeros((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
+    bottom, top = STRETCH_RANGE
     for band, (lo, hi) in enumerate(bounds):
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        scale = (top - bottom) / (hi - lo) if hi > lo else 0.0
         values = np.nan_to_num(bands[band].astype(np.float64), nan=lo, posinf=lo, neginf=lo)
-        out[..., band] = np.round(np.clip((values - lo) * scale, 0, 255))
+        out[..., band] = np.round(np.clip(bottom + (values - lo) * scale, 0, 255))
     return out
 
 
@@ -371,6 +378,6 @@ def to_rgb8(
     lo_p, hi_p = STRETCH_PERCENTILES
     scaling = (
         f"{first.dtype}/{second.dtype} → uint8: each date stretched on its own, per band linearly from its "
-        f"{lo_p:g}th to its {hi_p:g}th percentile"
+        f"{lo_p:g}th to its {hi_p:g}th percentile (to {STRETCH_RANGE[0]}–{STRETCH_RANGE[1]}, room kept beyond)"
     )
     return (out[0], out[1]), scaling

@@ -134,16 +134,50 @@ def test_categories_a_mask_lacks_are_refused_once_and_the_rest_answered(agent, t
     assert "(TL)" in texts[0] and "ha" in texts[1]
 
 
-def test_the_calibration_sentence_is_said_once_per_thread(agent):
-    # the classical mask on a plain pair states a measured confidence below the hedge threshold
+class MeasuredProvider:
+    """A learned-like provider whose held-out scores are known: confident overall, weak at locating."""
+
+    name = "measured"
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        classes[0:20, 0:20] = 1
+        source = MaskSource(
+            provider="measured",
+            kind="learned",
+            categorical=False,
+            confidence=0.7,
+            confidence_reason="held-out scores of the test detector",
+            measured={"binary_accuracy": 0.9, "grid_f1": 0.25},
+        )
+        return ChangeMask(class_mask=classes, source=source)
+
+
+@pytest.fixture
+def measured_agent(tmp_path):
+    return Agent(AgentSettings(artefact_dir=tmp_path / "m"), mask_provider=MeasuredProvider())
+
+
+def test_the_calibration_sentence_is_said_once_per_thread(measured_agent):
     pair = _plain_pair()
-    answers = [agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")]
-    if not answers[0].hedged:
-        pytest.skip("the classical mask is confident on this pair: no calibration sentence to repeat")
-    assert "calibration" in answers[0].said and "calibration" not in answers[1].said
-    reason = answers[0].evidence.mask.confidence_reason
-    assert reason and reason in answers[0].text and reason not in answers[1].text
+    answers = [
+        measured_agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")
+    ]
+    assert answers[0].hedged and "calibration" in answers[0].said and "calibration" not in answers[1].said
+    reason = "held-out scores of the test detector"
+    assert reason in answers[0].text and reason not in answers[1].text
     assert "measured as said in this conversation" in answers[1].text
+
+
+def test_the_confidence_shown_is_the_one_measured_for_the_question(measured_agent):
+    pair = _plain_pair()
+    yes_no = measured_agent.ask(pair, "Has anything changed?", thread_id="m1")
+    where = measured_agent.ask(pair, "Where did it change?", thread_id="m2")
+    assert "Yes/no accuracy 0.90" in yes_no.text and "Grid F1" not in yes_no.text
+    assert "Grid F1 0.25" in where.text and "Yes/no accuracy" not in where.text
+    assert where.first_sentence.startswith("Probably")  # a weak grid F1 hedges a where-answer
 
 
 @pytest.mark.parametrize(("lang", "doubt"), [("en", "Are you sure?"), ("fr", "Êtes-vous sûr de votre réponse ?")])
@@ -156,12 +190,22 @@ def test_a_challenge_gets_the_evidence_and_how_to_check(agent, tmp_path, lang, d
     assert message("challenge_check", lang) in answer.text and "(TL)" in answer.text
 
 
-def test_the_confidence_shown_is_the_one_measured_for_the_question(agent):
-    pair = _plain_pair()
-    yes_no = agent.ask(pair, "Has anything changed?", thread_id="m1")
-    where = agent.ask(pair, "Where did it change?", thread_id="m2")
-    measured = yes_no.evidence.mask.measured
-    if not measured or not yes_no.hedged:
-        pytest.skip("the classical mask states no held-out scores, or is confident, on this pair")
-    assert f"Yes/no accuracy {measured['binary_accuracy']:.2f}" in yes_no.text and "Grid F1" not in yes_no.text
-    assert f"Grid F1 {measured['grid_f1']:.2f}" in where.text and "Yes/no accuracy" not in where.text
+@pytest.mark.parametrize(
+    ("lang", "summary", "demolitions"),
+    [
+        ("en", "Describe the changes.", "What about demolitions?"),
+        ("fr", "Décris les changements.", "Et les démolitions ?"),
+        ("es", "Describe los cambios.", "¿Y las demoliciones?"),
+        ("pt", "Descreva as mudanças.", "E as demolições?"),
+    ],
+)
+def test_demolitions_after_a_summary_say_the_mask_cannot_tell_the_direction(
+    agent, tmp_path, lang, summary, demolitions
+):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])
+    first = agent.ask(_plain_pair(), summary, mask=mask, mask_kind="binary", thread_id="s")
+    answer = agent.ask(_plain_pair(), demolitions, thread_id="s")
+    assert answer.evidence.route.direction == "demolished", answer.evidence.route
+    assert answer.first_sentence != first.first_sentence
+    opening = message("no_direction", lang).split("{")[0]
+    assert answer.first_sentence.startswith(opening), answer.first_sentence

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from deltavlm.rules import ChangeClass
-from tools.change_detection.aerial import AerialSettings
 from tools.change_detection.alignment import estimate_shift, undo_shift
 from tools.change_detection.calibration import Calibration, gsd_band, load_calibration, sensor_kind
-from tools.change_detection.routing import choose_path
 from tools.change_detection.scale import plan_scale
 from tools.classical_mask import ClassicalMaskProvider, ClassicalSettings, analyse, change_score
 from tools.gsd import describe_gsd, gsd_from_georef
@@ -91,8 +89,8 @@ def test_phase_correlation_finds_and_undoes_a_small_shift():
     assert not estimate_shift(t1[:8, :8], moved[:8, :8], 4.0).applied
 
 
-@pytest.mark.parametrize(("gsd", "path", "band"), [(0.5, "aerial", "sub-metre"), (2.0, "gsd-aware", "1-5m")])
-def test_new_buildings_found_and_honestly_labelled(gsd, path, band):
+@pytest.mark.parametrize(("gsd", "band"), [(0.5, "sub-metre"), (2.0, "1-5m"), (None, "unknown-gsd")])
+def test_new_buildings_found_and_honestly_labelled(gsd, band):
     t1 = _ground(2)
     mask = ClassicalMaskProvider().provide(pair_from_arrays(t1, _new_houses(t1), gsd_m=gsd))
     changed = mask.class_mask == ChangeClass.CHANGE
@@ -107,15 +105,11 @@ def test_new_buildings_found_and_honestly_labelled(gsd, path, band):
     entry, _ = load_calibration().lookup(band, "rgb8")
     assert source.confidence == pytest.approx(entry.confidence, abs=1e-3)  # measured, not a constant
     assert "held-out" in source.confidence_reason and "binary accuracy" in source.confidence_reason
-    assert source.settings["path"] == path and source.confidence_reason.startswith(f"{path.replace('gsd', 'GSD')} path")
-    assert f"{path.replace('gsd', 'GSD')} path" in source.detail
+    assert "path" not in source.settings and source.detail.startswith("classical detector")
     assert "not what changed" in source.detail and "estimates" in source.detail
-    if path == "aerial":
-        assert source.min_object_pixels == AerialSettings().min_area
-        assert set(AerialSettings.model_fields) <= set(source.settings)
-    else:
-        assert source.min_object_pixels == plan_scale(gsd, ClassicalSettings()).min_area_px
-        assert set(ClassicalSettings.model_fields) <= set(source.settings)
+    assert ("unknown pixel size" in source.detail) == (gsd is None)
+    assert source.min_object_pixels == plan_scale(gsd, ClassicalSettings()).min_area_px
+    assert set(ClassicalSettings.model_fields) <= set(source.settings)
     assert isinstance(ClassicalMaskProvider(), MaskProvider)
 
 
@@ -162,20 +156,6 @@ def test_degenerate_inputs_and_scores():
             assert analyse(pair_from_arrays(t1, _new_houses(t1), gsd_m=0.5), settings).changed.any()
 
 
-def test_routing_by_gsd_and_sensor():
-    # Measured in the README (python -m tools.lodo): the aerial path wins at 0.5 m and on unknown-GSD 8-bit RGB
-    # (LEVIR-CD-like tiles), the GSD-aware path at 1.5–10 m and on multispectral pairs.
-    assert choose_path(0.5, "rgb8") == "aerial" and choose_path(1.0, "rgb8") == "aerial"
-    assert choose_path(None, "rgb8") == "aerial"
-    assert choose_path(1.5, "rgb8") == "gsd-aware" and choose_path(10.0, "rgb8") == "gsd-aware"
-    assert choose_path(None, "multispectral") == "gsd-aware" and choose_path(0.5, "multispectral") == "gsd-aware"
-    t1 = _ground(7)
-    pair = pair_from_arrays(t1, _new_houses(t1))
-    assert ClassicalMaskProvider().provide(pair).source.settings["path"] == "aerial"
-    forced = ClassicalMaskProvider(path="gsd-aware").provide(pair).source
-    assert forced.settings["path"] == "gsd-aware" and forced.calibration_key == "unknown-gsd/rgb8"
-
-
 def test_calibration_is_data_and_falls_back_to_broader_kinds():
     calibration = load_calibration()
     assert calibration.generated_by.startswith("python -m tools.lodo")
@@ -204,14 +184,13 @@ def test_calibration_records_the_protocols_all_data_choice():
 
 
 def test_real_no_change_negative_stays_small_and_says_how_far_to_trust_it(shared_data):
-    # LEVIR-CD's real no-change crop differs in season and radiometry; at 0.5 m the aerial path takes it. The mask
-    # stays small, and the confidence is the held-out accuracy of the sub-metre entry, not a constant.
+    # LEVIR-CD's real no-change crop differs in season and radiometry. The mask stays small, and the confidence is
+    # the held-out accuracy of the sub-metre entry, not a constant.
     root = shared_data / "levircd"
     pair = load_pair(root / "A" / "train_386_0512_0768.png", root / "B" / "train_386_0512_0768.png", gsd_m=0.5)
     mask = ClassicalMaskProvider().provide(pair)
     assert (mask.class_mask > 0).mean() < 0.1
     assert mask.source.calibration_key == "sub-metre/rgb8" and mask.source.confidence < 1.0
-    assert mask.source.settings["path"] == "aerial"
 
 
 def test_beirut_at_10_m_is_no_longer_erased(shared_data):

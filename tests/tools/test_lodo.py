@@ -81,22 +81,22 @@ def test_grid_scores_and_choice(data_root):
 def test_protocol_runs_end_to_end_and_writes_the_calibration(data_root, tmp_path, capsys):
     report = run_leave_one_dataset_out(data_root, [("naive again", NaiveCvaOtsu())], grid=TINY_GRID, processes=1)
     assert [f.held_out for f in report.folds] == ["levircd", "dsifn"] and report.folds[0].tuned_on == ["dsifn"]
-    classical = [r for r in report.rows if r.provider.startswith("classical, routed (tuned")]
+    classical = [r for r in report.rows if r.provider.startswith("classical (tuned")]
     assert len(classical) == 2 and all(r.pairs_real == 3 and r.pairs_no_change == 15 for r in classical)
     assert all(r.binary_real == 1.0 and r.grid_f1 > 0.4 for r in classical)
     assert all(0 < r.mean_confidence <= 1 and r.mean_confidence_without is not None for r in classical)
-    expected = {"naive CVA + Otsu", "naive again", "classical, routed, GSD hidden"}
-    assert {r.provider for r in report.rows} >= expected | {
-        "aerial path only",
-        "gsd-aware path only",
+    assert all(r.ms_256 is not None and r.ms_1024 is not None for r in classical)
+    assert {r.provider for r in report.rows} == {
+        "classical (tuned on the others)",
+        "classical, GSD hidden",
+        "naive CVA + Otsu",
+        "naive again",
     }
-    levir = {r.provider: r for r in report.rows if r.held_out == "levircd"}
-    # GSD known (0.5 m) and hidden (8-bit RGB) both route LEVIR-CD to the aerial path: the rows agree with it
-    assert levir["classical, routed, GSD hidden"].grid_f1 == levir["aerial path only"].grid_f1
     keys = {e.key for e in report.calibration.entries}
     assert {"sub-metre/rgb8", "1-5m/rgb8", "unknown-gsd/rgb8", "any/any"} <= keys
     table = format_lodo_table(report)
     assert table.startswith("| held out |") and "LEVIR-CD 0.5 m" in table and "held out dsifn" in table
+    assert "| ms 256² | ms 1024² |" in table.splitlines()[0]
     path = write_calibration(report, tmp_path / "calibration.json")
     assert Calibration.model_validate_json(path.read_text()).entries == report.calibration.entries
 

@@ -80,7 +80,7 @@ def _scene(seed=0, size=128):
     return base
 
 
-@pytest.mark.parametrize("gsd", [None, 0.5, 2.0, 10.0])  # both classical paths (aerial, GSD-aware)
+@pytest.mark.parametrize("gsd", [None, 0.5, 2.0, 10.0])  # every GSD band of the classical calibration
 def test_classical_ignores_global_brightness_shift_and_finds_a_new_roof(gsd):
     t1 = _scene()
     shifted = np.clip(t1.astype(int) + 25, 0, 255).astype(np.uint8)  # illumination / season shift

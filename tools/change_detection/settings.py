@@ -2,13 +2,10 @@
 
 One parameter set for every sensor: sizes are given in metres and turned into pixels with the pair's ground
 sampling distance (GSD), thresholds are given in "scene units" (a band's difference divided by that band's
-spread over the first date), so the same numbers hold at 0.5 m aerial and 10 m Sentinel-2. These settings
-serve the GSD-aware path only (coarser than 1 m, or multispectral; the aerial path has its own, see
-:mod:`tools.change_detection.aerial`). The defaults were ``python -m tools.lodo``'s choice over all four labelled
-datasets before the matching got its second pass; since then the all-data choice is quantile matching with
-median/IQR spread, structure weight 1, 20 m smoothing and no refinement, which calls changes on every synthetic
-no-change nuisance at 10 m (tests/tools/test_classical_mask.py), so the defaults stay. The calibration does not
-depend on them: its entries are each dataset's held-out verdicts with the settings chosen on the other three.
+spread over the first date), so the same numbers hold at 0.5 m aerial and 10 m Sentinel-2. The defaults are
+``python -m tools.lodo``'s choice over all five labelled datasets (README, "How good is the classical mask?");
+the calibration does not depend on them: its entries are each dataset's held-out verdicts with the settings
+chosen on the other four.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from tools.gsd import same_crs as same_crs_text
 from tools.masks import MaskKind, check_mask_channels, check_mask_grid, classes_from_mask_file
-from tools.pairs import STRETCH_PERCENTILES, apply_stretch, stretch_bounds
+from tools.pairs import STRETCH_PERCENTILES, STRETCH_RANGE, apply_stretch, stretch_bounds
 from tools.raster import Georef, InputError, gdal_reason, georef_of, open_raster
 from tools.scene.disk_mask import STRIP_PIXELS
 from tools.scene.tiling import window_of
@@ -224,7 +224,7 @@ class SceneInputs:
         lo_p, hi_p = STRETCH_PERCENTILES
         self.warnings.append(
             f"non-8-bit input: each date stretched on its own, per band linearly between its percentiles {lo_p:g} "
-            f"and {hi_p:g}, sampled every {scale} px of the scene"
+            f"and {hi_p:g} (to {STRETCH_RANGE[0]}–{STRETCH_RANGE[1]}), sampled every {scale} px of the scene"
         )
         return bounds[0], bounds[1]
 
