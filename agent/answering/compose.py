@@ -310,8 +310,22 @@ class _Turn:
             )
         return say("where_nothing", self.lang, region=self.region(key))
 
+    def largest(self) -> str:
+        """Where the largest counted object is, and its size: what "which is the largest one?" refers to."""
+        assert self.p is not None
+        key = self.r.categories[0] if len(self.r.categories) == 1 and self.categorical else "any"
+        big = self.p.regions.largest.get(key)
+        if big is None:
+            return say("largest_none", self.lang)
+        size = f"{self.px(big.pixels)} px"
+        if big.area_m2 is not None:
+            size = f"{self.area(big.area_m2, 'm2')} ({size})"
+        return say("largest", self.lang, cell=self.region(big.cell), size=size)
+
     def where(self) -> str:
         r = self.r
+        if r.referent == "largest":
+            return self.largest()
         if self.categories_unknown():
             self.evidence.append(self.any_change_sentence())
             return self.no_categories()

@@ -241,3 +241,36 @@ def test_one_object_count_per_pair_and_rule_set(tmp_path):
     assert len(objects) == 2
     # the left column holds one counted object (at 5,5) and a speck under 50 px that counts nowhere
     assert where.first_sentence.startswith("I count 1 "), where.first_sentence
+
+
+class TwoBlobProvider(MeasuredProvider):
+    """Two changed objects: 100 px in the top-left cell, 225 px in the centre cell."""
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        classes[5:15, 5:15] = 1
+        classes[38:53, 38:53] = 1
+        source = MaskSource(provider="blobs", kind="learned", categorical=False, confidence=0.95)
+        return ChangeMask(class_mask=classes, source=source)
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "largest"),
+    [
+        ("en", "How many changes are there?", "Which is the largest one?"),
+        ("fr", "Combien de changements y a-t-il ?", "Lequel est le plus grand ?"),
+        ("es", "¿Cuántos cambios hay?", "¿Cuál es el más grande?"),
+    ],
+)
+def test_the_largest_one_after_a_count_is_the_largest_counted_object(tmp_path, lang, count, largest):
+    from agent.answering.numbers import integer
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "l"), mask_provider=TwoBlobProvider())
+    counted = agent.ask(_plain_pair(), count, thread_id="l")
+    assert counted.changed_regions == 2
+    answer = agent.ask(_plain_pair(), largest, thread_id="l")
+    assert answer.evidence.route.referent == "largest", answer.evidence.route
+    assert "(CC)" in answer.first_sentence and f"{integer(225, lang)} px" in answer.first_sentence
+    assert "(TL)" not in answer.first_sentence
