@@ -640,7 +640,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
         notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
     first_and_note = " ".join([first, *notes])  # in the question's language
-    evidence = " ".join(turn.evidence)
+    evidence = " ".join(e[:1].upper() + e[1:] for e in turn.evidence)  # every sentence starts with a capital
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)

@@ -274,3 +274,23 @@ def test_the_largest_one_after_a_count_is_the_largest_counted_object(tmp_path, l
     assert answer.evidence.route.referent == "largest", answer.evidence.route
     assert "(CC)" in answer.first_sentence and f"{integer(225, lang)} px" in answer.first_sentence
     assert "(TL)" not in answer.first_sentence
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de"])
+def test_every_sentence_of_an_answer_starts_with_a_capital(agent, tmp_path, lang):
+    import re
+
+    from deltavlm.synthetic import write_example
+    from tools.pairs import load_pair
+
+    paths = write_example(tmp_path / "ex", seed=7)  # changed, read by the classical mask (no categories)
+    pair = load_pair(paths.t1, paths.t2)
+    questions = {
+        "en": ["Describe the changes.", "What changed?", "Where did it change?", "How much changed?"],
+        "fr": ["Décris les changements.", "Où est-ce que ça a changé ?", "Combien a changé ?"],
+        "de": ["Beschreibe die Veränderungen.", "Wo hat es sich verändert?", "Wie viel hat sich verändert?"],
+    }[lang]
+    for question in questions:  # the classical mask: its evidence starts with the mask's name, in lower case
+        text = agent.ask(pair, question, thread_id=f"caps-{lang}").text
+        for part in re.split(r"(?<=[.!?。])\s+", text):
+            assert not part[:1].islower(), (question, part)
