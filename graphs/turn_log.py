@@ -76,12 +76,18 @@ class TurnLog:
                         f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id <> ?", (thread_id, newest[0])
                     )
         elif isinstance(self.saver, InMemorySaver):
-            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-            newest_tuple = self.saver.get_tuple(config)
-            if newest_tuple is None or newest_tuple.pending_writes:
-                return  # a run that stopped half-way keeps its history, as LangGraph left it
-            checkpoint = newest_tuple.checkpoint
-            self.saver.delete_thread(thread_id)  # drops every version of every channel, then the newest goes back
-            self.saver.put(config, checkpoint, newest_tuple.metadata, dict(checkpoint["channel_versions"]))
+            # In place, never delete-and-put back: a reader between the two would see an empty thread.
+            newest = self.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+            if newest is None:
+                return
+            keep, versions = newest.config["configurable"]["checkpoint_id"], newest.checkpoint["channel_versions"]
+            saved = self.saver.storage[thread_id][""]
+            for checkpoint_id in [c for c in list(saved) if c != keep]:
+                saved.pop(checkpoint_id, None)
+            for key in [k for k in list(self.saver.writes) if k[0] == thread_id and k[1] == "" and k[2] != keep]:
+                self.saver.writes.pop(key, None)
+            for key in [k for k in list(self.saver.blobs) if k[0] == thread_id and k[1] == ""]:
+                if versions.get(key[2]) != key[3]:  # a channel's older version: no kept checkpoint reads it
+                    self.saver.blobs.pop(key, None)
         else:
             raise TypeError(f"no pruning for {type(self.saver).__name__}")

@@ -43,8 +43,19 @@ class RegionStats(BaseModel):
     region_area_m2: float | None = None
 
 
+class LargestObject(BaseModel):
+    """The largest counted object of a kind of change: what "the largest one" refers to after a count."""
+
+    pixels: int
+    cell: str = Field(description="The 3×3 cell holding its centroid (the rule that counts objects per cell).")
+    area_m2: float | None = Field(None, description="Its ground area, when the pixel size is known.")
+
+
 class RegionSummary(BaseModel):
     regions: dict[str, RegionStats]
+    largest: dict[str, LargestObject] = Field(
+        default_factory=dict, description="The largest counted object of all change ('any') and of each category."
+    )
     top_cells: list[str] = Field(description="Cells by changed fraction, most first (cells with change only).")
     object_share: dict[str, float] = Field(description="Share of all changed objects per cell (centroids).")
     clusters: list[list[str]] = Field(description="Groups of edge-adjacent changed cells, largest first.")
@@ -91,6 +102,11 @@ def _clusters(cells: list[str]) -> list[list[str]]:
     return sorted(groups, key=len, reverse=True)
 
 
+def _inside(box: tuple[int, int, int, int], x: float, y: float) -> bool:
+    r0, r1, c0, c1 = box
+    return r0 <= y < r1 and c0 <= x < c1
+
+
 def summarize_regions(
     class_mask: np.ndarray, settings: RuleSettings | None = None, row_area_m2: np.ndarray | None = None
 ) -> RegionSummary:
@@ -99,10 +115,16 @@ def summarize_regions(
     height, width = class_mask.shape
     boxes = region_boxes(height, width)
     masks = {"any": change_mask(class_mask), **{c: change_mask(class_mask, c) for c in CATEGORIES}}
-    centroids = {
-        key: np.array([o.centroid for o in find_objects(m, key, settings)] or np.zeros((0, 2)))
-        for key, m in masks.items()
-    }
+    found = {key: find_objects(m, key, settings) for key, m in masks.items()}
+    centroids = {key: np.array([o.centroid for o in objs] or np.zeros((0, 2))) for key, objs in found.items()}
+    largest = {}
+    for key, objs in found.items():
+        if objs:
+            big = max(objs, key=lambda o: o.pixels)
+            x, y = big.centroid
+            cell = next(c for c in CELL_IDS if _inside(boxes[c], x, y))
+            area = float(big.pixels * row_area_m2[min(int(y), height - 1)]) if row_area_m2 is not None else None
+            largest[key] = LargestObject(pixels=big.pixels, cell=cell, area_m2=area)
     # Integral images: every box's changed pixels (and per-row changed counts for areas) in O(1) per box.
     integral = {key: cv2.integral(m.view(np.uint8)) for key, m in masks.items()}
     row_cumsum = (
@@ -138,6 +160,7 @@ def summarize_regions(
     changed_cells = [c for c in CELL_IDS if regions[c].changed]
     return RegionSummary(
         regions=regions,
+        largest=largest,
         top_cells=sorted((c for c in CELL_IDS if regions[c].changed_pixels), key=lambda c: -regions[c].fraction),
         object_share={c: regions[c].objects / total_objects for c in CELL_IDS},
         clusters=_clusters(changed_cells),

@@ -30,6 +30,8 @@ EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
 BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
+DIRECTION_ASKS = ("changed", "count", "where", "how_much", "describe", "compare")
+"""Asks whose answer says that the mask cannot tell built from demolished, when the question named a direction."""
 FITTING_MEASURE = {"changed": "binary_accuracy", "where": "grid_f1", "count": "count_error"}
 """The held-out score that fits each kind of question (``MaskSource.measured``): a yes/no answer shows its yes/no
 accuracy, a where-answer its grid F1; a kind with nothing measured shows the mask's confidence."""
@@ -199,7 +201,6 @@ class _Turn:
                 count = join([f"{n} {noun(c, self.lang, n)}" for c, n in counts.items()], self.lang)
                 clause = say("category_changed", self.lang, count=count, region=self.region())
                 if r.direction != "any":
-                    self.evidence.append("The mask does not say whether they were built or demolished.")
                     return clause
             else:
                 clause = say(
@@ -282,8 +283,6 @@ class _Turn:
                 say("count", self.lang, n=n, noun=noun(c, self.lang, n), region=self.region())
                 for c, n in counts.items()
             ]
-            if r.direction != "any":
-                self.evidence.append("The mask does not say which of them are new and which were demolished.")
             return "; ".join(parts)
         if r.region == "image":
             fact = self.fact("regions")
@@ -311,8 +310,22 @@ class _Turn:
             )
         return say("where_nothing", self.lang, region=self.region(key))
 
+    def largest(self) -> str:
+        """Where the largest counted object is, and its size: what "which is the largest one?" refers to."""
+        assert self.p is not None
+        key = self.r.categories[0] if len(self.r.categories) == 1 and self.categorical else "any"
+        big = self.p.regions.largest.get(key)
+        if big is None:
+            return say("largest_none", self.lang)
+        size = f"{self.px(big.pixels)} px"
+        if big.area_m2 is not None:
+            size = f"{self.area(big.area_m2, 'm2')} ({size})"
+        return say("largest", self.lang, cell=self.region(big.cell), size=size)
+
     def where(self) -> str:
         r = self.r
+        if r.referent == "largest":
+            return self.largest()
         if self.categories_unknown():
             self.evidence.append(self.any_change_sentence())
             return self.no_categories()
@@ -578,6 +591,15 @@ def compose(request: Request, k: Knowledge) -> Composed:
         "show": lambda: say("show", lang),
     }[request.ask]()
     first = sentence(body)
+    if request.direction != "any" and request.ask in DIRECTION_ASKS and not turn.refused and k.pair is not None:
+        # no mask here says which way a pixel changed: "what about demolitions?" hears that first (a summary would
+        # answer it wrongly); other questions about new or demolished things hear it right after their figures
+        which_way = sentence(say("no_direction", lang, mask=mask_phrase(k.pair.verification.source)))
+        first, tag = (
+            (which_way, " ".join(p for p in (first, tag) if p))
+            if request.ask == "describe" and request.direction == "demolished"
+            else (first, " ".join(p for p in (which_way, tag) if p))
+        )
     confidence = turn.confidence
     assert k.pair is not None
     source = k.pair.verification.source
@@ -618,7 +640,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
         notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
     first_and_note = " ".join([first, *notes])  # in the question's language
-    evidence = " ".join(turn.evidence)
+    evidence = " ".join(e[:1].upper() + e[1:] for e in turn.evidence)  # every sentence starts with a capital
     if evidence and lang != "en":
         evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)

@@ -146,6 +146,15 @@ COUNT = _rx(
     ),
     r"多少个|多少栋|多少座|多少条|几个|几栋|几座|几条|数量|多少(?:新|处|建筑|房|栋|座|条|道路|路)",
 )
+LARGEST_ONE = _rx(
+    _words(
+        r"(?:largest|biggest) (?:one|ones|of them|of those)|which (?:one )?is (?:the )?(?:largest|biggest)"
+        r"|where is the (?:largest|biggest) (?:one|of them)|lequel est le plus grand|laquelle est la plus grande"
+        r"|cual es (?:el|la) mas grande|welche[rs]? ist (?:das|der|die) grosste|qual e (?:o|a) maior"
+    ),
+    r"最大的是哪个|哪个最大",
+)
+"""A follow-up naming the largest of the objects just counted ("which is the largest one?")."""
 SIZE = _rx(
     _words(
         r"(?:big|large|major|significant|huge|substantial|important) or (?:small|minor|little|tiny|insignificant)"

@@ -78,6 +78,7 @@ class _Reading:
         if self.aoi and lx.AOI_RANK.search(text):
             self.rank = self.rank or "most"
         self.export_format = next((fmt for fmt, rx in lx.EXPORT_FORMATS if rx.search(text)), "geojson")
+        self.largest = bool(lx.LARGEST_ONE.search(text))
         self.size = bool(lx.SIZE.search(text)) and self.unit is None  # "how large, in hectares?" asks an area
         self.unwritten_format = next((fmt for fmt, rx in lx.UNWRITTEN_FORMATS if rx.search(text)), None)
 
@@ -99,6 +100,8 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
         return "confirm", "asks how sure the last answer is"
     if lx.EXPORT.search(text):
         return "export", "asks for a file"
+    if r.largest:
+        return "where", "asks where the largest counted object is"
     if (
         len(r.regions) >= 2
         and (compare_words or re.search(r"\b(?:or|ou|o|oder)\b|还是|或", text))
@@ -268,6 +271,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         export_format=reading.export_format,  # type: ignore[arg-type]
         unwritten_format=reading.unwritten_format,
         size_scale=reading.size and ask == "how_much",
+        referent="largest" if reading.largest and ask == "where" else None,
         aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
         reason=reason,
         **fields,  # type: ignore[arg-type]

@@ -84,6 +84,7 @@ class Request(BaseModel):
     wants_overlay: bool = False
     wants_export: bool = False
     export_format: ExportFormat = Field("geojson", description="The vector format asked for ('as a shapefile').")
+    referent: Literal["largest"] | None = Field(None, description="'Which is the largest one?': an object counted.")
     size_scale: bool = Field(False, description="'Is the change big or small?': answered on the rules' size scale.")
     unwritten_format: str | None = Field(None, description="A format asked for that is not written ('as KML').")
     aoi_pick: str | None = Field(

@@ -98,7 +98,10 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
     key = ("regions", state.gsd_m)
     if key not in entry.derived:
         area, row_areas = pixel_area(entry.pair.georef, entry.pair.shape[0], state.gsd_m)
-        entry.derived[key] = (summarize_regions(mask.class_mask, ctx.rules, row_areas), area)
+        # the rules the verification used (a provider may state a GSD-aware smallest object): one object count per
+        # pair and rule set, in the count answer, the per-region figures and the export alike
+        rules = verification.summary.settings
+        entry.derived[key] = (summarize_regions(mask.class_mask, rules, row_areas), area)
     regions, area = entry.derived[key]
     orientation = orientation_of(entry.pair.georef)
     turned = None if orientation is None or orientation.north_up else orientation

@@ -134,16 +134,50 @@ def test_categories_a_mask_lacks_are_refused_once_and_the_rest_answered(agent, t
     assert "(TL)" in texts[0] and "ha" in texts[1]
 
 
-def test_the_calibration_sentence_is_said_once_per_thread(agent):
-    # the classical mask on a plain pair states a measured confidence below the hedge threshold
+class MeasuredProvider:
+    """A learned-like provider whose held-out scores are known: confident overall, weak at locating."""
+
+    name = "measured"
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        classes[0:20, 0:20] = 1
+        source = MaskSource(
+            provider="measured",
+            kind="learned",
+            categorical=False,
+            confidence=0.7,
+            confidence_reason="held-out scores of the test detector",
+            measured={"binary_accuracy": 0.9, "grid_f1": 0.25},
+        )
+        return ChangeMask(class_mask=classes, source=source)
+
+
+@pytest.fixture
+def measured_agent(tmp_path):
+    return Agent(AgentSettings(artefact_dir=tmp_path / "m"), mask_provider=MeasuredProvider())
+
+
+def test_the_calibration_sentence_is_said_once_per_thread(measured_agent):
     pair = _plain_pair()
-    answers = [agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")]
-    if not answers[0].hedged:
-        pytest.skip("the classical mask is confident on this pair: no calibration sentence to repeat")
-    assert "calibration" in answers[0].said and "calibration" not in answers[1].said
-    reason = answers[0].evidence.mask.confidence_reason
-    assert reason and reason in answers[0].text and reason not in answers[1].text
+    answers = [
+        measured_agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")
+    ]
+    assert answers[0].hedged and "calibration" in answers[0].said and "calibration" not in answers[1].said
+    reason = "held-out scores of the test detector"
+    assert reason in answers[0].text and reason not in answers[1].text
     assert "measured as said in this conversation" in answers[1].text
+
+
+def test_the_confidence_shown_is_the_one_measured_for_the_question(measured_agent):
+    pair = _plain_pair()
+    yes_no = measured_agent.ask(pair, "Has anything changed?", thread_id="m1")
+    where = measured_agent.ask(pair, "Where did it change?", thread_id="m2")
+    assert "Yes/no accuracy 0.90" in yes_no.text and "Grid F1" not in yes_no.text
+    assert "Grid F1 0.25" in where.text and "Yes/no accuracy" not in where.text
+    assert where.first_sentence.startswith("Probably")  # a weak grid F1 hedges a where-answer
 
 
 @pytest.mark.parametrize(("lang", "doubt"), [("en", "Are you sure?"), ("fr", "Êtes-vous sûr de votre réponse ?")])
@@ -156,12 +190,107 @@ def test_a_challenge_gets_the_evidence_and_how_to_check(agent, tmp_path, lang, d
     assert message("challenge_check", lang) in answer.text and "(TL)" in answer.text
 
 
-def test_the_confidence_shown_is_the_one_measured_for_the_question(agent):
+@pytest.mark.parametrize(
+    ("lang", "summary", "demolitions"),
+    [
+        ("en", "Describe the changes.", "What about demolitions?"),
+        ("fr", "Décris les changements.", "Et les démolitions ?"),
+        ("es", "Describe los cambios.", "¿Y las demoliciones?"),
+        ("pt", "Descreva as mudanças.", "E as demolições?"),
+    ],
+)
+def test_demolitions_after_a_summary_say_the_mask_cannot_tell_the_direction(
+    agent, tmp_path, lang, summary, demolitions
+):
+    mask = _mask(tmp_path, [(0, 20, 0, 20)])
+    first = agent.ask(_plain_pair(), summary, mask=mask, mask_kind="binary", thread_id="s")
+    answer = agent.ask(_plain_pair(), demolitions, thread_id="s")
+    assert answer.evidence.route.direction == "demolished", answer.evidence.route
+    assert answer.first_sentence != first.first_sentence
+    opening = message("no_direction", lang).split("{")[0]
+    assert answer.first_sentence.startswith(opening), answer.first_sentence
+
+
+class SizedProvider(MeasuredProvider):
+    """A provider that resolves objects down to 50 px only: two 100 px blobs count, three 20 px specks do not."""
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        for r, c in ((5, 5), (50, 50)):
+            classes[r : r + 10, c : c + 10] = 1
+        for r, c in ((5, 60), (70, 10), (75, 75)):
+            classes[r : r + 4, c : c + 5] = 1
+        source = MaskSource(provider="sized", kind="learned", categorical=False, confidence=0.95, min_object_pixels=50)
+        return ChangeMask(class_mask=classes, source=source)
+
+
+def test_one_object_count_per_pair_and_rule_set(tmp_path):
+    import json
+    from pathlib import Path
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "o"), mask_provider=SizedProvider())
     pair = _plain_pair()
-    yes_no = agent.ask(pair, "Has anything changed?", thread_id="m1")
-    where = agent.ask(pair, "Where did it change?", thread_id="m2")
-    measured = yes_no.evidence.mask.measured
-    if not measured or not yes_no.hedged:
-        pytest.skip("the classical mask states no held-out scores, or is confident, on this pair")
-    assert f"Yes/no accuracy {measured['binary_accuracy']:.2f}" in yes_no.text and "Grid F1" not in yes_no.text
-    assert f"Grid F1 {measured['grid_f1']:.2f}" in where.text and "Yes/no accuracy" not in where.text
+    count = agent.ask(pair, "How many changes are there?", thread_id="o")
+    where = agent.ask(pair, "How many changes in the left column?", thread_id="o")
+    export = agent.ask(pair, "Export the changes", thread_id="o")
+    assert count.changed_regions == 2 and count.first_sentence.startswith("I count 2 ")
+    features = json.loads(Path(export.artefacts["geojson"]).read_text())["features"]
+    objects = [f for f in features if f["properties"].get("feature") == "object"]
+    assert len(objects) == 2
+    # the left column holds one counted object (at 5,5) and a speck under 50 px that counts nowhere
+    assert where.first_sentence.startswith("I count 1 "), where.first_sentence
+
+
+class TwoBlobProvider(MeasuredProvider):
+    """Two changed objects: 100 px in the top-left cell, 225 px in the centre cell."""
+
+    def provide(self, pair):
+        from tools.masks import ChangeMask, MaskSource
+
+        classes = np.zeros(pair.shape, np.uint8)
+        classes[5:15, 5:15] = 1
+        classes[38:53, 38:53] = 1
+        source = MaskSource(provider="blobs", kind="learned", categorical=False, confidence=0.95)
+        return ChangeMask(class_mask=classes, source=source)
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "largest"),
+    [
+        ("en", "How many changes are there?", "Which is the largest one?"),
+        ("fr", "Combien de changements y a-t-il ?", "Lequel est le plus grand ?"),
+        ("es", "¿Cuántos cambios hay?", "¿Cuál es el más grande?"),
+    ],
+)
+def test_the_largest_one_after_a_count_is_the_largest_counted_object(tmp_path, lang, count, largest):
+    from agent.answering.numbers import integer
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "l"), mask_provider=TwoBlobProvider())
+    counted = agent.ask(_plain_pair(), count, thread_id="l")
+    assert counted.changed_regions == 2
+    answer = agent.ask(_plain_pair(), largest, thread_id="l")
+    assert answer.evidence.route.referent == "largest", answer.evidence.route
+    assert "(CC)" in answer.first_sentence and f"{integer(225, lang)} px" in answer.first_sentence
+    assert "(TL)" not in answer.first_sentence
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de"])
+def test_every_sentence_of_an_answer_starts_with_a_capital(agent, tmp_path, lang):
+    import re
+
+    from deltavlm.synthetic import write_example
+    from tools.pairs import load_pair
+
+    paths = write_example(tmp_path / "ex", seed=7)  # changed, read by the classical mask (no categories)
+    pair = load_pair(paths.t1, paths.t2)
+    questions = {
+        "en": ["Describe the changes.", "What changed?", "Where did it change?", "How much changed?"],
+        "fr": ["Décris les changements.", "Où est-ce que ça a changé ?", "Combien a changé ?"],
+        "de": ["Beschreibe die Veränderungen.", "Wo hat es sich verändert?", "Wie viel hat sich verändert?"],
+    }[lang]
+    for question in questions:  # the classical mask: its evidence starts with the mask's name, in lower case
+        text = agent.ask(pair, question, thread_id=f"caps-{lang}").text
+        for part in re.split(r"(?<=[.!?。])\s+", text):
+            assert not part[:1].islower(), (question, part)
