@@ -223,7 +223,7 @@ def _fold_providers(folds: Path | None, held_out: str) -> list[tuple[str, MaskPr
     from tools.provider_spec import build_provider
 
     folder = folds / held_out
-    return [(f"detector:{folds}/<held-out> (fold model)", build_provider(f"detector:{folder}"))]
+    return [("learned detector, fold model (never saw this set)", build_provider(f"detector:{folder}"))]
 
 
 def _without_gsd(pair: ImagePair) -> ImagePair:
