@@ -34,7 +34,9 @@ def footprint(georef: Georef | None, width: int, height: int, crs: str = "wgs84"
     west, south, east, north = array_bounds(height, width, Affine(*georef.transform))
     if crs == "native":
         return west, south, east, north
-    return transform_bounds(CRS.from_string(georef.crs), "EPSG:4326", west, south, east, north, densify_pts=21)
+    return transform_bounds(
+        CRS.from_user_input(georef.crs.to_wkt()), "EPSG:4326", west, south, east, north, densify_pts=21
+    )
 
 
 def _strings(value: Any):
@@ -92,7 +94,7 @@ def validate_geojson(
     assert info["features"] == len(collection["features"]), "GDAL reads another number of features"
     if collection["features"]:
         if georef is not None and crs == "native":
-            assert CRS.from_user_input(info["crs"]) == CRS.from_string(georef.crs)
+            assert CRS.from_user_input(info["crs"]) == CRS.from_user_input(georef.crs.to_wkt())
         elif georef is not None:
             assert CRS.from_user_input(info["crs"]).to_epsg() == 4326
         _, _, wkb, _ = pyogrio.raw.read(path)

@@ -39,8 +39,9 @@ from shapely.validation import explain_validity, make_valid
 
 from deltavlm.rules import CATEGORIES, RuleSettings, cell_is_changed, change_mask, find_objects
 from tools.areas import pixel_area
+from tools.crs import metres_per_unit, to_crs
 from tools.geojson import feature_collection, tidy
-from tools.gsd import crs_of, geod_of, metres_per_unit
+from tools.gsd import geod_of
 from tools.masks import ChangeMask, MaskSource
 from tools.raster import Georef, InputError
 
@@ -180,7 +181,7 @@ def _label(properties: dict[str, Any], index: int) -> str:
 
 def to_pair_crs(layer: AoiLayer, georef: Georef) -> list[BaseGeometry]:
     """Each polygon in the pair's CRS (pyproj, lon/lat axis order kept as x/y)."""
-    transformer = Transformer.from_crs(CRS.from_wkt(layer.crs), crs_of(georef), always_xy=True)
+    transformer = Transformer.from_crs(to_crs(layer.crs), georef.crs, always_xy=True)
     return [
         shapely.transform(p.geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         for p in layer.polygons
@@ -191,7 +192,7 @@ def ground_area_m2(geometry: BaseGeometry, georef: Georef) -> float:
     """Area on the ground of a geometry in the pair's CRS: geodesic on a lon/lat CRS, else planar × unit²."""
     if geometry.is_empty:
         return 0.0
-    crs = crs_of(georef)
+    crs = georef.crs
     if crs.is_geographic:
         return abs(geod_of(crs).geometry_area_perimeter(geometry)[0])
     unit = metres_per_unit(crs)
@@ -329,7 +330,7 @@ def aoi_figures_on_raster(
     with rasterio.open(mask_path) as ds:
         if ds.crs is None:
             raise InputError(f"{Path(mask_path).name} has no CRS, so {layer.source} cannot be placed on it")
-        grid = Georef(crs=ds.crs.to_string(), transform=tuple(ds.transform)[:6])
+        grid = Georef(crs=ds.crs, transform=tuple(ds.transform)[:6])
         scene = rasterio.windows.Window(0, 0, ds.width, ds.height)
         stats = []
         for polygon, geometry in zip(layer.polygons, to_pair_crs(layer, grid), strict=True):
@@ -373,7 +374,7 @@ def aoi_collection(
     Added names that a user's column already holds are prefixed ``ca_`` so that nothing of theirs is overwritten.
     """
     features = []
-    pair_crs = crs_of(georef)
+    pair_crs = georef.crs
     to_output = Transformer.from_crs(pair_crs, "EPSG:4326", always_xy=True) if crs == "wgs84" else None
     for polygon, geometry, stats in zip(layer.polygons, to_pair_crs(layer, georef), summary.polygons, strict=True):
         added = {

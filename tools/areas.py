@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tools.gsd import crs_of, geod_of, metres_per_unit
+from tools.crs import metres_per_unit
+from tools.gsd import geod_of
 from tools.raster import Georef, InputError
 
 AreaUnit = Literal["m2", "ha", "km2", "acre"]
@@ -45,7 +46,7 @@ def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, s
     The one area rule of the project: the chat's areas, exported objects' ``area_m2`` and AOI figures all use it.
     """
     a, b, c, d, e, f = georef.transform
-    crs = crs_of(georef)
+    crs = georef.crs
     if crs.is_geographic:
         geod = geod_of(crs)
         areas = np.empty(len(rows))

@@ -37,6 +37,7 @@ from shapely.validation import make_valid
 from deltavlm.rules import CATEGORIES, CELL_NAMES, ChangeSummary, change_mask, find_objects, grid_bounds
 from tools.areas import pixel_area
 from tools.atomic import write_atomic
+from tools.crs import crs_text
 from tools.masks import ChangeMask
 from tools.naming import file_safe_name
 from tools.raster import Georef
@@ -80,7 +81,9 @@ def to_map(geom: BaseGeometry, georef: Georef | None, crs: CrsMode, image_height
     a, b, c, d, e, f = georef.transform
     projected = affine_transform(geom, [a, b, d, e, c, f])
     if crs == "wgs84":
-        projected = shape(transform_geom(CRS.from_string(georef.crs), "EPSG:4326", mapping(projected), precision=9))
+        projected = shape(
+            transform_geom(CRS.from_user_input(crs_text(georef.crs)), "EPSG:4326", mapping(projected), precision=9)
+        )
     return mapping(tidy(projected))
 
 
@@ -240,8 +243,8 @@ def feature_collection(
     if georef is None:
         collection["coordinate_system"] = pixel_note
     elif crs == "native":
-        epsg = CRS.from_string(georef.crs).to_epsg()
-        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else georef.crs
+        epsg = georef.crs.to_epsg()
+        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs_text(georef.crs)
         collection["crs"] = {"type": "name", "properties": {"name": name}}
     if provenance is not None:
         collection[PROVENANCE_MEMBER] = portable(dict(provenance))
@@ -254,8 +257,8 @@ def coordinates_label(georef: Georef | None, crs: CrsMode) -> str:
     if georef is None:
         return PIXEL_COORDINATES
     if crs == "native":
-        parsed = CRS.from_string(georef.crs)
-        return f"EPSG:{parsed.to_epsg()}" if parsed.to_epsg() else parsed.to_wkt()
+        epsg = georef.crs.to_epsg()
+        return f"EPSG:{epsg}" if epsg else georef.crs.to_wkt()
     return "EPSG:4326 (longitude, latitude; RFC 7946)"
 
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Literal
 
 import rasterio
+from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.transform import from_bounds
 
+from tools.crs import to_crs
 from tools.pairs import ImagePair, load_pair, pair_gsd
 from tools.raster import Georef, InputError
 
@@ -75,7 +77,7 @@ def _in_degrees(bounds: Bounds) -> bool:
 def georef_from_bounds(bounds: Bounds, crs: str, width: int, height: int) -> Georef:
     """The north-up grid that spreads ``width`` × ``height`` pixels over ``bounds`` in ``crs``."""
     west, south, east, north = bounds
-    if CRS.from_string(crs).is_geographic and not _in_degrees(bounds):
+    if to_crs(crs).is_geographic and not _in_degrees(bounds):
         swapped = _swapped_hint(bounds, geographic=True)
         raise InputError(
             f"bounds {west:g},{south:g},{east:g},{north:g} are read as W,S,E,N (west, south, east, north) and fall "
@@ -191,6 +193,5 @@ def _name(path: Path | None, role: str) -> str:
     return f"{role} ({path.name})" if path else role
 
 
-def _short(crs: str) -> str:
-    parsed = CRS.from_string(crs)
-    return f"EPSG:{parsed.to_epsg()}" if parsed.to_epsg() else parsed.name
+def _short(crs: ProjCRS) -> str:
+    return f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name

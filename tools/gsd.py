@@ -10,41 +10,11 @@ so a 9 × 11 m Sentinel-2 pixel at 34° N counts as about 10 m.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 from pyproj import CRS, Geod
-from pyproj.exceptions import CRSError
 
+from tools.crs import metres_per_unit
 from tools.raster import Georef, InputError
-
-
-def crs_of(georef: Georef) -> CRS:
-    """The georeference's CRS as pyproj reads it (cached: every answer's area and pixel size ask again)."""
-    try:
-        return _parsed_crs(georef.crs)
-    except CRSError as exc:
-        raise InputError(f"the georeference's CRS {georef.crs!r} is not understood: {exc}") from exc
-
-
-@lru_cache(maxsize=64)
-def _parsed_crs(text: str) -> CRS:
-    return CRS.from_user_input(text)
-
-
-def same_crs(first: str, second: str) -> bool:
-    """The one CRS equality rule (pairs, masks, scenes): two CRS are the same when pyproj reads them as equal, so
-    ``EPSG:32614`` and its WKT match; text pyproj cannot read is compared as text."""
-    if first == second:
-        return True
-    try:
-        return _parsed_crs(first) == _parsed_crs(second)
-    except CRSError:
-        return False
-
-
-def metres_per_unit(crs: CRS) -> float | None:
-    """Metres in one unit of a projected CRS's first axis; None when the CRS names no usable unit."""
-    return (crs.axis_info[0].unit_conversion_factor if crs.axis_info else None) or None
 
 
 def geod_of(crs: CRS) -> Geod:
@@ -76,7 +46,7 @@ def gsd_from_georef(georef: Georef) -> float | None:
     y_size = math.hypot(b, e)
     if x_size <= 0 or y_size <= 0:
         return None
-    crs = crs_of(georef)
+    crs = georef.crs
     if crs.is_geographic:
         return _geodesic_pixel_size(crs, (a, b, c, d, e, f))
     unit = metres_per_unit(crs)

@@ -19,6 +19,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
 from tools.atomic import replacing
+from tools.crs import crs_text
 from tools.masks import ChangeMask
 from tools.naming import file_safe_name
 from tools.raster import Georef
@@ -53,7 +54,7 @@ def write_mask_cog(mask: ChangeMask, georef: Georef | None, path: str | Path) ->
         "overview_resampling": "nearest",
     }
     if georef is not None:
-        profile |= {"crs": CRS.from_string(georef.crs), "transform": Affine(*georef.transform)}
+        profile |= {"crs": CRS.from_user_input(crs_text(georef.crs)), "transform": Affine(*georef.transform)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with replacing(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:

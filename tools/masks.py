@@ -30,6 +30,7 @@ from deltavlm.rules import (
     classes_from_label_values,
     is_categorical,
 )
+from tools.crs import crs_text, same_crs
 from tools.pairs import ImagePair, refuse_flat_dates
 from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, read_raster
 
@@ -134,15 +135,13 @@ def check_mask_grid(mask_georef: Georef | None, pair_georef: Georef | None, path
     """A georeferenced mask must lie on the georeferenced pair's grid: same CRS and transform (1e-6)."""
     if mask_georef is None or pair_georef is None:
         return
-    from tools.gsd import same_crs
-
     same_grid_crs = same_crs(mask_georef.crs, pair_georef.crs)
     same_transform = np.allclose(mask_georef.transform, pair_georef.transform, rtol=0, atol=1e-6)
     if not (same_grid_crs and same_transform):
         raise InputError(
-            f"mask file {path} does not lie on the {what}'s grid: the mask is in {mask_georef.crs} with transform "
-            f"{mask_georef.transform}, the {what} in {pair_georef.crs} with {pair_georef.transform}; reproject the "
-            "mask onto the first date's grid first"
+            f"mask file {path} does not lie on the {what}'s grid: the mask is in {crs_text(mask_georef.crs)} with "
+            f"transform {mask_georef.transform}, the {what} in {crs_text(pair_georef.crs)} with "
+            f"{pair_georef.transform}; reproject the mask onto the first date's grid first"
         )
 
 

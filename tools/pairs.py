@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from deltavlm.serving.hashing import pair_hash
+from tools.crs import crs_text, same_crs
 from tools.naming import scene_name
 from tools.raster import DEFAULT_MAX_PIXELS, MIN_SIDE, Georef, InputError, RasterData, read_raster
 
@@ -297,16 +298,14 @@ def _check_aligned(first: RasterData, second: RasterData) -> None:
     if (first.georef is None) != (second.georef is None):
         geo, plain = (first, second) if first.georef else (second, first)
         raise InputError(
-            f"{geo.path} is georeferenced ({geo.georef.crs}) but {plain.path} is not; "
+            f"{geo.path} is georeferenced ({crs_text(geo.georef.crs)}) but {plain.path} is not; "
             "both dates must be georeferenced, or neither"
         )
     if first.georef and second.georef:
-        from tools.gsd import same_crs
-
         if not same_crs(first.georef.crs, second.georef.crs):
             raise InputError(
-                f"t1 and t2 are in different CRS: {first.path} is {first.georef.crs}, "
-                f"{second.path} is {second.georef.crs}; reproject one onto the other's grid first"
+                f"t1 and t2 are in different CRS: {first.path} is {crs_text(first.georef.crs)}, "
+                f"{second.path} is {crs_text(second.georef.crs)}; reproject one onto the other's grid first"
             )
         if not np.allclose(first.georef.transform, second.georef.transform, rtol=0, atol=1e-6):
             raise InputError(

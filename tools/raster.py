@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from tools.crs import CrsField
+
 DEFAULT_MAX_PIXELS = 16_000_000
 """Refuse larger images unless asked: 16 MP (4000×4000) per date, which an analysis holds in about 2 GB
 (``bench/bench_memory.py``). Larger scenes go through the tiler (``changeagent scene``)."""
@@ -42,11 +44,11 @@ class InputError(ValueError):
 
 
 class Georef(BaseModel):
-    """Where a raster lies: its CRS (as stored, ``EPSG:n`` or WKT) and affine transform (GDAL order a..f)."""
+    """Where a raster lies: its CRS (parsed; stored as ``EPSG:n`` or WKT) and affine transform (GDAL order a..f)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    crs: str
+    crs: CrsField
     transform: tuple[float, float, float, float, float, float]
 
 
@@ -308,4 +310,7 @@ def georef_of(ds: rasterio.io.DatasetReader) -> Georef | None:
     if ds.crs is None:
         return None
     t = ds.transform
-    return Georef(crs=ds.crs.to_string(), transform=(t.a, t.b, t.c, t.d, t.e, t.f))
+    try:
+        return Georef(crs=ds.crs, transform=(t.a, t.b, t.c, t.d, t.e, t.f))
+    except ValueError as exc:
+        raise InputError(f"{ds.name} has a CRS that PROJ does not understand ({ds.crs}); reproject it first") from exc

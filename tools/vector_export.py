@@ -25,10 +25,10 @@ from typing import Any, Literal
 import numpy as np
 import pyogrio.raw
 import shapely
-from pyproj import CRS as ProjCRS
 from shapely.geometry import shape
 
 from tools.atomic import replacing, write_atomic
+from tools.crs import to_crs
 from tools.geojson import PROVENANCE_MEMBER, tidy, write_geojson
 from tools.raster import InputError
 
@@ -119,7 +119,7 @@ def _crs_wkt(collection: Mapping[str, Any]) -> str | None:
     if "coordinate_system" in collection:
         return None
     named = (collection.get("crs") or {}).get("properties", {}).get("name")
-    return ProjCRS.from_user_input(named or "EPSG:4326").to_wkt()
+    return to_crs(named or "EPSG:4326").to_wkt()
 
 
 def _write_layer(

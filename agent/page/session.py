@@ -42,6 +42,7 @@ from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, c
 from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
 from agent.page.pictures import change_pictures, date_pictures
 from tools.aoi import aoi_collection, aoi_figures, read_aoi
+from tools.crs import crs_text
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
 from tools.georef import load_placed_pair
 from tools.mask_geotiff import mask_file_name, write_mask_cog
@@ -326,7 +327,7 @@ class ChangePage:
                 "pair_id": pair.pair_id,
                 "width": pair.shape[1],
                 "height": pair.shape[0],
-                "crs": pair.georef.crs if pair.georef else None,
+                "crs": crs_text(pair.georef.crs) if pair.georef else None,
                 "unplaced": unplaced_hint(pair),
             }
         )
@@ -442,11 +443,12 @@ class ChangePage:
             session.reply(f"{MARK_PROBLEM} **Could not place the pair.** {scrub(str(exc), self._labels(ref))}.")
             return session
         session.pair = placed.model_copy(
-            update={"crs": pair.georef.crs if pair.georef else None, "unplaced": unplaced_hint(pair)}
+            update={"crs": crs_text(pair.georef.crs) if pair.georef else None, "unplaced": unplaced_hint(pair)}
         )
         session.pair_summary = self._pair_summary(session.pair)
         if pair.georef is not None:
-            crs = pair.georef.crs if len(pair.georef.crs) < 40 else "your CRS"
+            crs = crs_text(pair.georef.crs)
+            crs = crs if len(crs) < 40 else "your CRS"
             said = f"{MARK_PLACE} The pair is now placed in {crs}"
             said += f" ({placed.bounds})." if placed.bounds else "."
         else:

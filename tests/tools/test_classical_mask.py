@@ -56,8 +56,8 @@ def test_gsd_from_the_georeference():
     assert gsd_from_georef(feet) == pytest.approx(0.3048, rel=1e-4)
     lonlat = Georef(crs="EPSG:4326", transform=(9.9e-5, 0.0, 35.5, 0.0, -9.9e-5, 33.9))  # Beirut, ~9 × 11 m
     assert gsd_from_georef(lonlat) == pytest.approx(10.0, abs=0.3)
-    with pytest.raises(InputError, match="not understood"):
-        gsd_from_georef(Georef(crs="EPSG:999999", transform=(1, 0, 0, 0, -1, 0)))
+    with pytest.raises(ValueError, match="not understood"):  # a georeference holds a parsed CRS, or none
+        Georef(crs="EPSG:999999", transform=(1, 0, 0, 0, -1, 0))
     image = _ground()
     assert pair_from_arrays(image, image).gsd_m is None
     assert pair_from_arrays(image, image, gsd_m=0.5).gsd_m == 0.5

@@ -69,7 +69,7 @@ def test_a_user_gsd_serves_plain_pairs_and_loses_to_a_georeference():
 def test_one_crs_equality_rule_reads_the_crs_not_its_spelling():
     from pyproj import CRS
 
-    from tools.gsd import same_crs
+    from tools.crs import same_crs
 
     assert same_crs("EPSG:32614", CRS.from_epsg(32614).to_wkt())
     assert same_crs("EPSG:4326", "epsg:4326") and same_crs("not a crs", "not a crs")

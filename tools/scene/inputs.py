@@ -23,7 +23,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from tools.gsd import same_crs as same_crs_text
+from tools.crs import same_crs as same_crs_of
 from tools.masks import MaskKind, check_mask_channels, check_mask_grid, classes_from_mask_file
 from tools.pairs import STRETCH_PERCENTILES, STRETCH_RANGE, apply_stretch, stretch_bounds
 from tools.raster import Georef, InputError, gdal_reason, georef_of, open_raster
@@ -164,7 +164,7 @@ class SceneInputs:
                     f"{second.width}×{second.height} (width×height), and neither is georeferenced"
                 )
             return second
-        same_crs = same_crs_text(first.crs.to_wkt(), second.crs.to_wkt())
+        same_crs = same_crs_of(first.crs, second.crs)
         same_transform = np.allclose(tuple(first.transform)[:6], tuple(second.transform)[:6], rtol=0, atol=1e-6)
         if same_crs and same_transform and same_size:
             return second

@@ -21,6 +21,7 @@ from deltavlm.rules import (
 )
 from tools.areas import pixel_areas_at_rows
 from tools.atomic import replacing
+from tools.crs import crs_text
 from tools.geojson import cell_features, cell_of, feature_collection, object_feature, to_map
 from tools.raster import Georef
 from tools.scene.disk_mask import NO_DATA, DiskMask
@@ -50,7 +51,7 @@ def write_mask_geotiff(mask: DiskMask, path: str | Path, georef: Georef | None) 
         "nodata": NO_DATA,
     }
     if georef is not None:
-        profile |= {"crs": CRS.from_string(georef.crs), "transform": Affine(*georef.transform)}
+        profile |= {"crs": CRS.from_user_input(crs_text(georef.crs)), "transform": Affine(*georef.transform)}
     rows = 1024
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
