@@ -38,9 +38,12 @@ def _parsed(text: str) -> CRS:
         raise ValueError(f"CRS {text!r} is not understood: {exc}") from exc
 
 
-def crs_text(crs: CRS) -> str:
-    """How a CRS is stored and shown: ``EPSG:n`` when that code is exactly the CRS, else the text it was read from."""
-    return crs.to_string()
+def crs_text(crs: CRS | str) -> str:
+    """How a CRS is stored and shown: ``EPSG:n`` when that code is exactly the CRS, else the text it was read from.
+
+    Text is read first: ``model_copy(update=...)`` skips validation, so a copied georeference may still hold it.
+    """
+    return to_crs(crs).to_string()
 
 
 CrsField = Annotated[

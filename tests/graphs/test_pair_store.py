@@ -14,7 +14,7 @@ from tests.geodata import write_tif
 from tools.classical_mask import ClassicalMaskProvider
 from tools.masks import UserMaskProvider, on_valid_data
 from tools.pairs import load_pair
-from tools.raster import read_raster
+from tools.raster import Georef, read_raster
 
 QUESTION = "How much changed, in square metres?"
 
@@ -61,7 +61,7 @@ def test_the_key_covers_georeference_gsd_bands_and_mask_options(tmp_path):
     classical = on_valid_data(ClassicalMaskProvider())
     key = PairKey.of(pair, classical)
     assert key == PairKey.of(pair, on_valid_data(ClassicalMaskProvider()))  # equal settings: one entry
-    moved = pair.model_copy(update={"georef": pair.georef.model_copy(update={"crs": "EPSG:32615"})})
+    moved = pair.model_copy(update={"georef": Georef(crs="EPSG:32615", transform=pair.georef.transform)})
     label = write_example(tmp_path / "m", seed=7).mask
     others = [
         PairKey.of(moved, classical),
