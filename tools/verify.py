@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from deltavlm.rules import CATEGORIES, CELL_IDS, ChangeSummary, RuleSettings, summarize
+from deltavlm.rules import ChangeSummary, RuleSettings, summarize
 from tools.masks import ChangeMask, MaskSource
 
 
@@ -114,32 +114,3 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
         source=source,
         valid_fraction=summary.valid_fraction,
     )
-
-
-def describe(verification: Verification) -> str:
-    """A short plain-language summary of a verification for the CLI and logs."""
-    v = verification
-    lines = [
-        f"mask: {v.source.provider} ({v.source.kind}, confidence {v.source.confidence:.2f})",
-        f"changed: {'yes' if v.binary.changed else 'no'} "
-        f"({v.binary.changed_pixels} px, {v.binary.changed_fraction:.1%} of the "
-        f"{'image' if v.valid_fraction >= 1.0 else 'valid part'})",
-    ]
-    if v.valid_fraction < 1.0:
-        lines.append(f"valid data: {v.valid_fraction:.1%} of the image (both dates hold data there)")
-    if v.counts.categorical:
-        counts = ", ".join(f"{v.counts.counts[c]} {c}{'s' if v.counts.counts[c] != 1 else ''}" for c in CATEGORIES)
-        lines.append(f"changed objects: {counts}")
-    else:
-        lines.append(f"changed regions (category unknown): about {v.counts.changed_regions}")
-    cells = " ".join(v.grid.cells) or "none"
-    lines.append(f"changed cells: {cells}")
-    if v.grid.no_data_cells:
-        lines.append(f"no-data cells (too little valid data to judge): {' '.join(v.grid.no_data_cells)}")
-    for category, cells_of in v.grid.category_cells.items():
-        lines.append(f"  {category}: {' '.join(cells_of) or 'none'}")
-    shown = {c: "   --" if c in v.grid.no_data_cells else f"{v.grid.cell_fractions[c]:5.1%}" for c in CELL_IDS}
-    grid = [" ".join(shown[c] for c in CELL_IDS[r * 3 : r * 3 + 3]) for r in range(3)]
-    lines.append("changed fraction per cell:")
-    lines.extend(f"  {row}" for row in grid)
-    return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.answering import unplaced_hint
 from agent.answering.aoi import aoi_table
+from agent.answering.verification import verification_text
 from agent.cli.conversation import print_answer
 from deltavlm.rules import RuleSettings
 from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
@@ -20,7 +21,7 @@ from tools.overlay import render_overlay, save_png
 from tools.pairs import ImagePair, load_pair
 from tools.raster import ensure_folder
 from tools.vector_export import format_of, write_vector
-from tools.verify import Verification, describe, verify
+from tools.verify import Verification, verify
 
 
 def _verify_pair(pair: ImagePair, provider: MaskProvider, settings: RuleSettings) -> tuple[ChangeMask, Verification]:
@@ -84,7 +85,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=1))
     else:
         print(f"pair: {pair.t1_path} → {pair.t2_path} ({pair.shape[1]}×{pair.shape[0]} px)")
-        print(describe(verification))
+        print(verification_text(verification))
         if aoi:
             print(aoi_table(aoi[1]))
         if not verification.source.categorical:
@@ -116,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             crs="wgs84",
         )
         print(f"== {provider.name} mask ==")
-        print(describe(verification))
+        print(verification_text(verification))
         for kind, path in written.items():
             print(f"wrote {kind}: {path}")
         print()

@@ -1,0 +1,35 @@
+"""The CLI's summary of a verification is worded from the catalogs: English as before, other languages localised."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.answering.verification import verification_text
+from deltavlm.rules import ChangeClass
+from tools.masks import ChangeMask, MaskSource
+from tools.verify import verify
+
+
+def _verification(valid: bool = False):
+    mask = np.zeros((90, 90), np.uint8)
+    mask[5:25, 5:25] = ChangeClass.BUILDING
+    source = MaskSource(provider="user", kind="user", categorical=True, confidence=1.0)
+    keep = np.ones((90, 90), bool)
+    keep[60:, :] = False
+    return verify(ChangeMask(class_mask=mask, source=source, valid=keep if valid else None))
+
+
+def test_english_summary_names_the_facts():
+    text = verification_text(_verification())
+    assert text.splitlines()[:3] == [
+        "mask: user (user, confidence 1.00)",
+        "changed: yes (400 px, 4.9% of the image)",
+        "changed objects: 0 roads, 1 building",
+    ]
+    assert "changed cells: TL" in text and "  buildings: TL" in text and "changed fraction per cell:" in text
+
+
+def test_french_summary_uses_the_catalog_and_french_numbers():
+    text = verification_text(_verification(valid=True), "fr").replace("\xa0", " ")
+    assert "changé : oui (400 px, 7,4 % de la partie valide)" in text
+    assert "données valides : 66,7 % de l'image" in text and "cellules sans données" in text
