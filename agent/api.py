@@ -9,7 +9,9 @@ same thread is refused instead of silently mixing two places.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,10 @@ from tools.pairs import ImagePair, as_pair, with_gsd
 from tools.raster import InputError
 from tools.verify import Verification
 from tools.vlm import DeltaVLMTool, HTTPBackend, InProcessBackend, VLMBackend
+
+KEPT_STATES = 1024
+"""Threads whose last saved state an Agent keeps in memory (``Agent._start_state``): a turn on one of them reads
+the checkpoint's id, not the whole checkpoint, before the graph loads it."""
 
 MAX_THREAD_ID_CHARS = 512
 """As long as a catalog id may be (batch runs one thread per pair, named by its id)."""
@@ -156,6 +162,9 @@ class Agent:
         self.turn_log = TurnLog(self.checkpointer)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
         self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
+        self._saved: OrderedDict[str, tuple[str, TurnState]] = OrderedDict()
+        """Per thread: the id of the checkpoint this Agent saved last, and the state it holds."""
+        self._saved_guard = threading.Lock()
 
     @property
     def perception(self) -> str:
@@ -196,6 +205,25 @@ class Agent:
                 f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
             )
         return TurnState.model_validate(values), records
+
+    def _start_state(self, thread_id: str) -> tuple[TurnState, list[TurnRecord]]:
+        """The state a turn starts from: the one this Agent saved last when it is still the thread's newest
+        checkpoint (another process, or a failed save, makes a new one and the checkpoint is loaded), so a turn
+        deserialises its checkpoint once (in the graph) instead of twice. Only the thread's binding (pair, mask,
+        GSD, areas of interest) is read from it."""
+        with self._saved_guard:
+            kept = self._saved.get(thread_id)
+        if kept is not None and kept[0] == self.turn_log.newest(thread_id):
+            return kept[1], []
+        return self._load(thread_id)
+
+    def _keep_saved(self, thread_id: str, checkpoint_id: str | None, values: dict[str, Any]) -> None:
+        with self._saved_guard:
+            self._saved.pop(thread_id, None)
+            if checkpoint_id is not None:
+                self._saved[thread_id] = (checkpoint_id, TurnState.model_validate(values))
+                while len(self._saved) > KEPT_STATES:
+                    self._saved.popitem(last=False)
 
     def ask(
         self,
@@ -244,7 +272,7 @@ class Agent:
         gsd_m: float | None,
         aoi: str | Path | None = None,
     ) -> Answer:
-        state, inline = self._load(thread_id)
+        state, inline = self._start_state(thread_id)
         if state.pair_id and state.pair_id != image_pair.pair_id:
             raise ThreadPairMismatch(
                 f"thread {thread_id} is about pair {state.pair_name} ({state.pair_id[:12]}); "
@@ -293,7 +321,8 @@ class Agent:
             )
             record: TurnRecord = result["recent"][-1]
             self.turn_log.write(thread_id, record.turn, record.model_dump_json())
-            self.turn_log.prune(thread_id)  # the newest checkpoint is all a restart needs
+            newest = self.turn_log.prune(thread_id)  # the newest checkpoint is all a restart needs
+            self._keep_saved(thread_id, newest, result)
             return result
         except sqlite3.OperationalError as exc:
             where = self.settings.checkpoint_db or "the conversation store"
@@ -357,6 +386,7 @@ class Agent:
         """Forget a conversation (its checkpoints and turn records); batch runs end each pair's thread when done."""
         with self.locks.hold(thread_id):
             self.turn_log.forget(thread_id)
+            self._keep_saved(thread_id, None, {})
 
     def close(self) -> None:
         if self._connection is not None:

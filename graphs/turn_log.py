@@ -14,6 +14,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 TABLE = "turn_records"
+_NEWEST = (
+    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+    "ORDER BY checkpoint_id DESC LIMIT 1"
+)
+"""The newest checkpoint of a thread's top graph (the order ``SqliteSaver.get_tuple`` takes as latest)."""
 
 
 class TurnLog:
@@ -60,28 +65,46 @@ class TurnLog:
         else:
             self._memory.pop(thread_id, None)
 
-    def prune(self, thread_id: str) -> None:
-        """Keep only the thread's newest checkpoint (and its pending writes): all a restart needs to resume."""
+    def newest(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint (None for a new thread), read without loading the checkpoint:
+        a caller that kept the state it saved last knows whether that state is still the thread's."""
+        if isinstance(self.saver, SqliteSaver):
+            with self.saver.cursor(transaction=False) as cur:
+                row = cur.execute(
+                    _NEWEST,
+                    (thread_id,),
+                ).fetchone()
+            return str(row[0]) if row is not None else None
+        if isinstance(self.saver, InMemorySaver):
+            saved = self.saver.storage.get(thread_id, {}).get("")  # .get: the storage is a defaultdict
+            return max(saved) if saved else None
+        raise TypeError(f"no checkpoint ids for {type(self.saver).__name__}")
+
+    def prune(self, thread_id: str) -> str | None:
+        """Keep only the thread's newest checkpoint (and its pending writes): all a restart needs to resume.
+
+        Returns the kept checkpoint's id (None when the thread has none)."""
         if isinstance(self.saver, SqliteSaver):
             with self.saver.cursor() as cur:
                 newest = cur.execute(
-                    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
-                    "ORDER BY checkpoint_id DESC LIMIT 1",
+                    _NEWEST,
                     (thread_id,),
                 ).fetchone()
                 if newest is None:
-                    return
+                    return None
                 for table in ("checkpoints", "writes"):
                     cur.execute(
                         f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id <> ?", (thread_id, newest[0])
                     )
-        elif isinstance(self.saver, InMemorySaver):
+            return str(newest[0])
+        if isinstance(self.saver, InMemorySaver):
             # In place, never delete-and-put back: a reader between the two would see an empty thread.
-            newest = self.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-            if newest is None:
-                return
-            keep, versions = newest.config["configurable"]["checkpoint_id"], newest.checkpoint["channel_versions"]
-            saved = self.saver.storage[thread_id][""]
+            # The newest checkpoint's channel versions only: its channel values (the whole state) need no loading.
+            saved = self.saver.storage.get(thread_id, {}).get("")
+            if not saved:
+                return None
+            keep = max(saved)
+            versions = self.saver.serde.loads_typed(saved[keep][0])["channel_versions"]
             for checkpoint_id in [c for c in list(saved) if c != keep]:
                 saved.pop(checkpoint_id, None)
             for key in [k for k in list(self.saver.writes) if k[0] == thread_id and k[1] == "" and k[2] != keep]:
@@ -89,5 +112,5 @@ class TurnLog:
             for key in [k for k in list(self.saver.blobs) if k[0] == thread_id and k[1] == ""]:
                 if versions.get(key[2]) != key[3]:  # a channel's older version: no kept checkpoint reads it
                     self.saver.blobs.pop(key, None)
-        else:
-            raise TypeError(f"no pruning for {type(self.saver).__name__}")
+            return keep
+        raise TypeError(f"no pruning for {type(self.saver).__name__}")

@@ -118,3 +118,28 @@ def test_a_version_2_thread_moves_its_turns_to_the_log_and_goes_on(arrays, tmp_p
     assert follow_up.turn == 3 and [t.turn for t in history] == [0, 1, 2, 3]
     assert [t.question for t in history] == [*QUESTIONS[:3], "why?"]
     assert _checkpoint_bytes(db)[0] == 1
+
+
+def test_a_turn_loads_its_checkpoint_once_and_sees_another_writers_turns(arrays, tmp_path, monkeypatch):
+    db = tmp_path / "shared.sqlite"
+    first = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    second = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    first.ask(arrays, "How many buildings?", thread_id="t")
+    loads = []
+    real = first.checkpointer.get_tuple
+    monkeypatch.setattr(first.checkpointer, "get_tuple", lambda config: loads.append(config) or real(config))
+    first.ask(arrays, "where?", thread_id="t")
+    assert len(loads) == 1  # the graph's own load: the start of the turn used the state this agent saved last
+    assert first._start_state("t")[0] == first.thread_state("t")  # what it kept is what the checkpoint holds
+
+    # Another process's turn makes a newer checkpoint: the kept state is stale and the checkpoint is read again.
+    second.ask(arrays, "why?", thread_id="t", gsd_m=0.5)
+    loads.clear()
+    follow_up = first.ask(arrays, "and roads?", thread_id="t")
+    assert len(loads) == 2
+    assert first.thread_state("t").gsd_m == 0.5  # the other writer's GSD is the thread's now
+    history = first.history("t")
+    first.close()
+    second.close()
+    assert follow_up.turn == 3
+    assert [t.question for t in history] == ["How many buildings?", "where?", "why?", "and roads?"]
