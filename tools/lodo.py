@@ -51,7 +51,7 @@ from tools.change_detection.settings import ClassicalSettings
 from tools.lodo_data import DATASETS, LabelledPair, available_datasets, load_dataset
 from tools.lodo_tune import GRID, Grid, choose, grid_points, grid_search
 from tools.mask_eval import Confusion, PairScore, score_mask
-from tools.masks import ChangeMask, MaskProvider, MaskSource
+from tools.masks import ChangeMask, ConfidenceBasis, MaskProvider, MaskSource
 from tools.pairs import ImagePair, pair_from_arrays
 from tools.raster import InputError
 
@@ -96,7 +96,7 @@ class NaiveCvaOtsu:
                 kind="classical",
                 categorical=False,
                 confidence=0.0,
-                confidence_reason="baseline, uncalibrated",
+                basis=ConfidenceBasis(kind="uncalibrated"),
             ),
         )
 

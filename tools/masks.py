@@ -36,6 +36,30 @@ from tools.raster import DEFAULT_MAX_PIXELS, Georef, InputError, RasterData, rea
 
 MaskKind = Literal["auto", "levir-mci", "index", "binary"]
 
+CalibrationFallback = Literal["all_sensors", "all_pairs"]
+"""How a calibration lookup widened when no held-out pairs of the exact kind existed: over every sensor at the
+pair's GSD band, or over every held-out pair."""
+
+
+class ConfidenceBasis(BaseModel):
+    """Where a mask's confidence comes from, as facts; ``agent.answering`` words them for the user."""
+
+    kind: Literal["ground_truth", "held_out", "validation", "uncalibrated", "unmeasured"] = Field(
+        "unmeasured",
+        description="ground_truth: the user's own mask; held_out: leave-one-dataset-out scores; validation: scores "
+        "on pairs drawn from the training sets; uncalibrated: a baseline with no score; unmeasured: nothing said.",
+    )
+    detector: Literal["classical", "learned"] | None = None
+    binary_accuracy: float | None = None
+    binary_correct: int | None = None
+    pairs: int | None = None
+    grid_f1: float | None = None
+    gsd_band: str | None = Field(None, description="The calibration's GSD band key (sub-metre, 1-5m, …).")
+    sensor: str | None = Field(None, description="The calibration's sensor key (rgb8, multispectral).")
+    datasets: list[str] = Field(default_factory=list, description="The held-out datasets the scores come from.")
+    fallback: CalibrationFallback | None = None
+    default_settings: bool = Field(True, description="False when the scores were measured with other settings.")
+
 
 class MaskSource(BaseModel):
     """Provenance of a mask, carried into every answer, GeoJSON property and overlay legend."""
@@ -46,8 +70,8 @@ class MaskSource(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="How far counts and cells from it can be trusted.")
     settings: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
-    confidence_reason: str = Field(
-        "", description="Where the confidence comes from, in words an answer can quote (held-out accuracy …)."
+    basis: ConfidenceBasis = Field(
+        default_factory=ConfidenceBasis, description="Where the confidence comes from (held-out accuracy …)."
     )
     calibration_key: str | None = Field(
         None, description="The calibration entry the confidence was read from (GSD band / sensor kind)."
@@ -220,7 +244,7 @@ def load_change_mask(
                 confidence=1.0,
                 settings={"path": str(raster.path), "kind": kind},
                 detail=f"user-supplied mask read as {note}; taken as ground truth",
-                confidence_reason="a mask you supplied is taken as ground truth",
+                basis=ConfidenceBasis(kind="ground_truth"),
             ),
         ),
         valid,

@@ -7,7 +7,9 @@ that had to be repaired is said so by name, so no polygon disappears from an ans
 
 from __future__ import annotations
 
+from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
+from agent.answering.provenance import confidence_reason
 from agent.answering.wording import join, say, sentence
 from agent.reading import Request
 from agent.turn.state import PairFacts
@@ -109,7 +111,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     evidence += [sentence(_figures(s)) for s in chosen]
     evidence.append(sentence(f"Rule: {summary.rule}"))
     if confidence < HEDGE_BELOW or unreliable:
-        why = source.confidence_reason if source and source.confidence_reason else "no measured accuracy"
+        why = confidence_reason(source.basis) if source else message("basis:unmeasured", "en")
         evidence.append(f"The mask's confidence is {confidence:.2f} ({why}): these figures are estimates.")
     details = " ".join(evidence)
     return " ".join(p for p in (first, say("details", lang), details) if p), first, chosen, confidence

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agent.answering.catalog import message
 from agent.answering.numbers import decimal, integer, percent
 from agent.answering.orientation import facing, orientation_sentence
+from agent.answering.provenance import confidence_reason
 from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
@@ -611,7 +612,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
     weak = confidence < HEDGE_BELOW or fitting < HEDGE_BELOW or unreliable
     if request.ask not in ("export", "show") and weak and not turn.refused:
         first = sentence(_hedge(first, lang))
-        why = source.confidence_reason or source.detail or "no measured accuracy"
+        why = source.detail if source.basis.kind == "unmeasured" and source.detail else confidence_reason(source.basis)
         shown = say(f"measure:{measure}", lang)
         if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
             turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=decimal(fitting, lang, 2)))

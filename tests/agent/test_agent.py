@@ -96,7 +96,9 @@ def test_classical_mask_never_states_category_counts_as_facts(example, tmp_path)
     assert answer.counts is None
     assert answer.first_sentence.startswith("I can't tell buildings apart from other change")
     mask = answer.evidence.mask
-    assert mask.kind == "classical" and mask.confidence_reason  # a measured accuracy, with where it was measured
+    assert (
+        mask.kind == "classical" and mask.basis.kind == "held_out" and mask.basis.datasets
+    )  # a measured accuracy, with where it was measured
     assert answer.confidence == mask.confidence < 1.0
 
 

@@ -140,7 +140,7 @@ class MeasuredProvider:
     name = "measured"
 
     def provide(self, pair):
-        from tools.masks import ChangeMask, MaskSource
+        from tools.masks import ChangeMask, ConfidenceBasis, MaskSource
 
         classes = np.zeros(pair.shape, np.uint8)
         classes[0:20, 0:20] = 1
@@ -149,7 +149,17 @@ class MeasuredProvider:
             kind="learned",
             categorical=False,
             confidence=0.7,
-            confidence_reason="held-out scores of the test detector",
+            basis=ConfidenceBasis(
+                kind="held_out",
+                detector="learned",
+                binary_accuracy=0.9,
+                binary_correct=9,
+                pairs=10,
+                grid_f1=0.25,
+                gsd_band="sub-metre",
+                sensor="rgb8",
+                datasets=["TestSet"],
+            ),
             measured={"binary_accuracy": 0.9, "grid_f1": 0.25},
         )
         return ChangeMask(class_mask=classes, source=source)
@@ -166,7 +176,7 @@ def test_the_calibration_sentence_is_said_once_per_thread(measured_agent):
         measured_agent.ask(pair, q, thread_id="k") for q in ("Has anything changed?", "Did the left half change?")
     ]
     assert answers[0].hedged and "calibration" in answers[0].said and "calibration" not in answers[1].said
-    reason = "held-out scores of the test detector"
+    reason = "learned detector: binary accuracy 0.90 (9/10) and grid F1 0.25 on held-out sub-metre 8-bit RGB pairs"
     assert reason in answers[0].text and reason not in answers[1].text
     assert "measured as said in this conversation" in answers[1].text
 

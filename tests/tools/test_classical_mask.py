@@ -104,7 +104,8 @@ def test_new_buildings_found_and_honestly_labelled(gsd, band):
     assert source.gsd_m == gsd and source.calibration_key == f"{band}/rgb8"
     entry, _ = load_calibration().lookup(band, "rgb8")
     assert source.confidence == pytest.approx(entry.confidence, abs=1e-3)  # measured, not a constant
-    assert "held-out" in source.confidence_reason and "binary accuracy" in source.confidence_reason
+    assert source.basis.kind == "held_out" and source.basis.binary_accuracy == entry.binary_accuracy
+    assert source.basis.gsd_band == band and source.basis.pairs == entry.pairs
     assert "path" not in source.settings and source.detail.startswith("classical detector")
     assert "not what changed" in source.detail and "estimates" in source.detail
     assert ("unknown pixel size" in source.detail) == (gsd is None)

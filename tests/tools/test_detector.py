@@ -118,7 +118,7 @@ def test_the_provider_reads_the_sidecar_and_tiles_large_pairs(tmp_path):
     assert mask.class_mask.shape == (300, 300)
     assert mask.source.kind == "learned" and mask.source.provider == "detector:test"
     assert mask.source.settings["about"]["datasets"] == ["generated"]
-    assert mask.source.confidence_reason  # states where the confidence comes from
+    assert mask.source.basis.kind in ("held_out", "validation")  # states where the confidence comes from
 
 
 def test_bad_detector_folders_fail_with_the_file_named(tmp_path):

@@ -95,7 +95,9 @@ def test_classical_ignores_global_brightness_shift_and_finds_a_new_roof(gsd):
     assert set(np.unique(found.class_mask)) <= {0, int(ChangeClass.CHANGE)}
     assert not found.source.categorical and found.source.kind == "classical"
     entry, _ = load_calibration().lookup(gsd_band(gsd), "rgb8")
-    assert found.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and found.source.confidence_reason
+    assert (
+        found.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and found.source.basis.kind == "held_out"
+    )
     assert "not what changed" in found.source.detail
 
 
@@ -107,4 +109,4 @@ def test_classical_on_real_no_change_negative_keeps_change_small(shared_data):
     mask = ClassicalMaskProvider().provide(pair)
     assert mask.class_mask.shape == (256, 256)
     entry, _ = load_calibration().lookup("unknown-gsd", "rgb8")
-    assert mask.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and mask.source.confidence_reason
+    assert mask.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and mask.source.basis.kind == "held_out"

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tools.masks import CalibrationFallback, ConfidenceBasis
 from tools.raster import InputError
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
@@ -56,19 +58,43 @@ class Calibration(BaseModel):
     reliable_when: str
     entries: list[CalibrationEntry]
 
-    def lookup(self, gsd_band: str, sensor: str) -> tuple[CalibrationEntry, str]:
-        """The entry for a kind of pair and a note when it had to fall back to a broader one."""
+    def lookup(self, gsd_band: str, sensor: str) -> tuple[CalibrationEntry, CalibrationFallback | None]:
+        """The entry for a kind of pair, and how it fell back to a broader one when it had to (None: it did not)."""
         by_key = {e.key: e for e in self.entries}
         exact = by_key.get(entry_key(gsd_band, sensor))
         if exact is not None:
-            return exact, ""
+            return exact, None
         band = by_key.get(entry_key(gsd_band, "any"))
         if band is not None:
-            return band, f"no held-out {sensor} pairs at this GSD; using all sensors"
+            return band, "all_sensors"
         pooled = by_key.get(entry_key("any", "any"))
         if pooled is None:
             raise InputError(f"calibration has no entry for {gsd_band}/{sensor} and no pooled entry; run {REGENERATE}")
-        return pooled, "no held-out pairs of this kind; using all held-out pairs"
+        return pooled, "all_pairs"
+
+
+def held_out_basis(
+    entry: CalibrationEntry,
+    detector: Literal["classical", "learned"],
+    band: str,
+    sensor: str,
+    fallback: CalibrationFallback | None,
+    default_settings: bool = True,
+) -> ConfidenceBasis:
+    """The facts behind a confidence read from a leave-one-dataset-out entry, for the answer to word."""
+    return ConfidenceBasis(
+        kind="held_out",
+        detector=detector,
+        binary_accuracy=entry.binary_accuracy,
+        binary_correct=entry.binary_correct,
+        pairs=entry.pairs,
+        grid_f1=entry.grid_f1,
+        gsd_band=band,
+        sensor=sensor,
+        datasets=list(entry.datasets),
+        fallback=fallback,
+        default_settings=default_settings,
+    )
 
 
 def entry_key(gsd_band: str, sensor: str) -> str:

@@ -12,18 +12,17 @@ import numpy as np
 
 from deltavlm.rules import ChangeClass
 from tools.change_detection.calibration import (
-    SENSOR_WORDS,
     Calibration,
     CalibrationEntry,
-    band_words,
     gsd_band,
+    held_out_basis,
     load_calibration,
     sensor_kind,
 )
 from tools.change_detection.detector import ClassicalAnalysis, analyse
 from tools.change_detection.settings import ClassicalSettings
 from tools.gsd import describe_gsd
-from tools.masks import ChangeMask, MaskSource, ProviderKey
+from tools.masks import ChangeMask, ConfidenceBasis, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 
 
@@ -50,26 +49,16 @@ class ClassicalMaskProvider:
             self._calibration = load_calibration()
         return self._calibration
 
-    def calibrated(self, gsd_m: float | None, sensor: str, defaults: bool) -> tuple[CalibrationEntry, str]:
-        """The calibration entry of the pair's kind and the sentence that explains the confidence."""
+    def calibrated(self, gsd_m: float | None, sensor: str, defaults: bool) -> tuple[CalibrationEntry, ConfidenceBasis]:
+        """The calibration entry of the pair's kind and the facts that explain the confidence."""
         band = gsd_band(gsd_m)
         entry, fallback = self.calibration.lookup(band, sensor)
-        kind_words = f"{band_words(band)} {SENSOR_WORDS.get(sensor, sensor)} pairs"
-        reason = (
-            f"binary accuracy {entry.binary_accuracy:.2f} ({entry.binary_correct}/{entry.pairs}) and "
-            f"grid F1 {entry.grid_f1:.2f} on held-out {kind_words} ({', '.join(entry.datasets)}; "
-            "leave-one-dataset-out)"
-        )
-        if fallback:
-            reason += f"; {fallback}"
-        if not defaults:
-            reason += "; measured with the default settings, not these"
-        return entry, reason
+        return entry, held_out_basis(entry, "classical", band, sensor, fallback, default_settings=defaults)
 
     def source_for(self, pair: ImagePair, analysis: ClassicalAnalysis) -> MaskSource:
         """Provenance, calibrated confidence and the reason for it, for a pair the detector analysed."""
         gsd = analysis.scale.gsd_m if analysis.scale.gsd_known else None
-        entry, reason = self.calibrated(gsd, sensor_kind(pair.scaling), self.settings == ClassicalSettings())
+        entry, basis = self.calibrated(gsd, sensor_kind(pair.scaling), self.settings == ClassicalSettings())
         gsd_text = describe_gsd(analysis.scale.gsd_m if analysis.scale.gsd_known else None)
         scale_note = (
             f"at {gsd_text}/px"
@@ -84,7 +73,7 @@ class ClassicalMaskProvider:
             categorical=False,
             confidence=round(entry.confidence, 3),
             measured={"binary_accuracy": entry.binary_accuracy, "grid_f1": entry.grid_f1},
-            confidence_reason=reason,
+            basis=basis,
             calibration_key=entry.key,
             gsd_m=analysis.scale.gsd_m if analysis.scale.gsd_known else None,
             min_object_pixels=analysis.scale.min_area_px,

@@ -13,18 +13,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from tools.change_detection.calibration import (
-    SENSOR_WORDS,
-    Calibration,
-    band_words,
-    gsd_band,
-    sensor_kind,
-)
+from tools.change_detection.calibration import Calibration, gsd_band, held_out_basis, sensor_kind
 from tools.change_detection.detector import pair_gsd_m
 from tools.detector.layout import SIZE_MULTIPLE
 from tools.learned_masks.provider import OnnxMaskProvider
 from tools.learned_masks.sidecar import DetectorSpec, Device
-from tools.masks import ChangeMask
+from tools.masks import ChangeMask, ConfidenceBasis
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -86,21 +80,14 @@ class DetectorMaskProvider(OnnxMaskProvider):
         band, sensor = gsd_band(gsd), sensor_kind(pair.scaling)
         update: dict[str, Any] = {"gsd_m": gsd, "min_object_pixels": self.spec.min_object_pixels or None}
         if self.calibration is None:
-            update["confidence_reason"] = (
-                f"validation binary accuracy {self.spec.confidence:.2f} on pairs drawn from its training sets "
-                "(not held out; no leave-one-dataset-out calibration found)"
+            update["basis"] = ConfidenceBasis(
+                kind="validation", detector="learned", binary_accuracy=self.spec.confidence
             )
         else:
             entry, fallback = self.calibration.lookup(band, sensor)
-            kind_words = f"{band_words(band)} {SENSOR_WORDS.get(sensor, sensor)} pairs"
-            reason = (
-                f"learned detector: binary accuracy {entry.binary_accuracy:.2f} ({entry.binary_correct}/"
-                f"{entry.pairs}) and grid F1 {entry.grid_f1:.2f} on held-out {kind_words} "
-                f"({', '.join(entry.datasets)}; leave-one-dataset-out)"
-            )
             update.update(
                 confidence=round(entry.confidence, 3),
-                confidence_reason=reason + (f"; {fallback}" if fallback else ""),
+                basis=held_out_basis(entry, "learned", band, sensor, fallback),
                 calibration_key=entry.key,
                 reliable=entry.reliable,
             )
