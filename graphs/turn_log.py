@@ -103,14 +103,17 @@ class TurnLog:
             saved = self.saver.storage.get(thread_id, {}).get("")
             if not saved:
                 return None
+            # Only this thread's entries are visited (never every thread's), so a turn costs the same whatever
+            # number of threads the process holds: the dropped checkpoints name the writes and blobs they own.
             keep = max(saved)
             versions = self.saver.serde.loads_typed(saved[keep][0])["channel_versions"]
             for checkpoint_id in [c for c in list(saved) if c != keep]:
-                saved.pop(checkpoint_id, None)
-            for key in [k for k in list(self.saver.writes) if k[0] == thread_id and k[1] == "" and k[2] != keep]:
-                self.saver.writes.pop(key, None)
-            for key in [k for k in list(self.saver.blobs) if k[0] == thread_id and k[1] == ""]:
-                if versions.get(key[2]) != key[3]:  # a channel's older version: no kept checkpoint reads it
-                    self.saver.blobs.pop(key, None)
+                dropped = saved.pop(checkpoint_id, None)
+                self.saver.writes.pop((thread_id, "", checkpoint_id), None)
+                if dropped is None:
+                    continue
+                for channel, version in self.saver.serde.loads_typed(dropped[0])["channel_versions"].items():
+                    if versions.get(channel) != version:  # a channel's older version: no kept checkpoint reads it
+                        self.saver.blobs.pop((thread_id, "", channel, version), None)
             return keep
         raise TypeError(f"no pruning for {type(self.saver).__name__}")

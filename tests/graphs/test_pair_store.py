@@ -83,3 +83,22 @@ def test_a_five_question_thread_costs_one_verification(tmp_path):
     for question in questions:
         agent.ask(pair, question, thread_id="five")
     assert agent.store.verifications == 1
+
+
+def test_the_valid_mask_is_hashed_once_per_array_and_keys_by_content(monkeypatch):
+    import graphs.pair_store as store
+
+    valid = np.ones((64, 64), dtype=bool)
+    valid[:8] = False
+    hashed = []
+    real = store.hashlib.sha256
+    monkeypatch.setattr(store.hashlib, "sha256", lambda data: hashed.append(len(data)) or real(data))
+    first = store.valid_digest(valid)
+    assert store.valid_digest(valid) == first and hashed == [valid.size]  # a thread's later turns: no rehash
+    other = valid.copy()
+    assert store.valid_digest(other) == first  # equal content, another array: the same key
+    other = ~valid
+    assert store.valid_digest(other) != first
+    gone = id(other)
+    del other
+    assert gone not in store._VALID_DIGESTS  # a dead array leaves the cache

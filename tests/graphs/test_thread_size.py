@@ -66,6 +66,10 @@ def test_an_in_memory_thread_keeps_one_checkpoint_and_every_turn(arrays, tmp_pat
     for turn in range(2 * RECENT_TURNS):
         agent.ask(arrays, QUESTIONS[turn % len(QUESTIONS)], thread_id="t")
     assert len(list(agent.checkpointer.list(config))) == 1
+    kept = agent.checkpointer.get_tuple(config).checkpoint["channel_versions"]
+    blobs = {(k[2], k[3]) for k in agent.checkpointer.blobs if k[0] == "t"}
+    assert blobs == set(kept.items())  # every older channel value was dropped, none the checkpoint reads
+    assert {k[2] for k in agent.checkpointer.writes if k[0] == "t"} <= {agent.turn_log.newest("t")}
     assert len(agent.thread_state("t").recent) <= RECENT_TURNS + 1
     assert len(agent.history("t")) == 2 * RECENT_TURNS
     agent.end_thread("t")
