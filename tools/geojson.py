@@ -293,7 +293,7 @@ def changes_geojson(
             "kind": source.kind,
             "confidence": source.confidence,
             "categorical": source.categorical,
-            "detail": source.detail,
+            "made_by": source.made_by.model_dump(mode="json", exclude_none=True),
             "settings": source.settings,
         },
         "rules": {

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deltavlm.rules import ChangeClass
 from tools.mask_eval import find_pairs
-from tools.masks import ChangeMask, MaskSource, load_change_mask
+from tools.masks import ChangeMask, MaskMethod, MaskSource, load_change_mask
 from tools.pairs import ImagePair, load_pair, pair_from_arrays
 from tools.raster import InputError
 
@@ -70,7 +70,9 @@ class LabelledPair(BaseModel):
 def _empty_truth(shape: tuple[int, int]) -> ChangeMask:
     return ChangeMask(
         class_mask=np.zeros(shape, np.uint8),
-        source=MaskSource(provider="made", kind="user", categorical=False, confidence=1.0, detail="no change"),
+        source=MaskSource(
+            provider="made", kind="user", categorical=False, confidence=1.0, made_by=MaskMethod(method="made")
+        ),
     )
 
 

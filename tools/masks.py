@@ -41,6 +41,39 @@ CalibrationFallback = Literal["all_sensors", "all_pairs"]
 pair's GSD band, or over every held-out pair."""
 
 
+class MaskReading(BaseModel):
+    """How a mask file's values were read: its convention, and the class a binary file's non-zero pixels take."""
+
+    convention: Literal["levir-mci", "index", "binary"]
+    binary_class: Literal["change", "road", "building"] | None = None
+
+
+MadeBy = Literal["user_file", "user_scene_file", "classical", "learned_file", "deltavlm_head", "made", "unstated"]
+
+
+class MaskMethod(BaseModel):
+    """What made a mask and how, as facts (``MaskSource.made_by``); ``agent.answering`` words them."""
+
+    method: Literal[
+        "user_file", "user_scene_file", "classical", "learned_file", "deltavlm_head", "made", "unstated"
+    ] = "unstated"
+    reading: MaskReading | None = Field(None, description="A user's mask file: how its values were read.")
+    changed_fraction: float | None = Field(None, description="Classical: share of the image marked changed.")
+    analysed_gsd_m: float | None = Field(None, description="Classical: metres per pixel it analysed at.")
+    gsd_known: bool = Field(True, description="Classical: False when the pixel size was assumed, not known.")
+    min_area_m2: float | None = Field(None, description="Classical: regions under this are dropped.")
+    model_name: str | None = None
+    model_format: str | None = None
+    runtime: str | None = None
+    classes: list[str] = Field(default_factory=list, description="Learned: the classes the model marks changed.")
+    threshold: float | None = Field(None, description="Learned: changed where P(change) exceeds this.")
+    stated_confidence: float | None = Field(None, description="The confidence the model's owner stated.")
+    certainty: float | None = Field(None, description="Learned: the mean decision certainty on this pair.")
+    config: str | None = Field(None, description="DeltaVLM head: the model config's name.")
+    tile_px: int | None = Field(None, description="A scene's mask: made per tile of this side.")
+    overlap_px: int | None = Field(None, description="A scene's mask: context around each tile.")
+
+
 class ConfidenceBasis(BaseModel):
     """Where a mask's confidence comes from, as facts; ``agent.answering`` words them for the user."""
 
@@ -69,7 +102,7 @@ class MaskSource(BaseModel):
     categorical: bool = Field(description="True when the mask names road/building per pixel.")
     confidence: float = Field(ge=0.0, le=1.0, description="How far counts and cells from it can be trusted.")
     settings: dict[str, Any] = Field(default_factory=dict)
-    detail: str = ""
+    made_by: MaskMethod = Field(default_factory=MaskMethod, description="What made the mask and how.")
     basis: ConfidenceBasis = Field(
         default_factory=ConfidenceBasis, description="Where the confidence comes from (held-out accuracy …)."
     )
@@ -117,8 +150,8 @@ def classes_from_mask_file(
     *,
     binary_category: str | None = None,
     label_values: Mapping[int, ChangeClass] = LEVIR_MCI_LABEL_VALUES,
-) -> tuple[np.ndarray, str]:
-    """Class indices of a raw single-band mask and a note of how it was read.
+) -> tuple[np.ndarray, MaskReading]:
+    """Class indices of a raw single-band mask and how it was read.
 
     ``auto`` reads values {0, 128, 255} with 128 present as LEVIR-MCI, small integers up to 3 as class
     indices, and two-valued masks (0/1 or 0/255) as binary change with no category, because a
@@ -138,20 +171,20 @@ def classes_from_mask_file(
                 "name it with mask kind levir-mci, index or binary"
             )
     if kind == "levir-mci":
-        return classes_from_label_values(raw, label_values), "LEVIR-MCI values (0 none, 128 road, 255 building)"
+        return classes_from_label_values(raw, label_values), MaskReading(convention="levir-mci")
     if kind == "index":
         allowed = {int(c) for c in ChangeClass}
         if not values <= allowed:
             raise ValueError(f"class-index mask holds {some_values(values - allowed)}; classes are {sorted(allowed)}")
-        return raw.astype(np.uint8), "class indices (0 none, 1 road, 2 building, 3 unknown category)"
+        return raw.astype(np.uint8), MaskReading(convention="index")
     if kind == "binary":
         target = ChangeClass.CHANGE
         if binary_category is not None:
             if binary_category not in CATEGORY_CLASS:
                 raise ValueError(f"unknown category {binary_category!r}")
             target = CATEGORY_CLASS[binary_category]
-        note = f"binary (non-zero = {target.name.lower()})"
-        return np.where(raw > 0, int(target), 0).astype(np.uint8), note
+        reading = MaskReading(convention="binary", binary_class=target.name.lower())
+        return np.where(raw > 0, int(target), 0).astype(np.uint8), reading
     raise ValueError(f"unknown mask kind {kind!r}")
 
 
@@ -231,7 +264,7 @@ def load_change_mask(
             raise InputError(f"mask file {raster.path} holds {raw.dtype} values that are not class labels")
         raw = raw.astype(np.uint8)
     try:
-        classes, note = classes_from_mask_file(raw, kind, binary_category=binary_category)
+        classes, reading = classes_from_mask_file(raw, kind, binary_category=binary_category)
     except ValueError as exc:
         raise InputError(f"mask file {raster.path}: {exc}") from exc
     return restrict_to_valid(
@@ -243,7 +276,7 @@ def load_change_mask(
                 categorical=is_categorical(classes),
                 confidence=1.0,
                 settings={"path": str(raster.path), "kind": kind},
-                detail=f"user-supplied mask read as {note}; taken as ground truth",
+                made_by=MaskMethod(method="user_file", reading=reading),
                 basis=ConfidenceBasis(kind="ground_truth"),
             ),
         ),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from agent.answering.catalog import message
 from agent.answering.numbers import decimal, integer, percent
 from agent.answering.orientation import facing, orientation_sentence
-from agent.answering.provenance import confidence_reason, gsd_disagreement, pixel_size_text
+from agent.answering.provenance import confidence_reason, gsd_disagreement, mask_detail, pixel_size_text
 from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
@@ -614,7 +614,8 @@ def compose(request: Request, k: Knowledge) -> Composed:
     weak = confidence < HEDGE_BELOW or fitting < HEDGE_BELOW or unreliable
     if request.ask not in ("export", "show") and weak and not turn.refused:
         first = sentence(_hedge(first, lang))
-        why = source.detail if source.basis.kind == "unmeasured" and source.detail else confidence_reason(source.basis)
+        described = source.basis.kind == "unmeasured" and source.made_by.method != "unstated"
+        why = mask_detail(source.made_by) if described else confidence_reason(source.basis)
         shown = say(f"measure:{measure}", lang)
         if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
             turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=decimal(fitting, lang, 2)))

@@ -7,10 +7,11 @@ CRS behind a pixel's size); an answer quotes them through these functions, in th
 from __future__ import annotations
 
 from agent.answering.catalog import message, messages
-from agent.answering.numbers import decimal, integer, significant
-from agent.answering.wording import say
+from agent.answering.numbers import decimal, integer, percent, significant
+from agent.answering.wording import noun, say
 from tools.areas import PixelArea
-from tools.masks import ConfidenceBasis
+from tools.gsd import describe_gsd
+from tools.masks import ConfidenceBasis, MaskMethod, MaskReading
 
 
 def _named(prefix: str, key: str | None, lang: str) -> str:
@@ -61,3 +62,56 @@ def gsd_disagreement(area: PixelArea, lang: str = "en") -> str | None:
         gsd=significant(area.disagreeing_gsd_m, lang, 6),
         side=significant(area.pixel_side_m, lang, 3),
     )
+
+
+def _reading(reading: MaskReading | None, lang: str) -> str:
+    if reading is None:
+        return message("made_by:unstated", lang)
+    if reading.convention != "binary":
+        return message(f"reading:{reading.convention}", lang)
+    target = reading.binary_class or "change"
+    named = message("reading:any_change", lang) if target == "change" else noun(target, lang, 1)
+    return say("reading:binary", lang, target=named)
+
+
+def mask_detail(made_by: MaskMethod, lang: str = "en") -> str:
+    """What made a mask, e.g. "classical detector (colour/structure change) at 0.5 m/px: knows where …"."""
+    m = made_by
+    if m.method in ("user_file", "user_scene_file"):
+        text = say(f"made_by:{m.method}", lang, reading=_reading(m.reading, lang))
+    elif m.method == "classical":
+        gsd = m.analysed_gsd_m or 0.0
+        scale = (
+            say("made_by:scale_known", lang, gsd=describe_gsd(gsd))
+            if m.gsd_known
+            else say("made_by:scale_unknown", lang, gsd=significant(gsd, lang, 6))
+        )
+        text = say(
+            "made_by:classical",
+            lang,
+            scale=scale,
+            pct=percent(m.changed_fraction or 0.0, lang),
+            area=significant(m.min_area_m2 or 0.0, lang, 6),
+        )
+    elif m.method == "learned_file":
+        text = say(
+            "made_by:learned_file",
+            lang,
+            name=m.model_name or "",
+            format=m.model_format or "",
+            runtime=m.runtime or "",
+            classes=", ".join(m.classes),
+            threshold=significant(m.threshold or 0.0, lang, 6),
+            stated=significant(m.stated_confidence or 0.0, lang, 6),
+            certainty=decimal(m.certainty or 0.0, lang, 2),
+        )
+    elif m.method == "deltavlm_head":
+        stated = significant(m.stated_confidence or 0.0, lang, 6)
+        text = say("made_by:deltavlm_head", lang, config=m.config or "", stated=stated)
+    else:
+        text = message(f"made_by:{m.method}", lang)
+    if m.tile_px is not None:
+        text += "; " + say(
+            "made_by:tiles", lang, tile=integer(m.tile_px, lang), overlap=integer(m.overlap_px or 0, lang)
+        )
+    return text

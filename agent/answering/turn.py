@@ -11,6 +11,7 @@ from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal
+from agent.answering.provenance import mask_detail
 from agent.answering.wording import join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
@@ -189,7 +190,9 @@ def about_previous(
             provider=mask.provider if mask else "", conf=decimal(last.confidence, lang, 2)
         )
         first = last.first_sentence or last.text
-        detail = message("previous_mask", lang).format(detail=mask.detail if mask else message("none", lang))
+        detail = message("previous_mask", lang).format(
+            detail=mask_detail(mask.made_by, lang) if mask else message("none", lang)
+        )
         if request.ask == "confirm":
             sure = last.confidence >= HEDGE_BELOW
             opening = message("previous_confirm_yes" if sure else "previous_confirm_no", lang).format(

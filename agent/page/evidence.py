@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from agent.answer import Answer
+from agent.answering.provenance import mask_detail
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -95,7 +96,8 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         + (" (follow-up)" if ev.route.follow_up else "")
         + f" · **answer {confidence_label(answer)}** · **model used:** {'yes' if answer.model_used else 'no'}",
         f"**Tools:** {' → '.join(ev.tools)}",
-        f"**Change mask:** {_mask_line(answer)}" + (f"  \n_{ev.mask.detail}_" if ev.mask and ev.mask.detail else ""),
+        f"**Change mask:** {_mask_line(answer)}"
+        + (f"  \n_{mask_detail(ev.mask.made_by)}_" if ev.mask and ev.mask.made_by.method != "unstated" else ""),
     ]
     verification = answer.verification
     if verification is not None:

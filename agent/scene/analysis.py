@@ -30,7 +30,7 @@ from agent.settings import AgentSettings
 from deltavlm.rules import CATEGORIES, ChangeSummary, cell_has_data, cell_is_changed
 from tools.atomic import write_atomic
 from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskKind, MaskProvider, MaskSource
+from tools.masks import ConfidenceBasis, MaskKind, MaskMethod, MaskProvider, MaskReading, MaskSource
 from tools.orientation import orientation_of
 from tools.raster import Georef, InputError, ensure_folder, open_raster
 from tools.scene.disk_mask import N_CLASSES
@@ -72,7 +72,9 @@ class SceneResult(BaseModel):
     seconds: float = 0.0
 
 
-def _mask_source(stats: list[TileMaskStats], note: str | None, spec: SceneSpec, summary: ChangeSummary) -> MaskSource:
+def _mask_source(
+    stats: list[TileMaskStats], reading: MaskReading | None, spec: SceneSpec, summary: ChangeSummary
+) -> MaskSource:
     """One source for the scene: the user's file, or the provider's per-tile sources summarised."""
     if spec.mask is not None:
         return MaskSource(
@@ -81,7 +83,8 @@ def _mask_source(stats: list[TileMaskStats], note: str | None, spec: SceneSpec, 
             categorical=summary.categorical,
             confidence=1.0,
             settings={"path": str(spec.mask), "kind": spec.mask_kind},
-            detail=f"user-supplied scene mask read as {note}; taken as ground truth",
+            made_by=MaskMethod(method="user_scene_file", reading=reading),
+            basis=ConfidenceBasis(kind="ground_truth"),
         )
     sources = [s.source for s in stats if s.source is not None]
     first = sources[0]
@@ -100,10 +103,7 @@ def _mask_source(stats: list[TileMaskStats], note: str | None, spec: SceneSpec, 
             "confidence_min": min(confidences),
             "confidence_max": max(confidences),
         },
-        detail=(
-            f"{first.detail}; made per {spec.tile} px tile with {spec.overlap} px of context (each tile sets its own "
-            "threshold); the scene's confidence is the median over tiles"
-        ),
+        made_by=first.made_by.model_copy(update={"tile_px": spec.tile, "overlap_px": spec.overlap}),
     )
 
 
@@ -269,7 +269,7 @@ def analyse_scene(
                 "footprint everywhere); nothing to analyse"
             )
         analysis = analyse_mask(disk, settings.rules, class_pixels=class_pixels)
-        source = _mask_source(stats, meta.mask_note, spec, analysis.summary)
+        source = _mask_source(stats, meta.mask_reading, spec, analysis.summary)
         result = SceneResult(
             t1=spec.t1,
             t2=spec.t2,

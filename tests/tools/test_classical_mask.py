@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.answering.provenance import mask_detail
 from deltavlm.rules import ChangeClass
 from tools.change_detection.alignment import estimate_shift, undo_shift
 from tools.change_detection.calibration import Calibration, gsd_band, load_calibration, sensor_kind
@@ -106,9 +107,10 @@ def test_new_buildings_found_and_honestly_labelled(gsd, band):
     assert source.confidence == pytest.approx(entry.confidence, abs=1e-3)  # measured, not a constant
     assert source.basis.kind == "held_out" and source.basis.binary_accuracy == entry.binary_accuracy
     assert source.basis.gsd_band == band and source.basis.pairs == entry.pairs
-    assert "path" not in source.settings and source.detail.startswith("classical detector")
-    assert "not what changed" in source.detail and "estimates" in source.detail
-    assert ("unknown pixel size" in source.detail) == (gsd is None)
+    detail = mask_detail(source.made_by)
+    assert "path" not in source.settings and detail.startswith("classical detector") and source.made_by.min_area_m2
+    assert "not what changed" in detail and "estimates" in detail
+    assert ("unknown pixel size" in detail) == (gsd is None) == (not source.made_by.gsd_known)
     assert source.min_object_pixels == plan_scale(gsd, ClassicalSettings()).min_area_px
     assert set(ClassicalSettings.model_fields) <= set(source.settings)
     assert isinstance(ClassicalMaskProvider(), MaskProvider)

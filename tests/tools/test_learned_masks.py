@@ -20,6 +20,7 @@ pytest.importorskip("onnxscript")
 
 from torch import nn  # noqa: E402
 
+from agent.answering.provenance import mask_detail  # noqa: E402
 from deltavlm.rules import ChangeClass  # noqa: E402
 from tools.learned_masks.deltavlm_head import DeltaVLMMaskProvider, DeltaVLMMaskSettings  # noqa: E402
 from tools.learned_masks.probabilities import blend_window, class_mask_from_probabilities, tile_starts  # noqa: E402
@@ -158,7 +159,7 @@ def test_onnx_reproduces_the_torch_model_on_one_tile(models, tmp_path):
     source = mask.source
     assert source.kind == "learned" and not source.categorical and 0 < source.confidence <= 0.8
     assert source.settings["sidecar"] == str(sidecar) and len(source.settings["model_sha256"]) == 16
-    assert "onnxruntime" in source.settings["runtime"] and "tiny-bit" in source.detail
+    assert "onnxruntime" in source.settings["runtime"] and "tiny-bit" in mask_detail(source.made_by)
 
 
 def test_onnx_tiles_large_and_pads_small_images(models, tmp_path):
@@ -309,7 +310,7 @@ def test_deltavlm_head_provider_is_category_aware(runner):
     assert set(np.unique(mask.class_mask)) <= {0, 1, 2}
     source = mask.source
     assert source.provider == "deltavlm-head" and source.kind == "learned" and source.categorical
-    assert source.settings["config"] == "tiny" and "road or building" in source.detail
+    assert source.settings["config"] == "tiny" and "road or building" in mask_detail(source.made_by)
 
 
 def test_deltavlm_head_tiles_large_images(runner):

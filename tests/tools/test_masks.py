@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.answering.provenance import mask_detail
 from deltavlm.rules import ChangeClass
 from tools.change_detection.calibration import gsd_band, load_calibration
 from tools.classical_mask import ClassicalMaskProvider
-from tools.masks import MaskProvider, UserMaskProvider, classes_from_mask_file, load_change_mask
+from tools.masks import MaskMethod, MaskProvider, UserMaskProvider, classes_from_mask_file, load_change_mask
 from tools.pairs import pair_from_arrays
 from tools.raster import InputError
 
@@ -26,7 +27,7 @@ def test_levir_mci_auto_detected(tmp_path):
     mask = load_change_mask(_write(tmp_path / "m.png", raw), shape=(30, 30))
     assert set(np.unique(mask.class_mask)) == {0, 1, 2}
     assert mask.source.categorical and mask.source.kind == "user" and mask.source.confidence == 1.0
-    assert "LEVIR-MCI" in mask.source.detail
+    assert mask.source.made_by.reading.convention == "levir-mci" and "LEVIR-MCI" in mask_detail(mask.source.made_by)
 
 
 def test_binary_mask_has_no_category_unless_named(tmp_path):
@@ -45,8 +46,11 @@ def test_index_mask(tmp_path):
     raw = np.zeros((30, 30), np.uint8)
     raw[0:3, 0:3] = 1
     raw[5:9, 5:9] = 2
-    classes, note = classes_from_mask_file(raw)
-    assert classes.max() == 2 and "indices" in note
+    classes, reading = classes_from_mask_file(raw)
+    assert classes.max() == 2 and reading.convention == "index"
+    assert mask_detail(MaskMethod(method="user_file", reading=reading), "de").startswith(
+        "vom Nutzer gelieferte Maske, gelesen als Klassenindizes"
+    )
 
 
 def test_mask_convention_errors(tmp_path):
@@ -98,7 +102,7 @@ def test_classical_ignores_global_brightness_shift_and_finds_a_new_roof(gsd):
     assert (
         found.source.confidence == pytest.approx(entry.confidence, abs=1e-3) and found.source.basis.kind == "held_out"
     )
-    assert "not what changed" in found.source.detail
+    assert "not what changed" in mask_detail(found.source.made_by)
 
 
 def test_classical_on_real_no_change_negative_keeps_change_small(shared_data):

@@ -21,8 +21,7 @@ from tools.change_detection.calibration import (
 )
 from tools.change_detection.detector import ClassicalAnalysis, analyse
 from tools.change_detection.settings import ClassicalSettings
-from tools.gsd import describe_gsd
-from tools.masks import ChangeMask, ConfidenceBasis, MaskSource, ProviderKey
+from tools.masks import ChangeMask, ConfidenceBasis, MaskMethod, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 
 
@@ -59,12 +58,6 @@ class ClassicalMaskProvider:
         """Provenance, calibrated confidence and the reason for it, for a pair the detector analysed."""
         gsd = analysis.scale.gsd_m if analysis.scale.gsd_known else None
         entry, basis = self.calibrated(gsd, sensor_kind(pair.scaling), self.settings == ClassicalSettings())
-        gsd_text = describe_gsd(analysis.scale.gsd_m if analysis.scale.gsd_known else None)
-        scale_note = (
-            f"at {gsd_text}/px"
-            if analysis.scale.gsd_known
-            else f"at an unknown pixel size (analysed as {analysis.scale.gsd_m:g} m/px)"
-        )
         fraction = float(analysis.changed.mean())
         shift = analysis.shift
         return MaskSource(
@@ -92,11 +85,12 @@ class ClassicalMaskProvider:
                 },
                 "calibration": entry.model_dump(include={"key", "pairs", "binary_accuracy", "grid_f1", "pixel_f1"}),
             },
-            detail=(
-                f"classical detector (colour/structure change) {scale_note}: knows where pixels changed, "
-                "not what changed; "
-                f"{fraction:.1%} of the image marked changed; regions under {self.settings.min_area_m2:g} m² are "
-                "dropped; object counts from it are estimates (about), not facts"
+            made_by=MaskMethod(
+                method="classical",
+                changed_fraction=fraction,
+                analysed_gsd_m=analysis.scale.gsd_m,
+                gsd_known=analysis.scale.gsd_known,
+                min_area_m2=self.settings.min_area_m2,
             ),
         )
 

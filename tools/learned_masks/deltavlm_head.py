@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from deltavlm.rules import ChangeClass
 from tools.learned_masks.probabilities import tiled_probabilities
-from tools.masks import ChangeMask, MaskSource, ProviderKey
+from tools.masks import ChangeMask, MaskMethod, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -109,10 +109,6 @@ class DeltaVLMMaskProvider:
                         f"{r.source} ({r.format}, {r.loaded} tensors)" for r in getattr(self.runner, "load_reports", [])
                     ],
                 },
-                detail=(
-                    f"DeltaVLM change-mask head ({config.name} config) on the Bi-VE features: background, road "
-                    f"or building per pixel (argmax); confidence {s.confidence:g} is the stated trust in the "
-                    "trained head, it gives no per-pixel scores"
-                ),
+                made_by=MaskMethod(method="deltavlm_head", config=config.name, stated_confidence=s.confidence),
             ),
         )

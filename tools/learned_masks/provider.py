@@ -20,7 +20,7 @@ from tools.learned_masks.probabilities import (
 )
 from tools.learned_masks.runtimes import ExportRuntime, OnnxRuntime, Runtime
 from tools.learned_masks.sidecar import EXPORT_SUFFIXES, ONNX_SUFFIXES, DetectorSpec, Device, resolve_spec
-from tools.masks import ChangeMask, MaskSource, ProviderKey
+from tools.masks import ChangeMask, MaskMethod, MaskSource, ProviderKey
 from tools.pairs import ImagePair
 from tools.raster import InputError
 
@@ -226,11 +226,15 @@ class LearnedMaskProvider:
                     **spec.model_dump(mode="json"),
                     "measured": {"decision_certainty": round(certainty, 3)},
                 },
-                detail=(
-                    f"learned change detector {spec.name or self.model_path.name} ({self.runtime.format}, "
-                    f"{self.runtime.description}); classes {', '.join(changed_names)}; changed where "
-                    f"P(change) > {spec.threshold:g}; confidence = your stated {spec.confidence:g} × "
-                    f"(0.5 + 0.5 × decision certainty {certainty:.2f})"
+                made_by=MaskMethod(
+                    method="learned_file",
+                    model_name=spec.name or self.model_path.name,
+                    model_format=self.runtime.format,
+                    runtime=self.runtime.description,
+                    classes=changed_names,
+                    threshold=spec.threshold,
+                    stated_confidence=spec.confidence,
+                    certainty=certainty,
                 ),
             ),
         )

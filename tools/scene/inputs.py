@@ -24,7 +24,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from tools.crs import same_crs as same_crs_of
-from tools.masks import MaskKind, check_mask_channels, check_mask_grid, classes_from_mask_file
+from tools.masks import MaskKind, MaskReading, check_mask_channels, check_mask_grid, classes_from_mask_file
 from tools.pairs import STRETCH_PERCENTILES, STRETCH_RANGE, apply_stretch, stretch_bounds
 from tools.raster import Georef, InputError, gdal_reason, georef_of, open_raster
 from tools.scene.disk_mask import STRIP_PIXELS
@@ -296,12 +296,12 @@ class SceneMaskFile:
                 )
             check_mask_grid(georef_of(self.ds), georef, self.path, "scene")
             self._colour = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci.name != "alpha"] or [1]
-            self.lut, self.note = self._lookup(kind, binary_category)
+            self.lut, self.reading = self._lookup(kind, binary_category)
         except BaseException:
             self.close()
             raise
 
-    def _lookup(self, kind: MaskKind, binary_category: str | None) -> tuple[np.ndarray, str]:
+    def _lookup(self, kind: MaskKind, binary_category: str | None) -> tuple[np.ndarray, MaskReading]:
         """One value→class table for the whole file, so every tile reads the mask by the same convention; the
         channels are checked on the way (the rule of :func:`tools.masks.check_mask_channels`)."""
         present = np.zeros(256, dtype=bool)
@@ -321,12 +321,12 @@ class SceneMaskFile:
             names = [self.ds.colorinterp[i - 1].name for i in self._colour]
             check_mask_channels(self.path, names, {int(v) for v in values}, hidden, kind)
         try:
-            classes, note = classes_from_mask_file(values[None, :], kind, binary_category=binary_category)
+            classes, reading = classes_from_mask_file(values[None, :], kind, binary_category=binary_category)
         except ValueError as exc:
             raise InputError(f"mask file {self.path}: {exc}") from exc
         lut = np.zeros(256, dtype=np.uint8)
         lut[values] = classes[0]
-        return lut, note
+        return lut, reading
 
     def _raw(self, window: Window) -> np.ndarray:
         raw = _read(self.ds, self.path, "mask", self._colour[0], window=window)

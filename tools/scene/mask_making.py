@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tools.masks import MaskKind, MaskProvider, MaskSource
+from tools.masks import MaskKind, MaskProvider, MaskReading, MaskSource
 from tools.pairs import pair_from_arrays, pair_gsd
 from tools.raster import MIN_SIDE, Georef
 from tools.scene.disk_mask import N_CLASSES, NO_DATA, DiskMask
@@ -108,7 +108,7 @@ class SceneMeta(BaseModel):
     width: int
     georef: Georef | None
     warnings: list[str]
-    mask_note: str | None = None
+    mask_reading: MaskReading | None = None
     tiles: int
 
 
@@ -191,7 +191,7 @@ def build_scene_mask(
             width=scene.inputs.width,
             georef=scene.inputs.georef,
             warnings=list(scene.inputs.warnings),
-            mask_note=scene.mask_file.note if scene.mask_file else None,
+            mask_reading=scene.mask_file.reading if scene.mask_file else None,
             tiles=sum(len(r) for r in scene.rows),
         )
         disk = DiskMask(disk_path, meta.height, meta.width)
