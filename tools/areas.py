@@ -21,6 +21,9 @@ from tools.raster import Georef, InputError
 
 AreaUnit = Literal["m2", "ha", "km2", "acre"]
 SQUARE_METRES: dict[str, float] = {"m2": 1.0, "ha": 10_000.0, "km2": 1_000_000.0, "acre": 4046.8564224}
+AreaMethod = Literal["geodesic", "projected", "user_gsd", "unreadable_crs", "none"]
+"""How a pixel's ground area was found: on the lon/lat CRS's ellipsoid row by row, the projected transform's
+determinant, the user's ground sampling distance, nothing (the CRS could not be read / a plain image)."""
 GSD_DISAGREEMENT = 0.1
 """A user's GSD that differs from the georeference's pixel side by more than this share is reported."""
 
@@ -29,18 +32,22 @@ class PixelArea(BaseModel):
     """How large the pixels of a pair are on the ground, and how that was found."""
 
     source: Literal["georeference", "user", "unknown"]
-    method: str
+    method: AreaMethod
+    crs: str | None = Field(None, description="The georeference's CRS as text, when it gave the areas.")
+    crs_error: str | None = Field(None, description="Why the georeference's CRS could not be read (exception type).")
     mean_pixel_m2: float | None = None
     pixel_side_m: float | None = Field(None, description="Square root of the mean pixel area.")
-    note: str = Field("", description="E.g. the user's GSD disagrees with the georeference.")
+    disagreeing_gsd_m: float | None = Field(
+        None, description="The user's GSD when it differs from the georeference's pixel side (the georeference won)."
+    )
 
 
-def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, str]:
+def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, AreaMethod]:
     """Ground area in m² of one pixel in each row, and how it was computed."""
     return pixel_areas_at_rows(georef, np.arange(height))
 
 
-def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, str]:
+def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, AreaMethod]:
     """Ground area in m² of one pixel in each of ``rows`` (row indices, may be fractional), and how it was computed.
 
     The one area rule of the project: the chat's areas, exported objects' ``area_m2`` and AOI figures all use it.
@@ -57,41 +64,40 @@ def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, s
             lons, lats = zip(*corners, strict=True)
             area, _ = geod.polygon_area_perimeter(lons, lats)
             areas[i] = abs(area)
-        return areas, f"geodesic area on the CRS's ellipsoid of each row's pixel ({crs.to_string()})"
+        return areas, "geodesic"
     unit = metres_per_unit(crs)
     if unit is None:  # the same rule as the pair's pixel size (tools.gsd): no unit, no metres
         raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
     pixel = abs(a * e - b * d) * unit * unit
-    return np.full(len(rows), pixel), f"projected CRS {crs.to_string()}: |a·e − b·d| = {pixel:.4g} m² per pixel"
+    return np.full(len(rows), pixel), "projected"
 
 
 def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:
     """The pair's pixel size and, when known, each row's pixel area in m²."""
+    crs_error = None
     if georef is not None:
         try:
             rows, method = row_pixel_areas(georef, height)
         except Exception as exc:  # a CRS pyproj cannot read: fall back to the user's GSD, and say so
-            rows, method = None, f"the georeference's CRS could not be read ({type(exc).__name__})"
+            rows, crs_error = None, type(exc).__name__
         if rows is not None:
             mean = float(rows.mean())
             side = mean**0.5
-            note = ""
-            if gsd_m is not None and abs(gsd_m - side) > GSD_DISAGREEMENT * side:
-                note = (
-                    f"you gave a pixel size of {gsd_m:g} m, but the georeference says about {side:.3g} m; "
-                    "I used the georeference"
-                )
+            disagree = gsd_m is not None and abs(gsd_m - side) > GSD_DISAGREEMENT * side
             return PixelArea(
-                source="georeference", method=method, mean_pixel_m2=mean, pixel_side_m=side, note=note
+                source="georeference",
+                method=method,
+                crs=georef.crs.to_string(),
+                mean_pixel_m2=mean,
+                pixel_side_m=side,
+                disagreeing_gsd_m=gsd_m if disagree else None,
             ), rows
     if gsd_m is not None:
         return PixelArea(
-            source="user",
-            method=f"your ground sampling distance: {gsd_m:g} m per pixel side, {gsd_m * gsd_m:.4g} m² per pixel",
-            mean_pixel_m2=gsd_m * gsd_m,
-            pixel_side_m=gsd_m,
+            source="user", method="user_gsd", crs_error=crs_error, mean_pixel_m2=gsd_m * gsd_m, pixel_side_m=gsd_m
         ), np.full(height, gsd_m * gsd_m)
-    return PixelArea(source="unknown", method="plain image without a georeference; no pixel size was given"), None
+    method: AreaMethod = "unreadable_crs" if crs_error else "none"
+    return PixelArea(source="unknown", method=method, crs_error=crs_error), None
 
 
 def convert(area_m2: float, unit: AreaUnit) -> float:

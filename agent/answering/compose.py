@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from agent.answering.catalog import message
 from agent.answering.numbers import decimal, integer, percent
 from agent.answering.orientation import facing, orientation_sentence
-from agent.answering.provenance import confidence_reason
+from agent.answering.provenance import confidence_reason, gsd_disagreement, pixel_size_text
 from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
@@ -409,8 +409,8 @@ class _Turn:
         pixels = round(fraction * stats.pixels)
         area_m2 = (stats.category_area_m2 or {}).get(single) if single else stats.area_m2
         area = self.p.area
-        if area.note:
-            self.evidence.append(f"Note: {area.note}.")
+        if note := gsd_disagreement(area):
+            self.evidence.append(f"Note: {note}.")
         if r.size_scale:
             return self.size(fraction)
         if r.unit == "px":
@@ -426,7 +426,7 @@ class _Turn:
                     region=self.region(),
                     px=self.px(pixels),
                 )
-            self.evidence.append(f"Pixel size: {area.method}.")
+            self.evidence.append(f"Pixel size: {pixel_size_text(area)}.")
             return say(
                 "area",
                 self.lang,
@@ -436,7 +436,9 @@ class _Turn:
                 px=self.px(pixels),
             )
         if area_m2 is not None:
-            self.evidence.append(f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {area.method}.")
+            self.evidence.append(
+                f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {pixel_size_text(area)}."
+            )
         elif r.unit is None:
             self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
         return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from functools import lru_cache
 
 from babel import Locale
@@ -42,3 +43,14 @@ def integer(value: int, lang: str) -> str:
 def decimal(value: float, lang: str, digits: int) -> str:
     """A number with exactly ``digits`` decimals and the language's separators."""
     return _apply(value, lang, "decimal", digits)
+
+
+def significant(value: float, lang: str, digits: int) -> str:
+    """A number to ``digits`` significant digits without trailing zeros (like ``:.4g``), in the language's style."""
+    rounded = float(f"{value:.{digits}g}")
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded)))) if rounded else 0
+    text = _apply(rounded, lang, "decimal", decimals)
+    if decimals:
+        sign = _pattern(lang, "decimal", 0)[1].number_symbols["latn"]["decimal"]
+        text = text.rstrip("0").rstrip(sign)
+    return text

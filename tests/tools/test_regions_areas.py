@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from agent.answering.provenance import gsd_disagreement, pixel_size_text
 from deltavlm.rules import ChangeClass
 from tools.areas import pixel_area, row_pixel_areas
 from tools.raster import Georef
@@ -50,7 +51,7 @@ def test_geographic_pixels_are_measured_on_the_ellipsoid():
     rows, method = row_pixel_areas(georef, 3)
     lat = math.radians(43.7)
     sphere = (0.0001 * 111_320 * math.cos(lat)) * (0.0001 * 110_950)
-    assert rows[0] == pytest.approx(sphere, rel=0.01) and "geodesic" in method
+    assert rows[0] == pytest.approx(sphere, rel=0.01) and method == "geodesic"
     assert rows[0] < rows[2]  # row 0 is the northernmost: pixels shrink towards the pole
 
 
@@ -61,9 +62,17 @@ def test_a_user_gsd_serves_plain_pairs_and_loses_to_a_georeference():
     assert unknown.source == "unknown" and none is None
     georef = Georef(crs="EPSG:32614", transform=(0.5, 0.0, 0.0, 0.0, -0.5, 0.0))
     disagree, _ = pixel_area(georef, 10, 3.0)
-    assert disagree.source == "georeference" and "you gave a pixel size of 3 m" in disagree.note
+    assert disagree.source == "georeference" and disagree.disagreeing_gsd_m == 3.0
+    assert (
+        gsd_disagreement(disagree)
+        == "you gave a pixel size of 3 m, but the georeference says about 0.5 m; I used the georeference"
+    )
     agree, _ = pixel_area(georef, 10, 0.5)
-    assert agree.note == ""
+    assert agree.disagreeing_gsd_m is None and gsd_disagreement(agree) is None
+    assert pixel_size_text(agree) == "projected CRS EPSG:32614: |a·e − b·d| = 0.25 m² per pixel"
+    assert (
+        pixel_size_text(area, "fr") == "votre distance d'échantillonnage au sol : 2 m par côté de pixel, 4 m² par pixel"
+    )
 
 
 def test_one_crs_equality_rule_reads_the_crs_not_its_spelling():
