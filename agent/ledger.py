@@ -18,9 +18,9 @@ Policy (every answer that applies it says so):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from deltavlm.rules import CATEGORIES
 from tools.verify import Verification
@@ -38,6 +38,12 @@ class Fact(BaseModel):
     detail: str = ""
 
 
+Resolution = Literal["more_confident", "tie_verifier", "revised", "kept_earlier", "to_no_change", "to_change"]
+"""How a conflict was settled: the more confident proposal of a turn won; a tie went to the verifier; a later turn
+revised an earlier answer, or the earlier, more confident one stood; a fact was corrected to agree with "no change",
+or "no change" was corrected because another fact showed change. ``agent.answering`` words each."""
+
+
 class Conflict(BaseModel):
     """Two sources disagreed on a fact, and what was done about it."""
 
@@ -46,7 +52,10 @@ class Conflict(BaseModel):
     kept_source: str
     rejected: FactValue
     rejected_source: str
-    resolution: str
+    resolution: Resolution
+    earlier_turn: int | None = Field(None, description="revised / kept_earlier: the earlier turn (0-based).")
+    shown_by: str | None = Field(None, description="to_change: the fact that showed change.")
+    shown_value: FactValue | None = Field(None, description="to_change: that fact's value.")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -63,7 +72,7 @@ def _pick(candidates: list[Fact]) -> Fact:
     return max(candidates, key=lambda f: (f.confidence, _is_verifier(f.source)))
 
 
-def _conflict(kept: Fact, rejected: Fact, resolution: str) -> Conflict:
+def _conflict(kept: Fact, rejected: Fact, resolution: Resolution, **facts: Any) -> Conflict:
     return Conflict(
         fact=kept.key,
         kept=kept.value,
@@ -71,6 +80,7 @@ def _conflict(kept: Fact, rejected: Fact, resolution: str) -> Conflict:
         rejected=rejected.value,
         rejected_source=rejected.source,
         resolution=resolution,
+        **facts,
     )
 
 
@@ -97,17 +107,13 @@ def _make_consistent(facts: dict[str, Fact], conflicts: list[Conflict], turn: in
                 facts[key] = fact.model_copy(
                     update={"value": empty, "source": changed.source, "confidence": changed.confidence, "turn": turn}
                 )
-                conflicts.append(
-                    _conflict(facts[key], fact, f"corrected it to agree with 'no change' ({changed.source})")
-                )
+                conflicts.append(_conflict(facts[key], fact, "to_no_change"))
             else:
                 overruled = changed
                 facts["changed"] = changed = changed.model_copy(
                     update={"value": True, "source": fact.source, "confidence": fact.confidence, "turn": turn}
                 )
-                conflicts.append(
-                    _conflict(changed, overruled, f"corrected it because {key} = {fact.value} shows change")
-                )
+                conflicts.append(_conflict(changed, overruled, "to_change", shown_by=key, shown_value=fact.value))
 
 
 def reconcile(
@@ -124,21 +130,17 @@ def reconcile(
         final[key] = best
         for other in proposals:
             if other is not best and not _same(other.value, best.value):
-                why = "more confident" if other.confidence < best.confidence else "equal confidence: verifier first"
-                conflicts.append(_conflict(best, other, f"kept the answer of {best.source} ({why})"))
+                why: Resolution = "more_confident" if other.confidence < best.confidence else "tie_verifier"
+                conflicts.append(_conflict(best, other, why))
     earlier = dict(ledger)
     for key, fact in list(final.items()):
         before = earlier.get(key)
         if before is None or _same(before.value, fact.value):
             continue
         if fact.confidence >= before.confidence:
-            conflicts.append(
-                _conflict(fact, before, f"revised my answer from turn {before.turn + 1} (now more confident)")
-            )
+            conflicts.append(_conflict(fact, before, "revised", earlier_turn=before.turn))
         else:
-            conflicts.append(
-                _conflict(before, fact, f"kept my answer from turn {before.turn + 1}, which is more confident")
-            )
+            conflicts.append(_conflict(before, fact, "kept_earlier", earlier_turn=before.turn))
             final[key] = before
     merged = {**earlier, **final}
     _make_consistent(merged, conflicts, turn)

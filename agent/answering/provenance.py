@@ -1,4 +1,4 @@
-"""Where a mask's confidence and a pixel's size come from, in words: the tools' facts worded per language.
+"""Where a mask, its confidence, a pixel's size and a kept fact come from, in words, per language.
 
 The providers state the facts (held-out accuracy, the pairs and data sets behind it, any fallback; the area rule and
 CRS behind a pixel's size); an answer quotes them through these functions, in the question's language.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from agent.answering.catalog import message, messages
 from agent.answering.numbers import decimal, integer, percent, significant
 from agent.answering.wording import noun, say
+from agent.ledger import Conflict
 from tools.areas import PixelArea
 from tools.gsd import describe_gsd
 from tools.masks import ConfidenceBasis, MaskMethod, MaskReading
@@ -115,3 +116,16 @@ def mask_detail(made_by: MaskMethod, lang: str = "en") -> str:
             "made_by:tiles", lang, tile=integer(m.tile_px, lang), overlap=integer(m.overlap_px or 0, lang)
         )
     return text
+
+
+def resolution_text(conflict: Conflict, lang: str = "en") -> str:
+    """How a conflict was settled, e.g. "kept my answer from turn 1, which is more confident"."""
+    turn = integer(conflict.earlier_turn + 1, lang) if conflict.earlier_turn is not None else ""
+    return say(
+        f"resolution:{conflict.resolution}",
+        lang,
+        source=conflict.kept_source,
+        turn=turn,
+        fact=conflict.shown_by or "",
+        value=conflict.shown_value,
+    )

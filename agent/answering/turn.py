@@ -11,7 +11,7 @@ from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal
-from agent.answering.provenance import mask_detail
+from agent.answering.provenance import mask_detail, resolution_text
 from agent.answering.wording import join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
@@ -86,7 +86,7 @@ def compose_turn(
             fact=fact_name(c.fact, lang),
             source=c.rejected_source,
             value=_value(c.rejected, lang),
-            resolution=c.resolution,
+            resolution=resolution_text(c, lang),
         )
         for c in {c.fact: c for c in reconciled.conflicts if c.fact in stated}.values()
     ]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from agent.answer import Answer
-from agent.answering.provenance import mask_detail
+from agent.answering.provenance import mask_detail, resolution_text
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -128,7 +128,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         for c in answer.conflicts:
             out.append(
                 f"- **{c.fact}:** kept {_value(c.kept)} from {c.kept_source} over {_value(c.rejected)} from "
-                f"{c.rejected_source} — {c.resolution}"
+                f"{c.rejected_source} — {resolution_text(c)}"
             )
     else:
         out.append("**Conflicts:** none")
