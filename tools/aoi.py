@@ -38,10 +38,9 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity, make_valid
 
 from deltavlm.rules import CATEGORIES, RuleSettings, cell_is_changed, change_mask, find_objects
-from tools.areas import pixel_area
-from tools.crs import metres_per_unit, to_crs
+from tools.areas import ground_area_m2, pixel_area
+from tools.crs import to_crs
 from tools.geojson import feature_collection, tidy
-from tools.gsd import geod_of
 from tools.masks import ChangeMask, MaskSource
 from tools.raster import Georef, InputError
 
@@ -186,19 +185,6 @@ def to_pair_crs(layer: AoiLayer, georef: Georef) -> list[BaseGeometry]:
         shapely.transform(p.geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         for p in layer.polygons
     ]
-
-
-def ground_area_m2(geometry: BaseGeometry, georef: Georef) -> float:
-    """Area on the ground of a geometry in the pair's CRS: geodesic on a lon/lat CRS, else planar × unit²."""
-    if geometry.is_empty:
-        return 0.0
-    crs = georef.crs
-    if crs.is_geographic:
-        return abs(geod_of(crs).geometry_area_perimeter(geometry)[0])
-    unit = metres_per_unit(crs)
-    if unit is None:
-        raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
-    return geometry.area * unit * unit
 
 
 def aoi_figures(

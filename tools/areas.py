@@ -3,7 +3,7 @@
 * Projected CRS: a pixel covers ``|a·e − b·d|`` square CRS units (the affine transform's determinant), converted
   to metres with the CRS's linear unit.
 * Geographic CRS (EPSG:4326 and other lon/lat): a pixel's area shrinks with latitude, so each row's pixel is
-  measured on the CRS's ellipsoid (``pyproj.Geod.polygon_area_perimeter``, via tools.gsd) and summed row by row.
+  measured on the CRS's ellipsoid (``pyproj.Geod.geometry_area_perimeter``, via tools.gsd) row by row.
 * A plain image has no pixel size. A user's ground sampling distance (metres per pixel side) gives
   ``gsd²`` m² per pixel. When a pair has both, the georeference wins and the answer says if they disagree.
 """
@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
 
 from tools.crs import metres_per_unit
 from tools.gsd import geod_of
@@ -47,29 +49,39 @@ def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, AreaMethod
     return pixel_areas_at_rows(georef, np.arange(height))
 
 
-def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, AreaMethod]:
-    """Ground area in m² of one pixel in each of ``rows`` (row indices, may be fractional), and how it was computed.
+def ground_area_m2(geometry: BaseGeometry, georef: Georef) -> float:
+    """Area on the ground of a geometry in the pair's CRS: geodesic on a lon/lat CRS, else planar × unit².
 
-    The one area rule of the project: the chat's areas, exported objects' ``area_m2`` and AOI figures all use it.
+    The one area rule of the project: pixels (:func:`pixel_areas_at_rows`), exported objects' ``area_m2`` and the
+    areas of interest all go through it.
     """
-    a, b, c, d, e, f = georef.transform
+    if geometry.is_empty:
+        return 0.0
     crs = georef.crs
     if crs.is_geographic:
-        geod = geod_of(crs)
-        areas = np.empty(len(rows))
-        for i, row in enumerate(rows):
-            corners = [
-                (c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))
-            ]
-            lons, lats = zip(*corners, strict=True)
-            area, _ = geod.polygon_area_perimeter(lons, lats)
-            areas[i] = abs(area)
-        return areas, "geodesic"
+        return abs(geod_of(crs).geometry_area_perimeter(geometry)[0])
     unit = metres_per_unit(crs)
     if unit is None:  # the same rule as the pair's pixel size (tools.gsd): no unit, no metres
         raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
-    pixel = abs(a * e - b * d) * unit * unit
-    return np.full(len(rows), pixel), "projected"
+    return geometry.area * unit * unit
+
+
+def _pixel(georef: Georef, row: float) -> Polygon:
+    """The ground footprint of the pixel at column 0 of ``row``, in the CRS's coordinates."""
+    a, b, c, d, e, f = georef.transform
+    return Polygon(
+        [(c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))]
+    )
+
+
+def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, AreaMethod]:
+    """Ground area in m² of one pixel in each of ``rows`` (row indices, may be fractional), and how it was computed.
+
+    A lon/lat pixel shrinks with latitude, so each row's is measured; a projected one is the same everywhere.
+    """
+    if georef.crs.is_geographic:
+        return np.array([ground_area_m2(_pixel(georef, float(row)), georef) for row in rows]), "geodesic"
+    return np.full(len(rows), ground_area_m2(_pixel(georef, 0.0), georef)), "projected"
 
 
 def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:
