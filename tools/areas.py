@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import shapely
 from pydantic import BaseModel, Field
-from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from tools.crs import metres_per_unit
@@ -49,39 +50,41 @@ def row_pixel_areas(georef: Georef, height: int) -> tuple[np.ndarray, AreaMethod
     return pixel_areas_at_rows(georef, np.arange(height))
 
 
-def ground_area_m2(geometry: BaseGeometry, georef: Georef) -> float:
-    """Area on the ground of a geometry in the pair's CRS: geodesic on a lon/lat CRS, else planar × unit².
+def ground_areas_m2(geometries: Sequence[BaseGeometry], georef: Georef) -> np.ndarray:
+    """Area on the ground of geometries in the pair's CRS: geodesic on a lon/lat CRS, else planar × unit².
 
     The one area rule of the project: pixels (:func:`pixel_areas_at_rows`), exported objects' ``area_m2`` and the
     areas of interest all go through it.
     """
-    if geometry.is_empty:
-        return 0.0
     crs = georef.crs
     if crs.is_geographic:
-        return abs(geod_of(crs).geometry_area_perimeter(geometry)[0])
+        geod = geod_of(crs)
+        return np.array([0.0 if g.is_empty else abs(geod.geometry_area_perimeter(g)[0]) for g in geometries])
     unit = metres_per_unit(crs)
     if unit is None:  # the same rule as the pair's pixel size (tools.gsd): no unit, no metres
         raise InputError(f"the georeference's CRS {crs.to_string()} names no unit of length")
-    return geometry.area * unit * unit
+    return shapely.area(np.asarray(geometries, dtype=object)) * unit * unit
 
 
-def _pixel(georef: Georef, row: float) -> Polygon:
-    """The ground footprint of the pixel at column 0 of ``row``, in the CRS's coordinates."""
-    a, b, c, d, e, f = georef.transform
-    return Polygon(
-        [(c + a * x + b * y, f + d * x + e * y) for x, y in ((0, row), (1, row), (1, row + 1), (0, row + 1))]
-    )
+def ground_area_m2(geometry: BaseGeometry, georef: Georef) -> float:
+    """:func:`ground_areas_m2` of one geometry."""
+    return float(ground_areas_m2([geometry], georef)[0])
 
 
 def pixel_areas_at_rows(georef: Georef, rows: np.ndarray) -> tuple[np.ndarray, AreaMethod]:
     """Ground area in m² of one pixel in each of ``rows`` (row indices, may be fractional), and how it was computed.
 
-    A lon/lat pixel shrinks with latitude, so each row's is measured; a projected one is the same everywhere.
+    A lon/lat pixel shrinks with latitude, so each row's (its first column's) is measured; a projected one is the
+    same everywhere, so one is.
     """
-    if georef.crs.is_geographic:
-        return np.array([ground_area_m2(_pixel(georef, float(row)), georef) for row in rows]), "geodesic"
-    return np.full(len(rows), ground_area_m2(_pixel(georef, 0.0), georef)), "projected"
+    a, b, c, d, e, f = georef.transform
+    geographic = georef.crs.is_geographic
+    y = np.asarray(rows, dtype=float) if geographic else np.zeros(1)
+    x = np.array([0.0, 1.0, 1.0, 0.0, 0.0])
+    ys = y[:, None] + np.array([0.0, 0.0, 1.0, 1.0, 0.0])
+    ring = np.stack([c + a * x + b * ys, f + d * x + e * ys], axis=-1)  # (rows, 5, 2): each row's pixel, closed
+    areas = ground_areas_m2(list(shapely.polygons(ring)), georef)
+    return (areas, "geodesic") if geographic else (np.full(len(rows), areas[0]), "projected")
 
 
 def pixel_area(georef: Georef | None, height: int, gsd_m: float | None) -> tuple[PixelArea, np.ndarray | None]:
