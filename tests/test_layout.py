@@ -198,6 +198,23 @@ def _sentences_returned(source: str) -> list[str]:
     return found
 
 
+PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution")
+"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts); they
+hold facts now, so a sentence passed as one of them is prose outside ``agent.answering``."""
+
+
+def _sentences_passed(source: str) -> list[str]:
+    """Sentence-like text (four or more words) passed as a keyword named in ``PROSE_FIELDS``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                text = _literal_text(keyword.value) if keyword.arg in PROSE_FIELDS else None
+                if text is not None and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4:
+                    found.append(text.strip()[:80])
+    return found
+
+
 def test_only_the_answering_package_returns_sentences():
     offenders = {
         str(p.relative_to(ROOT)): found
@@ -205,7 +222,10 @@ def test_only_the_answering_package_returns_sentences():
         if (module := _module_name(p)) != "app"
         and not _within(module, "agent.answering")
         and not any(_within(module, f) for f in FRONT_END_CHROME)
-        and (found := _sentences_returned(p.read_text(encoding="utf-8")))
+        and (
+            found := _sentences_returned(p.read_text(encoding="utf-8"))
+            + _sentences_passed(p.read_text(encoding="utf-8"))
+        )
     }
     assert not offenders
 
@@ -218,3 +238,5 @@ def test_the_sentence_check_catches_prose_in_a_tool():
     )
     assert len(_sentences_returned(prose)) == 2
     assert not _sentences_returned("def f(n):\n    return {'cells': n}\ndef g():\n    return 'EPSG:4326'\n")
+    passed = "MaskSource(detail=f'user-supplied mask read as {note}; taken as ground truth', kind='user')\n"
+    assert _sentences_passed(passed) and not _sentences_passed("MaskSource(made_by=MaskMethod(method='user_file'))\n")
