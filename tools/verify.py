@@ -16,7 +16,6 @@ class BinaryVerdict(BaseModel):
     changed: bool
     changed_pixels: int
     changed_fraction: float
-    rule: str = "changed when any pixel of the change mask changed"
     source: MaskSource
 
 
@@ -24,7 +23,7 @@ class CountVerdict(BaseModel):
     counts: dict[str, int] = Field(description="Objects per named category; empty when the mask has none.")
     changed_regions: int = Field(description="Objects over all change, category or not.")
     categorical: bool
-    rule: str
+    min_object_pixels: int = Field(description="The counting rule: objects under this many pixels are ignored.")
     source: MaskSource
 
 
@@ -36,7 +35,10 @@ class GridVerdict(BaseModel):
     category_cells: dict[str, list[str]]
     cell_fractions: dict[str, float]
     categorical: bool
-    rule: str
+    cell_threshold: float = Field(description="The grid rule: a cell changed when more than this share changed.")
+    min_valid_cell_fraction: float | None = Field(
+        None, description="With a valid-data mask: a cell under this share of valid data is 'no data'."
+    )
     source: MaskSource
 
 
@@ -77,15 +79,6 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
     source = mask.source
     settings = rules_for_source(source, settings)
     summary = summarize(mask.class_mask, settings, valid=mask.valid)
-    count_rule = (
-        "external contours (cv2.RETR_EXTERNAL, 8-connected) of each category's mask, "
-        f"ignoring those under {settings.min_object_pixels} px"
-    )
-    grid_rule = f"3×3 grid; a cell changed when more than {settings.cell_threshold:.0%} of its pixels changed"
-    if mask.valid is not None:
-        grid_rule += (
-            f" (of its valid pixels; a cell under {settings.min_valid_cell_fraction:.0%} valid data is 'no data')"
-        )
     return Verification(
         binary=BinaryVerdict(
             changed=summary.changed,
@@ -97,7 +90,7 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
             counts=summary.counts if summary.categorical else {},
             changed_regions=summary.changed_regions,
             categorical=summary.categorical,
-            rule=count_rule,
+            min_object_pixels=settings.min_object_pixels,
             source=source,
         ),
         grid=GridVerdict(
@@ -106,7 +99,8 @@ def verify(mask: ChangeMask, settings: RuleSettings | None = None) -> Verificati
             category_cells=summary.category_cells if summary.categorical else {},
             cell_fractions=summary.cell_fractions,
             categorical=summary.categorical,
-            rule=grid_rule,
+            cell_threshold=settings.cell_threshold,
+            min_valid_cell_fraction=settings.min_valid_cell_fraction if mask.valid is not None else None,
             source=source,
         ),
         category_fractions=summary.category_fractions if summary.categorical else {},

@@ -13,6 +13,7 @@ from agent.ledger import Conflict
 from tools.areas import PixelArea
 from tools.gsd import describe_gsd
 from tools.masks import ConfidenceBasis, MaskMethod, MaskReading
+from tools.verify import Verification
 
 
 def _named(prefix: str, key: str | None, lang: str) -> str:
@@ -129,3 +130,16 @@ def resolution_text(conflict: Conflict, lang: str = "en") -> str:
         fact=conflict.shown_by or "",
         value=conflict.shown_value,
     )
+
+
+def verdict_rules(verification: Verification, lang: str = "en") -> dict[str, str]:
+    """The rule behind each verdict, in words: counts, grid (with its no-data clause) and yes/no."""
+    grid = verification.grid
+    grid_rule = say("rule:grid", lang, pct=percent(grid.cell_threshold, lang, 0))
+    if grid.min_valid_cell_fraction is not None:
+        grid_rule += " " + say("rule:grid_valid", lang, pct=percent(grid.min_valid_cell_fraction, lang, 0))
+    return {
+        "counts": say("rule:counts", lang, px=integer(verification.counts.min_object_pixels, lang)),
+        "grid": grid_rule,
+        "binary": message("rule:binary", lang),
+    }

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from agent.answer import Answer
-from agent.answering.provenance import mask_detail, resolution_text
+from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -112,8 +112,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         out.append("\n".join(rows))
         if summary.cell_fractions:
             out.append(_grid_table(summary.cell_fractions, set(summary.cells)))
-        rules = {"counts": verification.counts.rule, "grid": verification.grid.rule, "binary": verification.binary.rule}
-        for name, rule in rules.items():
+        for name, rule in verdict_rules(verification).items():
             out.append(f"- _{name} rule:_ {rule}")
     if ev.model is not None:
         model = ev.model

@@ -33,3 +33,17 @@ def test_french_summary_uses_the_catalog_and_french_numbers():
     text = verification_text(_verification(valid=True), "fr").replace("\xa0", " ")
     assert "changé : oui (400 px, 7,4 % de la partie valide)" in text
     assert "données valides : 66,7 % de l'image" in text and "cellules sans données" in text
+
+
+def test_the_verdicts_carry_their_rules_as_numbers_and_the_answers_word_them():
+    from agent.answering.provenance import verdict_rules
+
+    v = _verification(valid=True)
+    assert v.grid.cell_threshold == 0.05 and v.grid.min_valid_cell_fraction is not None
+    rules = verdict_rules(v)
+    assert rules["grid"] == (
+        "3×3 grid; a cell changed when more than 5% of its pixels changed "
+        "(of its valid pixels; a cell under 50% valid data is 'no data')"
+    )
+    assert rules["counts"].endswith(f"ignoring those under {v.counts.min_object_pixels} px")
+    assert "(of its valid pixels" not in verdict_rules(_verification())["grid"]
