@@ -94,13 +94,12 @@ class AoiStats(BaseModel):
 
 
 class AoiSummary(BaseModel):
-    """Every polygon's figures, in file order, with the rule that judged them."""
+    """Every polygon's figures, in file order, with the threshold of the rule that judged them."""
 
     source: str
     layer: str
     polygons: list[AoiStats]
     threshold: float
-    rule: str
 
 
 def read_aoi(path: str | Path) -> AoiLayer:
@@ -229,11 +228,6 @@ def _summary(layer: AoiLayer, stats: list[AoiStats], settings: RuleSettings) -> 
         layer=layer.layer,
         polygons=stats,
         threshold=settings.cell_threshold,
-        rule=(
-            f"a pixel belongs to a polygon when its centre does; a polygon changed when strictly more than "
-            f"{settings.cell_threshold:.0%} of its valid pixels changed (the 3×3 grid's rule); an object belongs to "
-            "the polygon holding its centroid"
-        ),
     )
 
 
@@ -387,5 +381,5 @@ def aoi_collection(
         features.append(
             {"type": "Feature", "geometry": shapely.geometry.mapping(tidy(geometry)), "properties": properties}
         )
-    provenance = {"areas_of_interest": layer.source, "layer": layer.layer, "rule": summary.rule}
+    provenance = {"areas_of_interest": layer.source, "layer": layer.layer, "cell_threshold": summary.threshold}
     return feature_collection(features, georef, crs, provenance=provenance)

@@ -60,7 +60,6 @@ class RegionSummary(BaseModel):
     object_share: dict[str, float] = Field(description="Share of all changed objects per cell (centroids).")
     clusters: list[list[str]] = Field(description="Groups of edge-adjacent changed cells, largest first.")
     threshold: float = Field(description="The grid rule's threshold (RuleSettings.cell_threshold).")
-    rule: str
 
 
 def region_boxes(height: int, width: int) -> dict[str, tuple[int, int, int, int]]:
@@ -165,10 +164,6 @@ def summarize_regions(
         object_share={c: regions[c].objects / total_objects for c in CELL_IDS},
         clusters=_clusters(changed_cells),
         threshold=settings.cell_threshold,
-        rule=(
-            f"3×3 grid cells, rows, columns and halves; a region changed when more than "
-            f"{settings.cell_threshold:.0%} of its pixels changed; an object counts in the region of its centroid"
-        ),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
+from agent.answering.numbers import percent
 from agent.answering.provenance import confidence_reason
 from agent.answering.wording import join, say, sentence
 from agent.reading import Request
@@ -109,7 +110,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
         first = f"{first} {sentence('; '.join(unjudged))}"
     evidence = [f"Areas of interest from {summary.source} (layer {summary.layer}), on {mask_phrase(source)}."]
     evidence += [sentence(_figures(s)) for s in chosen]
-    evidence.append(sentence(f"Rule: {summary.rule}"))
+    evidence.append(sentence(f"Rule: {say('rule:aoi', 'en', pct=percent(summary.threshold, 'en', 0))}"))
     if confidence < HEDGE_BELOW or unreliable:
         why = confidence_reason(source.basis) if source else message("basis:unmeasured", "en")
         evidence.append(f"The mask's confidence is {confidence:.2f} ({why}): these figures are estimates.")

@@ -234,7 +234,7 @@ class _Turn:
                 pct=self.pct(stats.fraction),
                 thr=percent(self.threshold, self.lang, 0),
             )
-        self.evidence.append(f"Rule: {self.p.regions.rule}.")
+        self.evidence.append(f"Rule: {say('rule:regions', 'en', pct=percent(self.p.regions.threshold, 'en', 0))}.")
         return f"{self.yes_no(bool(stats.changed))}, {clause}{self.cells_that_differ(r.region, bool(stats.changed))}"
 
     def cells_that_differ(self, region: str, changed: bool) -> str:

@@ -33,7 +33,7 @@ def test_region_shares_objects_and_the_grid_rule():
     assert summary.regions["row:bottom"].objects == 1 and summary.regions["col:left"].objects == 1
     assert summary.regions["image"].objects == 2 and summary.object_share["TL"] == 0.5
     assert summary.top_cells[0] == "BR" and summary.clusters == [["TL"], ["BR"]]
-    assert summary.threshold == 0.05 and "5%" in summary.rule
+    assert summary.threshold == 0.05
 
 
 def test_projected_pixels_are_the_transform_determinant():
