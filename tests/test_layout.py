@@ -198,8 +198,8 @@ def _sentences_returned(source: str) -> list[str]:
     return found
 
 
-PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution")
-"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts); they
+PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution", "rule")
+"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts, rules); they
 hold facts now, so a sentence passed as one of them is prose outside ``agent.answering``."""
 
 
