@@ -33,6 +33,8 @@ BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a
 
 DIRECTION_ASKS = ("changed", "count", "where", "how_much", "describe", "compare")
 """Asks whose answer says that the mask cannot tell built from demolished, when the question named a direction."""
+FORMAT_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile"}
+"""The name of each vector format an export is written in, as the first sentence says it."""
 FITTING_MEASURE = {"changed": "binary_accuracy", "where": "grid_f1", "count": "count_error"}
 """The held-out score that fits each kind of question (``MaskSource.measured``): a yes/no answer shows its yes/no
 accuracy, a where-answer its grid F1; a kind with nothing measured shows the mask's confidence."""
@@ -590,7 +592,11 @@ def compose(request: Request, k: Knowledge) -> Composed:
         "how_much": turn.how_much,
         "compare": turn.compare,
         "describe": turn.describe,
-        "export": lambda: say("export" if not k.pair or k.pair.verification.summary.changed else "export_empty", lang),
+        "export": lambda: say(
+            "export" if not k.pair or k.pair.verification.summary.changed else "export_empty",
+            lang,
+            fmt=FORMAT_NAMES[request.export_format],
+        ),
         "show": lambda: say("show", lang),
     }[request.ask]()
     first = sentence(body)
@@ -649,4 +655,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
         evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)
     regions = [key for key in turn.used if not key.startswith("cells:")]
-    return Composed(text, first, turn.stated, confidence, regions, said)
+    # the confidence an answer carries is the one measured for what was asked (grid F1 for where, binary accuracy
+    # for yes/no), never above the facts' own
+    stated = min(confidence, fitting) if measure in ("binary_accuracy", "grid_f1") else confidence
+    return Composed(text, first, turn.stated, stated, regions, said)

@@ -188,6 +188,8 @@ def test_the_confidence_shown_is_the_one_measured_for_the_question(measured_agen
     assert "Yes/no accuracy 0.90" in yes_no.text and "Grid F1" not in yes_no.text
     assert "Grid F1 0.25" in where.text and "Yes/no accuracy" not in where.text
     assert where.first_sentence.startswith("Probably")  # a weak grid F1 hedges a where-answer
+    # the answer's own confidence (what the CLI tag, the page and batch show) is that measure, not the mask's 0.70
+    assert where.confidence == pytest.approx(0.25) and yes_no.confidence == pytest.approx(0.7)
 
 
 @pytest.mark.parametrize(("lang", "doubt"), [("en", "Are you sure?"), ("fr", "Êtes-vous sûr de votre réponse ?")])

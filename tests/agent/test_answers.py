@@ -300,6 +300,6 @@ def test_an_empty_export_says_so_first_and_still_writes_the_file(shared_data, tm
         mask_kind="binary",
         mask_category="building",
     )
-    assert answer.first_sentence.startswith("Nothing changed, so the GeoJSON I wrote is an empty FeatureCollection")
+    assert answer.first_sentence.startswith("Nothing changed, so the GeoJSON I wrote holds no changed cells or objects")
     collection = json.loads(Path(answer.artefacts["geojson"]).read_text())
     assert collection["type"] == "FeatureCollection" and collection["features"] == []

@@ -190,6 +190,8 @@ def test_the_question_names_the_format_and_every_export_brings_the_mask_cog(shar
         ("Export the changed cells", "geojson"),
     ):
         answer = agent.ask(pair, question, thread_id="formats", mask=label)
+        named = {"shp": "Shapefile", "gpkg": "GeoPackage", "geojson": "GeoJSON"}[kind]
+        assert answer.first_sentence.startswith(f"Here are the changed cells and objects as {named}"), question
         written = Path(answer.artefacts[kind])
         assert written.is_file() and written.name.startswith("bercy_turn"), question
         info = pyogrio.read_info(written, layer="objects" if kind == "gpkg" else None)
@@ -209,3 +211,20 @@ def test_objects_of_a_plain_pair_take_their_area_from_the_users_gsd(tmp_path):
     objects = [f["properties"] for f in layer["features"] if f["properties"]["feature"] == "object"]
     assert objects and all(p["area_m2"] == pytest.approx(p["area_px"] * 0.25, abs=0.01) for p in objects)
     assert all(p["cell"] in {"TL", "TC", "TR", "CL", "CC", "CR", "BL", "BC", "BR"} for p in objects)
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("Exporte les changements en shapefile", "Voici les cellules et objets modifiés en Shapefile"),
+        ("Exporta los cambios como shapefile", "Aquí están las celdas y objetos cambiados en Shapefile"),
+        ("Exportiere die Änderungen als Shapefile", "Hier sind die veränderten Zellen und Objekte als Shapefile"),
+        ("Exporte as mudanças como shapefile", "Aqui estão as células e objetos alterados em Shapefile"),
+    ],
+)
+def test_the_first_sentence_names_the_format_written_in_the_question_language(question, opening, tmp_path):
+    """Asked for a shapefile, the answer says it wrote one (it used to say 'Here is the GeoJSON' in every case)."""
+    example = write_example(tmp_path / "pair", seed=5)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    answer = agent.ask((example.t1, example.t2), question, mask=str(example.mask), mask_kind="levir-mci")
+    assert answer.first_sentence.startswith(opening) and Path(answer.artefacts["shp"]).is_file()
