@@ -22,7 +22,7 @@ from agent.turn.state import PairFacts
 from deltavlm.rules import CATEGORIES, CELL_IDS, SIZE_SCALE, cell_is_changed, size_class
 from tools.areas import convert
 from tools.masks import MaskSource
-from tools.regions import COLUMNS, ROWS, RegionStats
+from tools.regions import COLUMNS, ROWS, RegionStats, union_stats
 from tools.verify import Verification
 
 HEDGE_BELOW = 0.8
@@ -126,24 +126,7 @@ class _Turn:
             self.used.append(key)
         if not key.startswith("cells:"):
             return regions[key]
-        parts = [regions[c] for c in key[len("cells:") :].split("+")]
-        pixels = sum(p.pixels for p in parts)
-        changed = sum(p.changed_pixels for p in parts)
-        areas = [p.area_m2 for p in parts]
-        known = all(a is not None for a in areas)
-        return RegionStats(
-            pixels=pixels,
-            changed_pixels=changed,
-            fraction=changed / pixels,
-            category_fractions={c: sum(p.category_fractions[c] * p.pixels for p in parts) / pixels for c in CATEGORIES},
-            objects=sum(p.objects for p in parts),
-            category_objects={c: sum(p.category_objects[c] for p in parts) for c in CATEGORIES},
-            changed=cell_is_changed(changed, pixels, self.threshold),
-            area_m2=sum(a for a in areas if a is not None) if known else None,
-            category_area_m2={c: sum((p.category_area_m2 or {})[c] for p in parts) for c in CATEGORIES}
-            if known
-            else None,
-        )
+        return union_stats(self.p.regions, key[len("cells:") :].split("+"), self.threshold)
 
     def fact(self, key: str) -> Fact | None:
         found = self.k.facts.get(key)
