@@ -3,8 +3,8 @@
 The model answers in words; the agent reconciles numbers. Each parser accepts the release's phrasings
 ("3 new roads … 5 new buildings", "No roads has changed, and no buildings has changed.",
 "roads ['top-left', 'center-center'] buildings []") and free phrasings ("three new buildings",
-"There are 2 roads and no buildings", "yes, …"). A parse keeps the raw text and says which rules fired,
-so evidence can quote how a number was read. Text that does not parse gives ``value=None``; no input
+"There are 2 roads and no buildings", "yes, …"). A parse keeps the raw text and says, as codes, which rules
+fired, so evidence can show how a number was read. Text that does not parse gives ``value=None``; no input
 makes a parser raise.
 
 Categories are ``road`` and ``building``; cells are ``TL … BR`` (``deltavlm.rules``).
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from deltavlm.rules import CATEGORIES, CELL_IDS
 from deltavlm.text import NO_CHANGE_CAPTIONS
@@ -24,12 +24,39 @@ from deltavlm.text import NO_CHANGE_CAPTIONS
 T = TypeVar("T")
 
 
+ParseMethod = Literal[
+    "leading_yes",
+    "leading_no",
+    "no_change_caption",
+    "change_stated",
+    "no_change_stated",
+    "from_counts",
+    "no_change_phrase",
+    "count_patterns",
+    "cells_listed",
+    "cells_for_asked_category",
+    "cells_without_category",
+    "categories_without_cells",
+    "unparsed",
+    "parser_error",
+]
+"""How a field was read: a code, never a sentence (``agent.answering`` words what it shows)."""
+CountRule = Literal["no_x_or_y", "no_changes_in_x", "number_before_category", "category_before_number", "lone_number"]
+"""The count patterns: "no roads or buildings", "no changes in roads", "3 roads", "roads: 3", a lone "three" for the
+asked category."""
+
+
 class ParsedAnswer(BaseModel, Generic[T]):
-    """A parsed field, the text it came from, and how it was read (``method``)."""
+    """A parsed field, the text it came from, and how it was read (``method``, with the count patterns that fired,
+    the categories mentioned with two different counts, the cells' style, or the parser's error)."""
 
     raw: str
     value: T | None
-    method: str
+    method: ParseMethod
+    rules: list[CountRule] = Field(default_factory=list, description="Count patterns that fired, in order.")
+    conflicts: list[str] = Field(default_factory=list, description="Categories with differing counts; first kept.")
+    style: Literal["release_list", "free_text"] | None = Field(None, description="How cells were written.")
+    error: str | None = Field(None, description="The exception a parser raised (read as unparsed).")
 
     @property
     def ok(self) -> bool:
@@ -127,7 +154,7 @@ def _safely(parse: Callable[..., ParsedAnswer[Any]], text: object, *args: Any) -
     try:
         return parse(raw, *args)
     except Exception as error:  # the contract is "never raise"
-        return ParsedAnswer[Any](raw=raw, value=None, method=f"parser error: {type(error).__name__}")
+        return ParsedAnswer[Any](raw=raw, value=None, method="parser_error", error=type(error).__name__)
 
 
 def _clean(text: str) -> str:
@@ -161,11 +188,11 @@ def _parse_yes_no(text: str) -> YesNoAnswer:
     clean = _clean(text)
     first = re.match(r"^\W*([a-z]+)", clean)
     if first and first.group(1) in _YES:
-        return YesNoAnswer(raw=text, value=True, method="leading yes")
+        return YesNoAnswer(raw=text, value=True, method="leading_yes")
     if first and first.group(1) in _NO:
-        return YesNoAnswer(raw=text, value=False, method="leading no")
+        return YesNoAnswer(raw=text, value=False, method="leading_no")
     if clean.strip(" .") in NO_CHANGE_CAPTIONS:
-        return YesNoAnswer(raw=text, value=False, method="no-change caption")
+        return YesNoAnswer(raw=text, value=False, method="no_change_caption")
     positive = negative = False
     for clause in _clauses(clean):
         if _SAME.search(clause) or (_NEGATION.search(clause) and _CHANGE_WORD.search(clause)):
@@ -173,12 +200,15 @@ def _parse_yes_no(text: str) -> YesNoAnswer:
         elif _CHANGE_WORD.search(clause):
             positive = True
     if positive:
-        return YesNoAnswer(raw=text, value=True, method="change stated")
+        return YesNoAnswer(raw=text, value=True, method="change_stated")
     if negative:
-        return YesNoAnswer(raw=text, value=False, method="no change stated")
+        return YesNoAnswer(raw=text, value=False, method="no_change_stated")
     counts = parse_counts(text)
     if counts.value:
-        return YesNoAnswer(raw=text, value=sum(counts.value.values()) > 0, method=f"from counts ({counts.method})")
+        changed = sum(counts.value.values()) > 0
+        return YesNoAnswer(
+            raw=text, value=changed, method="from_counts", rules=counts.rules, conflicts=counts.conflicts
+        )
     return YesNoAnswer(raw=text, value=None, method="unparsed")
 
 
@@ -206,10 +236,10 @@ def parse_counts(text: object, default_category: str | None = None) -> CountsAns
 def _parse_counts(text: str, default_category: str | None) -> CountsAnswer:
     clean = _clean(text)
     counts: dict[str, int] = {}
-    rules: list[str] = []
+    rules: list[CountRule] = []
     conflicts: list[str] = []
 
-    def record(category: str, value: int, rule: str) -> None:
+    def record(category: str, value: int, rule: CountRule) -> None:
         if category in counts and counts[category] != value:
             conflicts.append(category)
             return
@@ -218,32 +248,30 @@ def _parse_counts(text: str, default_category: str | None) -> CountsAnswer:
             rules.append(rule)
 
     masked = clean
-    for pattern, rule in ((_ZERO_PAIR, "no X or Y"), (_ZERO_ONE, "no changes in X")):
+    zeros: tuple[tuple[re.Pattern[str], CountRule], ...] = ((_ZERO_PAIR, "no_x_or_y"), (_ZERO_ONE, "no_changes_in_x"))
+    for pattern, rule in zeros:
         for match in pattern.finditer(masked):
             for word in match.groups():
                 if word:
                     record(_category(word), 0, rule)
         masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
     for match in _NUMBER_FIRST.finditer(masked):
-        record(_category(match.group(2)), _number(match.group(1)), "number before category")
+        record(_category(match.group(2)), _number(match.group(1)), "number_before_category")
     for match in _CATEGORY_FIRST.finditer(masked):
         category = _category(match.group(1))
         if category not in counts:
-            record(category, _number(match.group(2)), "category before number")
+            record(category, _number(match.group(2)), "category_before_number")
     if not counts and default_category in CATEGORIES:
         numbers = re.findall(rf"\b{_NUMBER}\b", clean.replace(" a ", " "))
         numbers = [n for n in numbers if n not in ("a", "an")]
         if len(numbers) == 1:
-            record(default_category, _number(numbers[0]), "lone number for the asked category")
+            record(default_category, _number(numbers[0]), "lone_number")
     if not counts and is_no_change_phrase(clean):
-        return CountsAnswer(raw=text, value=dict.fromkeys(CATEGORIES, 0), method="no-change phrase")
+        return CountsAnswer(raw=text, value=dict.fromkeys(CATEGORIES, 0), method="no_change_phrase")
     if not counts:
         return CountsAnswer(raw=text, value=None, method="unparsed")
-    method = " + ".join(rules) + (
-        f"; conflicting mentions of {sorted(set(conflicts))}, first kept" if conflicts else ""
-    )
     ordered = {category: counts[category] for category in CATEGORIES if category in counts}
-    return CountsAnswer(raw=text, value=ordered, method=method)
+    return CountsAnswer(raw=text, value=ordered, method="count_patterns", rules=rules, conflicts=sorted(set(conflicts)))
 
 
 def _cells_in(segment: str) -> list[str]:
@@ -276,7 +304,7 @@ def parse_cells(text: object, default_category: str | None = None) -> CellsAnswe
 def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
     clean = _clean(text)
     mentions = [(m.start(), m.end(), _category(m.group(1))) for m in re.finditer(rf"\b{_CATEGORY}\b", clean)]
-    style = "release list" if "[" in clean else "free text"
+    style: Literal["release_list", "free_text"] = "release_list" if "[" in clean else "free_text"
     cells: dict[str, list[str]] = {}
     if not mentions:
         found = _cells_in(clean)
@@ -284,11 +312,12 @@ def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
             return CellsAnswer(
                 raw=text,
                 value={default_category: _canonical(found)},
-                method=f"{style}; cells for the asked category",
+                method="cells_for_asked_category",
+                style=style,
             )
         if is_no_change_phrase(clean):
-            return CellsAnswer(raw=text, value={c: [] for c in CATEGORIES}, method="no-change phrase")
-        return CellsAnswer(raw=text, value=None, method="unparsed" if not found else "cells without a category")
+            return CellsAnswer(raw=text, value={c: [] for c in CATEGORIES}, method="no_change_phrase")
+        return CellsAnswer(raw=text, value=None, method="cells_without_category" if found else "unparsed", style=style)
     for index, (_, end, category) in enumerate(mentions):
         stop = mentions[index + 1][0] if index + 1 < len(mentions) else len(clean)
         segment = clean[end:stop]
@@ -302,6 +331,6 @@ def _parse_cells(text: str, default_category: str | None) -> CellsAnswer:
         ):
             cells[category] = []
     if not cells:
-        return CellsAnswer(raw=text, value=None, method=f"{style}; categories without cells")
+        return CellsAnswer(raw=text, value=None, method="categories_without_cells", style=style)
     ordered = {category: cells[category] for category in CATEGORIES if category in cells}
-    return CellsAnswer(raw=text, value=ordered, method=style)
+    return CellsAnswer(raw=text, value=ordered, method="cells_listed", style=style)

@@ -1,17 +1,17 @@
 """Answers about the user's areas of interest (``tools.aoi``): which changed, how much, objects, a ranking.
 
-The first sentence answers in the question's language; the figures of every polygon follow in English, as the
-evidence of other answers does. A polygon that lies partly outside the pair, wholly outside it, on no valid data, or
-that had to be repaired is said so by name, so no polygon disappears from an answer.
+The first sentence answers in the question's language; the figures of every polygon follow, in the same language.
+A polygon that lies partly outside the pair, wholly outside it, on no valid data, or that had to be repaired is
+said so by name, so no polygon disappears from an answer.
 """
 
 from __future__ import annotations
 
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
-from agent.answering.numbers import percent
+from agent.answering.numbers import decimal, integer, percent
 from agent.answering.provenance import confidence_reason
-from agent.answering.wording import join, say, sentence
+from agent.answering.wording import clauses, join, say, sentence, series
 from agent.reading import Request
 from agent.turn.state import PairFacts
 from tools.aoi import AoiStats, AoiSummary
@@ -40,31 +40,35 @@ def _share(stats: AoiStats, lang: str) -> str:
     if stats.changed_fraction is None:
         return say_aoi("no_data", lang, name=stats.label)
     area = (
-        _area(stats.changed_area_m2, "ha", lang) if stats.changed_area_m2 is not None else f"{stats.changed_pixels} px"
+        _area(stats.changed_area_m2, "ha", lang)
+        if stats.changed_area_m2 is not None
+        else f"{integer(stats.changed_pixels, lang)} px"
     )
     return say_aoi("share", lang, name=stats.label, pct=_pct(stats.changed_fraction, lang), area=area)
 
 
-def _figures(stats: AoiStats) -> str:
-    """One polygon's figures in English (the evidence), with what happened to it."""
-    parts = [f"{stats.label}: area {_area(stats.area_m2, 'ha')}"]
+def _figures(stats: AoiStats, lang: str) -> str:
+    """One polygon's figures (the evidence), with what happened to it."""
+    parts = [say("aoi_fig:area", lang, name=stats.label, area=_area(stats.area_m2, "ha", lang))]
     if stats.status == "outside":
-        parts.append("outside the pair, no figures")
+        parts.append(message("aoi_fig:outside", lang))
     else:
         if stats.status == "partly outside":
-            parts.append(f"{1 - stats.inside_share:.0%} of it lies outside the pair, figures are for the rest")
+            parts.append(say("aoi_fig:partly_outside", lang, pct=percent(1 - stats.inside_share, lang, 0)))
         if stats.changed_fraction is None:
-            parts.append("no valid data")
+            parts.append(message("aoi_fig:no_data", lang))
         else:
-            changed_area = f", {_area(stats.changed_area_m2, 'm2')}" if stats.changed_area_m2 is not None else ""
-            verdict = "changed" if stats.changed else "not changed"
-            parts.append(
-                f"{_pct(stats.changed_fraction)} of {stats.valid_pixels:,} valid pixels changed{changed_area}, "
-                f"{stats.objects} changed object{'s' * (stats.objects != 1)}, {verdict}"
-            )
+            valid = integer(stats.valid_pixels, lang)
+            figures = [say("aoi_fig:changed_share", lang, pct=_pct(stats.changed_fraction, lang), valid=valid)]
+            if stats.changed_area_m2 is not None:
+                figures.append(_area(stats.changed_area_m2, "m2", lang))
+            number = "one" if stats.objects == 1 else "other"
+            figures.append(say(f"aoi_fig:objects:{number}", lang, n=integer(stats.objects, lang)))
+            figures.append(message("aoi_fig:changed" if stats.changed else "aoi_fig:unchanged", lang))
+            parts.append(series(figures, lang))
     if stats.repaired:
-        parts.append(f"its outline was invalid ({stats.repaired}) and was repaired")
-    return "; ".join(parts)
+        parts.append(say("aoi_fig:repaired", lang, why=stats.repaired))
+    return clauses(parts, lang)
 
 
 def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, list[AoiStats], float]:
@@ -79,7 +83,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
         names = join([s.label for s in summary.polygons], lang)
         first = sentence(say_aoi("missing", lang, source=summary.source, pick=request.aoi_pick, names=names))
         return first, first, [], 1.0
-    thr = f"{summary.threshold:.0%}"
+    thr = percent(summary.threshold, lang, 0)
     judged = [s for s in chosen if s.changed is not None]
     listed = False  # whether the first sentence already names every chosen polygon, the unjudged ones included
     if request.rank:
@@ -87,7 +91,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
         names = join([f"{s.label} ({_pct(s.changed_fraction or 0.0, lang)})" for s in ranked], lang)
         first = say_aoi("ranked", lang, names=names)
     elif request.ask == "count":
-        first = join([say_aoi("objects", lang, name=s.label, count=s.objects) for s in judged], lang)
+        first = join([say_aoi("objects", lang, name=s.label, count=integer(s.objects, lang)) for s in judged], lang)
     elif request.ask in ("changed", "where") and request.aoi_pick is None and len(chosen) > 1:
         changed = [s.label for s in judged if s.changed]
         first = (
@@ -98,7 +102,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     else:
         first, listed = "", True
     if not first:
-        first, listed = "; ".join(_share(s, lang) for s in chosen), True
+        first, listed = clauses([_share(s, lang) for s in chosen], lang), True
     source = facts.verification.source if facts else None
     confidence = source.confidence if source else 0.0
     first = sentence(first)
@@ -108,14 +112,14 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     unjudged = [_share(s, lang) for s in chosen if s.changed is None]
     if unjudged and not listed:
         first = f"{first} {sentence('; '.join(unjudged))}"
-    evidence = [f"Areas of interest from {summary.source} (layer {summary.layer}), on {mask_phrase(source)}."]
-    evidence += [sentence(_figures(s)) for s in chosen]
-    evidence.append(sentence(f"Rule: {say('rule:aoi', 'en', pct=percent(summary.threshold, 'en', 0))}"))
+    mask = mask_phrase(source, lang) if source else message("none", lang)
+    evidence = [say("aoi_ev:source", lang, source=summary.source, layer=summary.layer, mask=mask)]
+    evidence += [sentence(_figures(s, lang)) for s in chosen]
+    evidence.append(say("ev:rule", lang, rule=say("rule:aoi", lang, pct=percent(summary.threshold, lang, 0))))
     if confidence < HEDGE_BELOW or unreliable:
-        why = confidence_reason(source.basis) if source else message("basis:unmeasured", "en")
-        evidence.append(f"The mask's confidence is {confidence:.2f} ({why}): these figures are estimates.")
-    details = " ".join(evidence)
-    return " ".join(p for p in (first, say("details", lang), details) if p), first, chosen, confidence
+        why = confidence_reason(source.basis, lang) if source else message("basis:unmeasured", lang)
+        evidence.append(say("aoi_ev:estimates", lang, conf=decimal(confidence, lang, 2), why=why))
+    return " ".join([first, *evidence]), first, chosen, confidence
 
 
 def aoi_table(summary: AoiSummary) -> str:

@@ -12,10 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.answering.catalog import message
-from agent.answering.numbers import decimal, integer, percent
+from agent.answering.exports import FORMAT_NAMES
+from agent.answering.numbers import decimal, integer, percent, significant
 from agent.answering.orientation import facing, orientation_sentence
 from agent.answering.provenance import confidence_reason, gsd_disagreement, mask_detail, pixel_size_text
-from agent.answering.wording import AREA_UNITS, UNIT_SYMBOLS, join, noun, region_name, say, sentence, unit_name
+from agent.answering.wording import (
+    AREA_UNITS,
+    UNIT_SYMBOLS,
+    clauses,
+    join,
+    noun,
+    region_name,
+    say,
+    sentence,
+    series,
+    unit_name,
+)
 from agent.ledger import Fact
 from agent.reading import Request, languages_sentence
 from agent.turn.state import PairFacts
@@ -29,12 +41,9 @@ HEDGE_BELOW = 0.8
 """Below this confidence a stated fact is hedged ("probably") and a better source is suggested."""
 EQUAL_WITHIN = 0.005
 """Two regions whose changed shares differ by less than half a percentage point changed "about equally"."""
-BETTER_PATH = "supply a change mask, a learned detector (ONNX) or DeltaVLM for a reliable answer"
 
 DIRECTION_ASKS = ("changed", "count", "where", "how_much", "describe", "compare")
 """Asks whose answer says that the mask cannot tell built from demolished, when the question named a direction."""
-FORMAT_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile"}
-"""The name of each vector format an export is written in, as the first sentence says it."""
 FITTING_MEASURE = {"changed": "binary_accuracy", "where": "grid_f1", "count": "count_error"}
 """The held-out score that fits each kind of question (``MaskSource.measured``): a yes/no answer shows its yes/no
 accuracy, a where-answer its grid F1; a kind with nothing measured shows the mask's confidence."""
@@ -83,9 +92,15 @@ def _area(m2: float, unit: str, lang: str = "en") -> str:
     return f"{decimal(value, lang, digits)} {UNIT_SYMBOLS[unit]}"
 
 
-def mask_phrase(source: MaskSource) -> str:
-    kinds = {"user": "your change mask", "learned": "the learned change mask", "classical": "the classical change mask"}
-    return f"{kinds[source.kind]} ({source.provider}, confidence {source.confidence:.2f})"
+def mask_phrase(source: MaskSource, lang: str = "en") -> str:
+    """The mask an answer rests on, e.g. "your change mask (user, confidence 1.00)"."""
+    kind = message(f"mask_kind:{source.kind}", lang)
+    return say("mask_phrase", lang, mask=kind, provider=source.provider, conf=decimal(source.confidence, lang, 2))
+
+
+def shares_list(shares: dict[str, float], lang: str, digits: int = 1) -> str:
+    """Cell ids with their shares, in the given order: "TL 12.5%, TC 0.0%" ("TL 12,5 %, TC 0,0 %" in French)."""
+    return series([f"{cell} {percent(share, lang, digits)}" for cell, share in shares.items()], lang)
 
 
 class _Turn:
@@ -169,7 +184,7 @@ class _Turn:
     def no_categories(self) -> str:
         nouns = join([noun(c, self.lang) for c in self.r.categories], self.lang)
         self.refused = True
-        return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v.source))
+        return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v.source, self.lang))
 
     def yes_no(self, value: bool) -> str:
         positive = value if self.r.polarity == "positive" else not value
@@ -184,7 +199,7 @@ class _Turn:
                 return self.no_categories()
             any_changed = any(n > 0 for n in counts.values())
             if any_changed:
-                count = join([f"{n} {noun(c, self.lang, n)}" for c, n in counts.items()], self.lang)
+                count = join([f"{self.px(n)} {noun(c, self.lang, n)}" for c, n in counts.items()], self.lang)
                 clause = say("category_changed", self.lang, count=count, region=self.region())
                 if r.direction != "any":
                     return clause
@@ -192,7 +207,7 @@ class _Turn:
                 clause = say(
                     "category_unchanged", self.lang, noun=noun(r.categories[0], self.lang, 1), region=self.region()
                 )
-            return f"{self.yes_no(any_changed)}, {clause}"
+            return say("answer_clause", self.lang, answer=self.yes_no(any_changed), clause=clause)
         if self.categories_unknown():
             self.evidence.append(self.any_change_sentence())
             return self.no_categories()
@@ -204,8 +219,8 @@ class _Turn:
                 clause = say("region_changed", self.lang, region=self.region(), pct=pct)
             else:
                 clause = say("region_unchanged", self.lang, region=self.region())
-            self.evidence.append("Rule: the pair changed when any pixel of the change mask changed.")
-            return f"{self.yes_no(changed)}, {clause}"
+            self.evidence.append(say("ev:rule_pair", self.lang))
+            return say("answer_clause", self.lang, answer=self.yes_no(changed), clause=clause)
         stats = self.stats(r.region)
         if stats.changed:
             clause = say("region_changed", self.lang, region=self.region(), pct=self.pct(stats.fraction))
@@ -219,8 +234,10 @@ class _Turn:
                 pct=self.pct(stats.fraction),
                 thr=percent(self.threshold, self.lang, 0),
             )
-        self.evidence.append(f"Rule: {say('rule:regions', 'en', pct=percent(self.p.regions.threshold, 'en', 0))}.")
-        return f"{self.yes_no(bool(stats.changed))}, {clause}{self.cells_that_differ(r.region, bool(stats.changed))}"
+        rule = say("rule:regions", self.lang, pct=percent(self.p.regions.threshold, self.lang, 0))
+        self.evidence.append(say("ev:rule", self.lang, rule=rule))
+        clause += self.cells_that_differ(r.region, bool(stats.changed))
+        return say("answer_clause", self.lang, answer=self.yes_no(bool(stats.changed)), clause=clause)
 
     def cells_that_differ(self, region: str, changed: bool) -> str:
         """A region's verdict and its cells' verdicts can differ (a column at 4 % holding a cell at 7 %): then the
@@ -234,7 +251,7 @@ class _Turn:
                 say("cell_share", self.lang, cell=self.region(c), pct=self.pct(self.stats(c).fraction))
                 for c in changed_cells
             ]
-            return "; " + say("region_cells_changed", self.lang, cells=join(named, self.lang))
+            return clauses(["", say("region_cells_changed", self.lang, cells=join(named, self.lang))], self.lang)
         if changed and not changed_cells:
             top = max(cells, key=lambda c: self.stats(c).fraction)
             return ", " + say(
@@ -263,20 +280,20 @@ class _Turn:
             if counts is None:
                 self.evidence.append(self.any_change_sentence())
                 if self.k.has_model:
-                    self.evidence.append("DeltaVLM gave no usable count for these categories.")
+                    self.evidence.append(say("ev:model_no_count", self.lang))
                 return self.no_categories()
             parts = [
                 say("count", self.lang, n=n, noun=noun(c, self.lang, n), region=self.region())
                 for c, n in counts.items()
             ]
-            return "; ".join(parts)
+            return clauses(parts, self.lang)
         if r.region == "image":
             fact = self.fact("regions")
             n = int(fact.value) if fact else int(self.v.summary.changed_regions)
         else:
             n = int(self.stats(r.region).objects)
         if not self.categorical:
-            self.evidence.append("The mask has no categories, so these are changed regions of any kind.")
+            self.evidence.append(say("ev:count_any_kind", self.lang))
         return say("count_changes", self.lang, n=n, noun=noun("change", self.lang, n), region=self.region())
 
     def values_for(self, key: str) -> float:
@@ -321,11 +338,8 @@ class _Turn:
             pick = max(cells, key=lambda c: shares[c]) if r.rank == "most" else min(cells, key=lambda c: shares[c])
             if r.rank == "most" and shares[pick] == 0:
                 return self.nothing_in(r.region)
-            self.evidence.append(
-                "Changed share per cell: "
-                + ", ".join(f"{c} {_pct(shares[c])}" for c in sorted(cells, key=lambda c: -shares[c]))
-                + "."
-            )
+            ranked = {c: shares[c] for c in sorted(cells, key=lambda c: -shares[c])}
+            self.evidence.append(say("ev:cell_shares_ranked", self.lang, shares=shares_list(ranked, self.lang)))
             return say(f"rank_{r.rank}", self.lang, cell=self.region(pick), pct=self.pct(shares[pick]))
         if r.region == "image":
             key = f"cells.{r.categories[0]}" if len(r.categories) == 1 else "cells"
@@ -348,14 +362,11 @@ class _Turn:
         names = join([self.region(c) for c in changed], self.lang)
         clusters = self.p.regions.clusters
         if r.region == "image" and clusters and len(clusters[0]) > 1:
-            self.evidence.append(f"The main cluster of changed cells: {' '.join(clusters[0])}.")
+            self.evidence.append(say("ev:cluster", self.lang, cells=" ".join(clusters[0])))
         if r.region == "image" and not r.categories:
             self.object_spread(changed)
-        self.evidence.append(
-            f"A cell changed when more than {self.threshold:.0%} of it changed; shares: "
-            + ", ".join(f"{c} {_pct(shares[c])}" for c in cells)
-            + "."
-        )
+        thr, listed = percent(self.threshold, self.lang, 0), shares_list({c: shares[c] for c in cells}, self.lang)
+        self.evidence.append(say("ev:cell_rule", self.lang, thr=thr, shares=listed))
         if len(r.categories) == 1:
             category = message(f"category:{r.categories[0]}", self.lang)
             return say("where_category", self.lang, category=category, cells=names)
@@ -373,14 +384,22 @@ class _Turn:
             core.append(cell)
         if not core:
             return
-        held = sum(share[c] for c in core)
-        listed = ", ".join(f"{c} {share[c]:.0%}" for c in core)
+        held = percent(sum(share[c] for c in core), self.lang, 0)
+        listed = shares_list({c: share[c] for c in core}, self.lang, 0)
         if set(core) <= set(changed):
-            self.evidence.append(f"Share of the changed objects: {listed}.")
+            self.evidence.append(say("ev:object_share", self.lang, listed=listed))
         else:
+            number = "none" if not changed else "one" if len(changed) == 1 else "other"
             self.evidence.append(
-                f"{held:.0%} of the changed objects lie in {' '.join(core)} ({listed}), although only "
-                f"{' '.join(changed) or 'no cell'} {'passes' if len(changed) < 2 else 'pass'} the paper's 5% area rule."
+                say(
+                    f"ev:objects_elsewhere:{number}",
+                    self.lang,
+                    held=held,
+                    core=" ".join(core),
+                    listed=listed,
+                    changed=" ".join(changed),
+                    thr=percent(self.threshold, self.lang, 0),
+                )
             )
 
     def how_much(self) -> str:
@@ -394,15 +413,15 @@ class _Turn:
         pixels = round(fraction * stats.pixels)
         area_m2 = (stats.category_area_m2 or {}).get(single) if single else stats.area_m2
         area = self.p.area
-        if note := gsd_disagreement(area):
-            self.evidence.append(f"Note: {note}.")
+        if note := gsd_disagreement(area, self.lang):
+            self.evidence.append(say("ev:note", self.lang, note=note))
         if r.size_scale:
             return self.size(fraction)
         if r.unit == "px":
             return say("pixels", self.lang, px=self.px(pixels), region=self.region(), pct=self.pct(fraction))
         if r.unit in AREA_UNITS:
             if area_m2 is None:
-                self.evidence.append("Give the ground sampling distance (metres per pixel) to get areas.")
+                self.evidence.append(say("ev:give_gsd", self.lang))
                 return say(
                     "area_unknown",
                     self.lang,
@@ -411,7 +430,7 @@ class _Turn:
                     region=self.region(),
                     px=self.px(pixels),
                 )
-            self.evidence.append(f"Pixel size: {pixel_size_text(area)}.")
+            self.evidence.append(say("ev:pixel_size", self.lang, how=pixel_size_text(area, self.lang)))
             return say(
                 "area",
                 self.lang,
@@ -421,11 +440,10 @@ class _Turn:
                 px=self.px(pixels),
             )
         if area_m2 is not None:
-            self.evidence.append(
-                f"That is {_area(area_m2, 'm2')} ({_area(area_m2, 'ha')}); pixel size: {pixel_size_text(area)}."
-            )
+            m2, ha, how = self.area(area_m2, "m2"), self.area(area_m2, "ha"), pixel_size_text(area, self.lang)
+            self.evidence.append(say("ev:area_and_pixel", self.lang, m2=m2, ha=ha, how=how))
         elif r.unit is None:
-            self.evidence.append("The pixel size is unknown, so I give pixels and percent.")
+            self.evidence.append(say("ev:no_pixel_size", self.lang))
         return say("share", self.lang, pct=self.pct(fraction), region=self.region(), px=self.px(pixels))
 
     def size(self, fraction: float) -> str:
@@ -492,25 +510,17 @@ class _Turn:
             max(self.cells_in(r.region), key=lambda c: self.stats(c).fraction)
         ]
         if self.categorical:
-            what = join(
-                [f"{stats.category_objects[c]} {noun(c, self.lang, stats.category_objects[c])}" for c in CATEGORIES],
-                self.lang,
-            )
+            objects = {c: stats.category_objects[c] for c in CATEGORIES}
+            what = join([f"{self.px(n)} {noun(c, self.lang, n)}" for c, n in objects.items()], self.lang)
         else:
             n = stats.objects
-            what = f"{n} {noun('change', self.lang, n)}"
-            self.evidence.append(f"{mask_phrase(self.v.source)} cannot say what changed, only where.")
+            what = f"{self.px(n)} {noun('change', self.lang, n)}"
+            self.evidence.append(say("ev:where_not_what", self.lang, mask=mask_phrase(self.v.source, self.lang)))
         if r.region != "image":
-            return (
-                say(
-                    "share",
-                    self.lang,
-                    pct=self.pct(stats.fraction),
-                    region=self.region(),
-                    px=self.px(stats.changed_pixels),
-                )
-                + f": {what}"
+            share = say(
+                "share", self.lang, pct=self.pct(stats.fraction), region=self.region(), px=self.px(stats.changed_pixels)
             )
+            return say("share_what", self.lang, share=share, what=what)
         return say(
             "describe",
             self.lang,
@@ -521,10 +531,9 @@ class _Turn:
 
     def any_change_sentence(self) -> str:
         stats = self.stats(self.r.region)
-        return (
-            f"What the mask shows in {region_name(self.r.region, 'en')}: {_pct(stats.fraction)} changed "
-            f"in {stats.objects} region{'s' if stats.objects != 1 else ''} of any kind."
-        )
+        number = "one" if stats.objects == 1 else "other"
+        n, pct = integer(stats.objects, self.lang), self.pct(stats.fraction)
+        return say(f"ev:any_change:{number}", self.lang, region=self.region(), pct=pct, n=n)
 
 
 def _hedge(first: str, lang: str) -> str:
@@ -533,15 +542,16 @@ def _hedge(first: str, lang: str) -> str:
     if first.startswith(("I can't", "I cannot")):  # a refusal is not an estimate: nothing to hedge
         return first
     if lang == "zh":
-        return f"{word}{first}"
+        return say("hedged", lang, first=first)
     if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
         return f"{word} {first[0].lower()}{first[1:]}"
-    keep = first.startswith(("I ", "I'")) or first[:2].isupper()
-    return f"{word}: {first if keep else first[0].lower() + first[1:]}"
+    # German starts a whole sentence after a colon with a capital; "I" and cell ids keep theirs in every language
+    keep = lang == "de" or first.startswith(("I ", "I'")) or first[:2].isupper()
+    return say("hedged", lang, first=first if keep else first[0].lower() + first[1:])
 
 
 def compose(request: Request, k: Knowledge) -> Composed:
-    """The answer's text for ``request``: its first sentence, then the evidence (English) and notes."""
+    """The answer's text for ``request``: its first sentence, then the evidence and notes, all in its language."""
     lang = request.language
     if request.ask == "unsupported_language":
         return Composed(
@@ -586,7 +596,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if request.direction != "any" and request.ask in DIRECTION_ASKS and not turn.refused and k.pair is not None:
         # no mask here says which way a pixel changed: "what about demolitions?" hears that first (a summary would
         # answer it wrongly); other questions about new or demolished things hear it right after their figures
-        which_way = sentence(say("no_direction", lang, mask=mask_phrase(k.pair.verification.source)))
+        which_way = sentence(say("no_direction", lang, mask=mask_phrase(k.pair.verification.source, lang)))
         first, tag = (
             (which_way, " ".join(p for p in (first, tag) if p))
             if request.ask == "describe" and request.direction == "demolished"
@@ -604,18 +614,18 @@ def compose(request: Request, k: Knowledge) -> Composed:
     if request.ask not in ("export", "show") and weak and not turn.refused:
         first = sentence(_hedge(first, lang))
         described = source.basis.kind == "unmeasured" and source.made_by.method != "unstated"
-        why = mask_detail(source.made_by) if described else confidence_reason(source.basis)
-        shown = say(f"measure:{measure}", lang)
+        why = mask_detail(source.made_by, lang) if described else confidence_reason(source.basis, lang)
+        shown, value, better = say(f"measure:{measure}", lang), decimal(fitting, lang, 2), say("better_path", lang)
         if "calibration" in k.said:  # the full sentence was said once in this thread: a short tag now
-            turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=decimal(fitting, lang, 2)))
+            turn.evidence.append(say("confidence_tag", lang, measure=shown, conf=value))
         elif unreliable:
-            where = f"at {source.gsd_m:.3g} m per pixel" if source.gsd_m else "on imagery like this"
+            gsd = source.gsd_m
+            where = say("ev:at_gsd", lang, gsd=significant(gsd, lang, 3)) if gsd else say("ev:on_imagery", lang)
             turn.evidence.append(
-                f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}). I can't tell where and how much reliably "
-                f"{where} without a learned model: {BETTER_PATH}."
+                say("ev:confidence_unreliable", lang, measure=shown, value=value, why=why, where=where, better=better)
             )
         else:
-            turn.evidence.append(f"{say(f'measure:{measure}', 'en')} {fitting:.2f} ({why}); {BETTER_PATH}.")
+            turn.evidence.append(say("ev:confidence", lang, measure=shown, value=value, why=why, better=better))
         if "calibration" not in k.said:
             said.append("calibration")
     if turn.refused and request.categories and not categorical:
@@ -623,10 +633,13 @@ def compose(request: Request, k: Knowledge) -> Composed:
     valid = k.pair.verification.summary.valid_fraction
     if valid < 1.0:  # numbers are on the part both dates cover: say how much that is, and which cells had none
         no_data = k.pair.verification.summary.no_data_cells
-        cells = f"; no data in {' '.join(no_data)}" if no_data else ""
-        turn.evidence.insert(
-            0, f"Only {valid:.1%} of the pair holds data on both dates; these numbers are on that part{cells}."
+        shown = percent(valid, lang, 1)
+        said_valid = (
+            say("ev:valid_part_cells", lang, valid=shown, cells=" ".join(no_data))
+            if no_data
+            else say("ev:valid_part", lang, valid=shown)
         )
+        turn.evidence.insert(0, said_valid)
     places = request.region != "image" or bool(request.compared) or request.ask in ("where", "compare")
     oriented = orientation_sentence(k.pair.orientation if k.pair else None, lang) if places else None
     notes = [part for part in (tag, oriented) if part]
@@ -634,8 +647,6 @@ def compose(request: Request, k: Knowledge) -> Composed:
         notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
     first_and_note = " ".join([first, *notes])  # in the question's language
     evidence = " ".join(e[:1].upper() + e[1:] for e in turn.evidence)  # every sentence starts with a capital
-    if evidence and lang != "en":
-        evidence = f"{say('details', lang)} {evidence}"
     text = " ".join(part for part in (first_and_note, evidence) if part)
     regions = [key for key in turn.used if not key.startswith("cells:")]
     # the confidence an answer carries is the one measured for what was asked (grid F1 for where, binary accuracy

@@ -17,17 +17,20 @@ def _counted(key: str, n: int, lang: str) -> str:
     return message(f"{key}:{'one' if n == 1 else 'other'}", lang).format(n=integer(n, lang))
 
 
-def describe_export(collection: Mapping[str, Any], lang: str = "en") -> str:
-    """What a written GeoJSON holds, in one or two sentences an answer can carry."""
+def describe_export(collection: Mapping[str, Any], lang: str = "en", fmt: str = "GeoJSON") -> str:
+    """What a written vector file (``fmt``: GeoJSON, Shapefile, GeoPackage) holds, in one or two sentences an answer
+    can carry; another format than GeoJSON says that a GeoJSON with the same features was written too."""
     contents = export_contents(collection)
     if not contents.cells and not contents.objects:
-        said = message("export_empty_collection", lang)
+        said = message("export_empty_collection", lang).format(fmt=fmt)
     else:
         cells, objects = (
             _counted("export_cells", contents.cells, lang),
             _counted("export_objects", contents.objects, lang),
         )
-        said = message("export_holds", lang).format(cells=cells, objects=objects)
+        said = message("export_holds", lang).format(fmt=fmt, cells=cells, objects=objects)
+    if fmt != FORMAT_NAMES["geojson"]:
+        said += " " + message("export_geojson_too", lang)
     if contents.pixel_coordinates:
         said += " " + message("export_pixel_coordinates", lang)
     return said
@@ -45,6 +48,8 @@ def unplaced_hint(pair: ImagePair, lang: str = "en") -> str:
 
 FORMAT_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "mask_geotiff": "GeoTIFF"}
 """File formats by artefact kind (proper names: the same in every language)."""
+VECTOR_KINDS = ("shp", "gpkg", "geojson")
+"""The vector formats an export is written in (the one asked comes first among the artefacts)."""
 
 
 def export_notes(
@@ -66,7 +71,8 @@ def export_notes(
         if aois:
             notes.append(message("export_aoi_layer", lang).format(n=integer(aois, lang)))
         else:
-            notes.append(describe_export(collection, lang))
+            vector = next((FORMAT_NAMES[kind] for kind in artefacts if kind in VECTOR_KINDS), FORMAT_NAMES["geojson"])
+            notes.append(describe_export(collection, lang, vector))
         if pair.georef is None:
             notes.append(unplaced_hint(pair, lang))
     notes.extend(message(f"artefact:{kind}", lang).format(path=path) for kind, path in artefacts.items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agent.answering.catalog import message, messages
 from agent.answering.numbers import decimal, integer, percent, significant
-from agent.answering.wording import noun, say
+from agent.answering.wording import clauses, noun, say
 from agent.ledger import Conflict
 from tools.areas import PixelArea
 from tools.gsd import describe_gsd
@@ -44,7 +44,7 @@ def confidence_reason(basis: ConfidenceBasis, lang: str = "en") -> str:
         parts.append(say(f"basis:{basis.fallback}", lang, sensor=sensor))
     if not basis.default_settings:
         parts.append(message("basis:other_settings", lang))
-    return "; ".join(parts)
+    return clauses(parts, lang)
 
 
 def pixel_size_text(area: PixelArea, lang: str = "en") -> str:
@@ -113,7 +113,7 @@ def mask_detail(made_by: MaskMethod, lang: str = "en") -> str:
     else:
         text = message(f"made_by:{m.method}", lang)
     if m.tile_px is not None:
-        text += "; " + say(
+        text += clauses(["", ""], lang) + say(
             "made_by:tiles", lang, tile=integer(m.tile_px, lang), overlap=integer(m.overlap_px or 0, lang)
         )
     return text

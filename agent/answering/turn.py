@@ -10,9 +10,9 @@ from agent.answer import Answer, Evidence
 from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
-from agent.answering.numbers import decimal
+from agent.answering.numbers import decimal, integer, significant
 from agent.answering.provenance import mask_detail, resolution_text
-from agent.answering.wording import join, region_name
+from agent.answering.wording import clauses, join, region_name
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
@@ -27,6 +27,10 @@ def _value(value: FactValue, lang: str) -> str:
         return message("yes" if value else "no", lang).lower()
     if isinstance(value, list):
         return " ".join(value) or message("none", lang)
+    if isinstance(value, int):
+        return integer(value, lang)
+    if isinstance(value, float):
+        return significant(value, lang, 3)
     return str(value)
 
 
@@ -181,11 +185,17 @@ def about_previous(
         text = opening
     else:
         mask = last.evidence.mask
-        basis = "; ".join(
-            message("basis_fact", lang).format(
-                key=k, value=repr(v.value), source=v.source, conf=decimal(v.confidence, lang, 2)
-            )
-            for k, v in last.evidence.facts.items()
+        basis = clauses(
+            [
+                message("basis_fact", lang).format(
+                    key=fact_name(k, lang),
+                    value=_value(v.value, lang),
+                    source=v.source,
+                    conf=decimal(v.confidence, lang, 2),
+                )
+                for k, v in last.evidence.facts.items()
+            ],
+            lang,
         ) or message("basis_verifiers", lang).format(
             provider=mask.provider if mask else "", conf=decimal(last.confidence, lang, 2)
         )

@@ -50,7 +50,8 @@ def verification_text(verification: Verification, lang: str = "en") -> str:
     if v.grid.no_data_cells:
         lines.append(say("verify:no_data_cells", lang, cells=_cells(v.grid.no_data_cells, lang)))
     for category, cells_of in v.grid.category_cells.items():
-        lines.append(f"  {noun(category, lang)}: {_cells(cells_of, lang)}")
+        named = message(f"verify:cells_of:{category}", lang)
+        lines.append(f"  {say('verify:category_cells', lang, category=named, cells=_cells(cells_of, lang))}")
     shown = {c: "--" if c in v.grid.no_data_cells else percent(v.grid.cell_fractions[c], lang) for c in CELL_IDS}
     grid = [" ".join(f"{shown[c]:>6}" for c in CELL_IDS[r * 3 : r * 3 + 3]) for r in range(3)]
     lines.append(message("verify:grid", lang))

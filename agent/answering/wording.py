@@ -82,6 +82,20 @@ def region_name(key: str, lang: str, facing: dict[str, str] | None = None) -> st
     raise ValueError(f"unknown region {key!r}")
 
 
+CLAUSE_SEPARATORS = {"fr": " ; ", "zh": "；"}
+"""Between clauses: French sets a space before the semicolon, Chinese uses the full-width one."""
+
+
+def clauses(parts: list[str], lang: str) -> str:
+    """Clauses joined with the language's semicolon: "a; b" ("a ; b" in French)."""
+    return CLAUSE_SEPARATORS.get(lang, "; ").join(parts)
+
+
+def series(items: list[str], lang: str) -> str:
+    """Items listed with commas only (figures such as "TL 12.5%, TC 3.0%"); Chinese lists with "、"."""
+    return ("、" if lang == "zh" else ", ").join(items)
+
+
 def join(items: list[str], lang: str) -> str:
     if len(items) <= 1:
         return "".join(items)

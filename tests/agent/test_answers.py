@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent import Agent
-from agent.answering.compose import BETTER_PATH, HEDGE_BELOW
+from agent.answering.catalog import message
+from agent.answering.compose import HEDGE_BELOW
 from agent.batch.runner import BatchOptions, run_batch
 from agent.settings import AgentSettings
 from tests.phrasings import DATA, PAIRS, Truth, check_answer, load_items, request_matches
@@ -135,7 +136,7 @@ def test_category_claims_never_come_from_a_category_free_mask_and_low_confidence
     doubtful = Agent(AgentSettings(artefact_dir=tmp_path), mask_provider=_Doubtful())
     low = doubtful.ask((t1, t2), "Has anything changed?")
     assert low.confidence == 0.55 and low.hedged
-    assert low.first_sentence.startswith(("Probably yes", "Probably no")) and BETTER_PATH in low.text
+    assert low.first_sentence.startswith(("Probably yes", "Probably no")) and message("better_path", "en") in low.text
 
 
 class _Doubtful:

@@ -21,6 +21,7 @@ from agent.cli.main import main as cli
 from agent.reading import read_request
 from agent.settings import AgentSettings
 from deltavlm.synthetic import write_example
+from tests.agent.test_whole_answers import english_sentences
 from tests.aoi_reference import PARCELS, check_figures, reference, write_parcels
 from tools.georef import load_placed_pair
 from tools.masks import ChangeMask, MaskSource, UserMaskProvider
@@ -59,7 +60,10 @@ def test_parcel_figures_match_the_reference_in_two_languages(bercy, tmp_path, qu
     assert inside in answer.first_sentence and "outside" in answer.first_sentence
     said = {"en": "lies outside the pair", "fr": "est en dehors de la paire"}[language]
     assert said in answer.first_sentence  # the outside parcel is named, not dropped
-    assert "50% of it lies outside the pair" in answer.text  # the straddling one says so
+    straddles = {"en": "50% of it lies outside the pair", "fr": "50\u00a0% de sa surface est en dehors de la paire"}
+    assert straddles[language] in answer.text  # the straddling one says so, in the question's language
+    if language != "en":  # every polygon's figures, the rule and the mask are said in the question's language
+        assert not english_sentences(answer.text), english_sentences(answer.text)
 
 
 def test_a_parcel_by_its_property_the_verdicts_a_ranking_and_the_export(bercy, tmp_path):

@@ -20,6 +20,7 @@ import rasterio
 from pyproj import CRS, Geod
 from shapely import from_wkb
 
+from agent.answering.catalog import message
 from agent.api import Agent
 from agent.batch.runner import BatchOptions, run_batch
 from agent.cli.conversation import join_bounds
@@ -228,3 +229,7 @@ def test_the_first_sentence_names_the_format_written_in_the_question_language(qu
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
     answer = agent.ask((example.t1, example.t2), question, mask=str(example.mask), mask_kind="levir-mci")
     assert answer.first_sentence.startswith(opening) and Path(answer.artefacts["shp"]).is_file()
+    lang = answer.evidence.route.language
+    holds = message("export_holds", lang).split("{")[0]  # "The {fmt} holds": the Shapefile, not "The GeoJSON"
+    assert f"{holds}Shapefile" in answer.text and message("export_geojson_too", lang) in answer.text, answer.text
+    assert f"{holds}GeoJSON" not in answer.text

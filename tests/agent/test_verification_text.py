@@ -47,3 +47,10 @@ def test_the_verdicts_carry_their_rules_as_numbers_and_the_answers_word_them():
     )
     assert rules["counts"].endswith(f"ignoring those under {v.counts.min_object_pixels} px")
     assert "(of its valid pixels" not in verdict_rules(_verification())["grid"]
+
+
+def test_chinese_summary_names_each_category_plainly():
+    text = verification_text(_verification(), "zh")
+    assert "  建筑：TL" in text and "  道路：" in text  # a category's name, not its counted noun ("栋建筑:")
+    assert "栋建筑:" not in text and "条道路:" not in text
+    assert "  bâtiments : TL" in verification_text(_verification(), "fr")

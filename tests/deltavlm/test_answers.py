@@ -67,7 +67,8 @@ def test_parse_counts(text: str, expected: dict[str, int] | None) -> None:
 def test_parse_counts_keeps_roads_first_and_notes_conflicts() -> None:
     parsed = parse_counts("5 buildings, 2 roads, and then 3 roads")
     assert list(parsed.value or {}) == ["road", "building"]
-    assert parsed.value == {"road": 2, "building": 5} and "conflicting" in parsed.method
+    assert parsed.value == {"road": 2, "building": 5} and parsed.conflicts == ["road"]
+    assert parsed.method == "count_patterns" and parsed.rules == ["number_before_category"]
 
 
 def test_parse_counts_lone_number_for_the_asked_category() -> None:

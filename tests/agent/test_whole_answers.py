@@ -1,0 +1,173 @@
+"""Whole answers in the question's language: no English sentence and no "Details (in English)" after the first one.
+
+Each language asks the same kinds of question (yes/no, where, counts, pixels, areas, the most changed cell, a
+region, a category the mask lacks, a description, a size, "why?", "are you sure?") over a synthetic pair with a
+user mask, over the same pair with the classical detector at 10 m per pixel (the hedged path, with its calibration
+sentence) and over a real LEVIR-CD pair; every sentence of every answer is checked for English words.
+"""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from agent import Agent
+from agent.answering.numbers import integer
+from agent.settings import AgentSettings
+from tests.phrasings import Truth
+
+ENGLISH = {
+    "the", "of", "and", "is", "are", "were", "when", "than", "only", "which", "cannot", "can't", "without", "with",
+    "this", "that", "these", "changed", "share", "shares", "rule", "note", "details", "english", "holds", "lie",
+    "lies", "from", "your", "what", "where", "because", "not", "yes", "probably", "confidence", "accuracy",
+    "measured", "held-out", "pairs", "cell", "cells", "regions",
+}  # fmt: skip
+"""Words of English answers that none of the other five languages writes ("was", "no", "region" are German or Spanish
+words too; the mask's provider name, a proper name such as "user" or "classical", is not among them)."""
+
+QUESTIONS = {
+    "fr": [
+        "Est-ce que quelque chose a changé ?",
+        "Où est le changement ?",
+        "Combien de changements y a-t-il ?",
+        "Combien de pixels ont changé ?",
+        "Quelle surface a changé en hectares ?",
+        "Quelle cellule a le plus changé ?",
+        "La colonne de gauche a-t-elle changé ?",
+        "Combien de bâtiments ont été construits ?",
+        "Décris le changement.",
+        "Le changement est-il grand ou petit ?",
+        "Pourquoi ?",
+        "En es-tu sûr ?",
+    ],
+    "es": [
+        "¿Ha cambiado algo?",
+        "¿Dónde está el cambio?",
+        "¿Cuántos cambios hay?",
+        "¿Cuántos píxeles cambiaron?",
+        "¿Qué superficie cambió en hectáreas?",
+        "¿Qué celda cambió más?",
+        "¿Cambió la columna izquierda?",
+        "¿Cuántos edificios se construyeron?",
+        "Describe el cambio.",
+        "¿El cambio es grande o pequeño?",
+        "¿Por qué?",
+        "¿Estás seguro?",
+    ],
+    "de": [
+        "Hat sich etwas verändert?",
+        "Wo ist die Veränderung?",
+        "Wie viele Veränderungen gibt es?",
+        "Wie viele Pixel haben sich verändert?",
+        "Wie viel Fläche in Hektar hat sich verändert?",
+        "Welche Zelle hat sich am meisten verändert?",
+        "Hat sich die linke Spalte verändert?",
+        "Wie viele Gebäude wurden gebaut?",
+        "Beschreibe die Veränderung.",
+        "Ist die Veränderung groß oder klein?",
+        "Warum?",
+        "Bist du sicher?",
+    ],
+    "pt": [
+        "Alguma coisa mudou?",
+        "Onde está a mudança?",
+        "Quantas mudanças há?",
+        "Quantos pixels mudaram?",
+        "Que área mudou em hectares?",
+        "Qual célula mudou mais?",
+        "A coluna da esquerda mudou?",
+        "Quantos edifícios foram construídos?",
+        "Descreve a mudança.",
+        "A mudança é grande ou pequena?",
+        "Porquê?",
+        "Você tem certeza?",
+    ],
+    "zh": [
+        "有变化吗？",
+        "变化在哪里？",
+        "有多少处变化？",
+        "有多少像素发生了变化？",
+        "变化面积是多少公顷？",
+        "哪个格子变化最多？",
+        "左边一列有变化吗？",
+        "新建了多少栋建筑？",
+        "描述一下变化。",
+        "变化大还是小？",
+        "为什么？",
+        "你确定吗？",
+    ],
+}
+
+SIZE = 90  # 3×3 cells of 30×30 px
+
+
+def english_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` holding an English word (a word of ``ENGLISH``)."""
+    found = []
+    for sentence in re.split(r"(?<=[.!?。])\s*", text):
+        words = set(re.findall(r"[a-z][a-z'\-]*", sentence.lower()))
+        if words & ENGLISH or "pixel size" in sentence.lower():
+            found.append(sentence)
+    return found
+
+
+def test_the_check_finds_english():
+    assert english_sentences("Oui, l'image a changé. Rule: the pair changed when any pixel changed.") == [
+        "Rule: the pair changed when any pixel changed."
+    ]
+    assert not english_sentences("Règle : la paire a changé dès qu'un pixel du masque (user) a changé.")
+
+
+def _synthetic(tmp_path):
+    """A pair whose top-left block (1,600 px) and a small bar (250 px) changed, with that change as a mask."""
+    rng = np.random.default_rng(3)
+    before = rng.integers(60, 200, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    after = before.copy()
+    after[0:40, 0:40] = 255 - after[0:40, 0:40]
+    after[60:70, 60:85] = 10
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[0:40, 0:40] = 255
+    mask[60:70, 60:85] = 255
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), mask)
+    return (before, after), path
+
+
+def _english_in_thread(agent, pair, lang, **kw) -> list[str]:
+    problems = []
+    for question in QUESTIONS[lang]:
+        answer = agent.ask(pair, question, thread_id=f"{lang}-{id(kw)}", **kw)
+        assert answer.evidence.route.language == lang, (question, answer.evidence.route)
+        assert answer.evidence.route.ask not in ("open", "off_topic", "unsupported_language"), (question, answer.text)
+        problems += [f"{question} → {s}" for s in english_sentences(answer.text)]
+    return problems
+
+
+@pytest.mark.parametrize("lang", sorted(QUESTIONS))
+def test_whole_answers_hold_no_english(tmp_path, lang):
+    pair, mask = _synthetic(tmp_path)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    problems = _english_in_thread(agent, pair, lang, mask=mask, mask_kind="binary", gsd_m=0.5)
+    problems += _english_in_thread(agent, pair, lang, gsd_m=10.0)  # classical, hedged: calibration sentences
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", ["fr", "de", "zh"])
+def test_whole_answers_on_a_real_pair_hold_no_english(shared_data, tmp_path, lang):
+    t1, t2, label = Truth(shared_data, "L36").paths
+    agent = Agent(AgentSettings(artefact_dir=tmp_path))
+    problems = _english_in_thread(agent, (t1, t2), lang, mask=label, mask_kind="binary", mask_category="building")
+    assert not problems, "\n".join(problems)
+
+
+def test_french_numbers_are_written_the_french_way(tmp_path):
+    pair, mask = _synthetic(tmp_path)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    pixels = agent.ask(pair, "Quelle surface a changé en hectares ?", mask=mask, mask_kind="binary", gsd_m=0.5)
+    assert f"{integer(1850, 'fr')} px" in pixels.text and "1,850" not in pixels.text
+    where = agent.ask(pair, "Où est le changement ?", mask=mask, mask_kind="binary")
+    assert "TL 100,0\u202f%" in where.text or "TL 100,0\u00a0%" in where.text, where.text
+    assert not re.search(r"\d\.\d", where.text) and not re.search(r"\d%", where.text), where.text
