@@ -27,7 +27,16 @@ from agent.reading import MAX_QUESTION_CHARS
 from agent.settings import AgentSettings
 from agent.thread_lock import ThreadLocks
 from agent.turn.nodes import NODES, TurnContext
-from agent.turn.state import CHECKPOINTED_TYPES, STATE_VERSION, MaskSpec, TurnRecord, TurnState, inline_turns
+from agent.turn.state import (
+    CHECKPOINTED_TYPES,
+    STATE_VERSION,
+    MaskSpec,
+    TurnRecord,
+    TurnState,
+    inline_turns,
+    last_fact,
+    recent_turns,
+)
 from deltavlm.config import load_config
 from deltavlm.errors import ModelLoadError
 from deltavlm.serving.schema import GenerationOptions
@@ -161,7 +170,7 @@ class Agent:
         self.checkpointer = checkpointer(self._connection, CHECKPOINTED_TYPES)
         self.turn_log = TurnLog(self.checkpointer)
         self.locks = ThreadLocks(self.settings.checkpoint_db)
-        self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer)
+        self.graph = compile_graph(NODES, TurnState, TurnContext, self.checkpointer, with_model=self.vlm is not None)
         self._saved: OrderedDict[str, tuple[str, TurnState]] = OrderedDict()
         """Per thread: the id of the checkpoint this Agent saved last, and the state it holds."""
         self._saved_guard = threading.Lock()
@@ -181,6 +190,7 @@ class Agent:
             settings=self.settings,
             planner=self.planner,
             model_problem=self.model_problem,
+            turn_log=self.turn_log,
         )
 
     def thread_state(self, thread_id: str) -> TurnState:
@@ -188,8 +198,8 @@ class Agent:
         return self._load(thread_id)[0]
 
     def _load(self, thread_id: str) -> tuple[TurnState, list[TurnRecord]]:
-        """The thread's state, and the turns a version-2 checkpoint still holds in itself (moved to the turn log
-        on the thread's next turn; none for a current thread)."""
+        """The thread's state with its recent window (from the turn log), and the turns a version-2 checkpoint
+        still holds in itself (moved to the turn log on the thread's next turn; none for a current thread)."""
         config = {"configurable": {"thread_id": thread_id}}
         values: dict[str, Any] = dict(self.graph.get_state(config).values or {})
         if not values:
@@ -199,12 +209,22 @@ class Agent:
             saved = self.checkpointer.get_tuple(config)
             records, fields = inline_turns(saved.checkpoint["channel_values"].get("turns", []) if saved else [])
             values.update(fields)
+        elif values.get("version") == 3:  # every turn is in the log; which one stated facts last is not saved
+            logged = self.turn_log.read(thread_id, values["turns_done"]).values()
+            fact = last_fact([TurnRecord.model_validate_json(r) for r in logged])
+            values |= {"version": STATE_VERSION, "fact_turn": fact.turn if fact is not None else None}
         if values.get("version") != STATE_VERSION:
             raise OldThread(
                 f"thread {thread_id} was saved by an earlier version of changeagent (state version "
                 f"{values.get('version', 1)}, this one reads {STATE_VERSION}); start a new thread"
             )
-        return TurnState.model_validate(values), records
+        state = TurnState.model_validate(values)
+        if records:
+            return state, records
+        wanted = recent_turns(state.turns_done, state.fact_turn)
+        logged = self.turn_log.read(thread_id, state.turns_done, wanted)
+        recent = [TurnRecord.model_validate_json(logged[t]) for t in wanted if t in logged]
+        return state.model_copy(update={"recent": recent}), []
 
     def _start_state(self, thread_id: str) -> tuple[TurnState, list[TurnRecord]]:
         """The state a turn starts from: the one this Agent saved last when it is still the thread's newest
@@ -221,7 +241,7 @@ class Agent:
         with self._saved_guard:
             self._saved.pop(thread_id, None)
             if checkpoint_id is not None:
-                self._saved[thread_id] = (checkpoint_id, TurnState.model_validate(values))
+                self._saved[thread_id] = (checkpoint_id, TurnState.model_validate(values).between_turns())
                 while len(self._saved) > KEPT_STATES:
                     self._saved.popitem(last=False)
 
@@ -290,22 +310,20 @@ class Agent:
         if inline:  # a version-2 thread: its turns go to the turn log, its state takes the recent window
             for record in inline:
                 self.turn_log.write(thread_id, record.turn, record.model_dump_json())
-            moved = {"turns_done": state.turns_done, "recent": state.recent, "said": state.said}
-        result = self._invoke(
-            {
-                **moved,
-                "version": STATE_VERSION,
-                "pair_id": image_pair.pair_id,
-                "pair_name": image_pair.name,
-                "pair_paths": paths,
-                "store_key": store_key,
-                "mask": mask_spec,
-                "gsd_m": gsd_m,
-                "aoi": aoi_path,
-                "question": question,
-            },
-            thread_id,
-        )
+            moved = {"turns_done": state.turns_done, "fact_turn": state.fact_turn, "said": state.said}
+        binding = {
+            "pair_id": image_pair.pair_id,
+            "pair_name": image_pair.name,
+            "pair_paths": paths,
+            "store_key": store_key,
+            "mask": mask_spec,
+            "gsd_m": gsd_m,
+            "aoi": aoi_path,
+        }
+        # Only what differs from the saved state is written: an unchanged field keeps its checkpointed value
+        changed = {name: value for name, value in binding.items() if getattr(state, name) != value}
+        start = {**moved, **changed, "version": STATE_VERSION, "recent": state.recent, "question": question}
+        result = self._invoke(start, thread_id)
         answer: Answer = result["answer"]
         mask_used = self.store.get(store_key).mask if answer.verification is not None else None
         return answer.model_copy(update={"thread_id": thread_id, "mask": mask_used})
@@ -319,8 +337,6 @@ class Agent:
             result = self.graph.invoke(
                 start, config={"configurable": {"thread_id": thread_id}}, context=self._context(), durability="exit"
             )
-            record: TurnRecord = result["recent"][-1]
-            self.turn_log.write(thread_id, record.turn, record.model_dump_json())
             newest = self.turn_log.prune(thread_id)  # the newest checkpoint is all a restart needs
             self._keep_saved(thread_id, newest, result)
             return result
@@ -370,17 +386,13 @@ class Agent:
     def history(self, thread_id: str) -> list[TurnRecord]:
         """Finished turns of a thread: question, the request it was read as, the answer.
 
-        From the turn log; a turn whose record a crash kept out of the log is still in the state's recent window.
+        From the turn log (a turn writes its record there before its checkpoint is saved).
         """
         thread_id = check_thread_id(thread_id)
         state, inline = self._load(thread_id)
         if inline:
             return inline
-        records = {
-            t: TurnRecord.model_validate_json(r) for t, r in self.turn_log.read(thread_id, state.turns_done).items()
-        }
-        records.update({t.turn: t for t in state.recent if t.turn not in records})
-        return [records[t] for t in sorted(records)]
+        return [TurnRecord.model_validate_json(r) for r in self.turn_log.read(thread_id, state.turns_done).values()]
 
     def end_thread(self, thread_id: str) -> None:
         """Forget a conversation (its checkpoints and turn records); batch runs end each pair's thread when done."""

@@ -1,7 +1,7 @@
 """What every node receives at run time besides the state: the tools and the pair store.
 
 The agent extends this context with its own settings (trust, the planner); the graph itself only needs the pair
-store, the rules, where artefacts go and the DeltaVLM tool (whose presence decides whether ``perceive`` runs).
+store, the rules, where artefacts go and the DeltaVLM tool (``perceive`` asks it).
 """
 
 from __future__ import annotations

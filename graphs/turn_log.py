@@ -9,6 +9,8 @@ Records are text (the agent's JSON): the graph layer stores them without knowing
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -45,16 +47,21 @@ class TurnLog:
         else:
             self._memory.setdefault(thread_id, {})[turn] = record
 
-    def read(self, thread_id: str, below: int) -> dict[int, str]:
-        """The records of turns ``0 .. below - 1`` that were written, by turn."""
+    def read(self, thread_id: str, below: int, turns: Iterable[int] | None = None) -> dict[int, str]:
+        """The records of turns ``0 .. below - 1`` that were written (only ``turns`` among them, when given), by
+        turn."""
+        wanted = None if turns is None else {t for t in turns if 0 <= t < below}
         if isinstance(self.saver, SqliteSaver):
+            query = f"SELECT turn, record FROM {TABLE} WHERE thread_id = ? AND turn < ?"
+            params: list[object] = [thread_id, below]
+            if wanted is not None:
+                query += f" AND turn IN ({', '.join('?' * len(wanted))})"
+                params += sorted(wanted)
             with self.saver.cursor(transaction=False) as cur:
-                rows = cur.execute(
-                    f"SELECT turn, record FROM {TABLE} WHERE thread_id = ? AND turn < ? ORDER BY turn",
-                    (thread_id, below),
-                ).fetchall()
+                rows = cur.execute(query + " ORDER BY turn", params).fetchall()
             return {int(turn): str(record) for turn, record in rows}
-        return {t: r for t, r in sorted(self._memory.get(thread_id, {}).items()) if t < below}
+        kept = self._memory.get(thread_id, {})
+        return {t: r for t, r in sorted(kept.items()) if t < below and (wanted is None or t in wanted)}
 
     def forget(self, thread_id: str) -> None:
         """Drop the thread's records and checkpoints."""

@@ -18,11 +18,12 @@ from agent.ledger import reconcile, verifier_facts
 from agent.model_facts import MODEL_INSTRUCTIONS, model_facts
 from agent.planner import LLMPlanner
 from agent.reading import Request, orient_request, read_request
-from agent.reading.request import AOI_REGION, ReadingStep
+from agent.reading.request import AOI_REGION, FACT_ASKS, ReadingStep
 from agent.settings import AgentSettings
-from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState
+from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState, remember
 from graphs.change_graph import TurnNodes
 from graphs.context import GraphContext
+from graphs.turn_log import TurnLog
 from tools.aoi import aoi_collection, aoi_figures, read_aoi
 from tools.areas import pixel_area
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
@@ -45,6 +46,8 @@ class TurnContext(GraphContext):
     planner: LLMPlanner | None = None
     model_problem: str | None = None
     """Why the configured DeltaVLM is absent (it failed to load); every answer says so."""
+    turn_log: TurnLog | None = None
+    """Where each finished turn's record is kept (the recent window a restart reads comes from there)."""
 
 
 def model_kind(request: Request) -> str | None:
@@ -77,16 +80,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     if request.region == AOI_REGION and state.aoi is None and request.aoi_pick is None:
         # "fields", "plots" without areas of interest loaded: the words are about the image, not the user's polygons
         request = request.with_step(ReadingStep(code="no_aoi"), region="image", rank=None)
-    return {
-        "request": request,
-        "instruction": model_instruction(request, state.question),
-        "turn": state.turns_done,
-        "facts": None,
-        "reply": None,
-        "reconciled": None,
-        "answer": None,
-        "artefacts": {},
-    }
+    return {"request": request, "instruction": model_instruction(request, state.question), "turn": state.turns_done}
 
 
 def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
@@ -170,7 +164,15 @@ def compose(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object
     # The record keeps what later turns and Agent.history need; the verification is the pair store's, not history.
     kept = answer.model_copy(update={"verification": None})
     record = TurnRecord(turn=state.turn, question=state.question, request=state.request, answer=kept, model=model)
-    return {"answer": answer, "recent": [record], "said": answer.said, "turns_done": state.turn + 1}
+    if ctx.turn_log is not None:  # before the checkpoint: a crash in between leaves a record the rerun replaces
+        ctx.turn_log.write(str(get_config()["configurable"]["thread_id"]), record.turn, record.model_dump_json())
+    return {
+        "answer": answer,
+        "recent": remember(state.recent, [record]),
+        "fact_turn": record.turn if state.request.ask in FACT_ASKS else state.fact_turn,
+        "said": answer.said,
+        "turns_done": state.turn + 1,
+    }
 
 
 def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:

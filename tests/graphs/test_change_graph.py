@@ -45,7 +45,7 @@ NODES = TurnNodes(**{n: _step(n) for n in ("read", "verify", "perceive", "reconc
 
 
 def _run(request: FakeRequest, instruction: str | None, vlm: object | None) -> list[str]:
-    graph = compile_graph(NODES, FakeState, GraphContext, checkpointer(None, [FakeState]))
+    graph = compile_graph(NODES, FakeState, GraphContext, checkpointer(None, [FakeState]), with_model=vlm is not None)
     context = GraphContext(store=PairStore(1), rules=None, artefact_dir=".", vlm=vlm)  # type: ignore[arg-type]
     result = graph.invoke(
         {"request": request, "instruction": instruction},
@@ -82,7 +82,8 @@ def test_a_restarted_thread_comes_back_typed(pair, tmp_path):
     history = second.history("s1")
     second.close()
     assert type(record) is TurnRecord and record == state.recent[0] == history[0]
-    assert isinstance(state, TurnState) and isinstance(state.request, Request)
+    assert isinstance(state, TurnState) and isinstance(state.recent[-1].request, Request)
+    assert state.answer is None and state.facts is None  # this turn's values are never checkpointed
     assert all(isinstance(f, Fact) for f in state.ledger.values()) and state.ledger["count.building"].value >= 1
     assert state.mask is not None and state.mask.kind == "levir-mci"
     assert [t.question for t in history] == ["How many new buildings?"] and state.turns_done == 1

@@ -11,11 +11,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
 from agent import Agent
+from agent.answer import Answer
 from agent.reading import Request
 from agent.settings import AgentSettings
-from agent.turn.state import CHECKPOINTED_TYPES, RECENT_TURNS, TurnRecord
+from agent.turn.state import CHECKPOINTED_TYPES, RECENT_TURNS, STATE_VERSION, TurnRecord
 from deltavlm.synthetic import generate_pair
 from graphs.checkpoints import serializer
+from graphs.turn_log import TurnLog
 
 QUESTIONS = ["Has anything changed?", "How many buildings?", "where?", "why?", "and roads?"]
 
@@ -76,13 +78,79 @@ def test_an_in_memory_thread_keeps_one_checkpoint_and_every_turn(arrays, tmp_pat
     assert agent.history("t") == [] and agent.checkpointer.get_tuple(config) is None
 
 
-def test_why_after_many_turns_still_explains_the_last_factual_answer(arrays, tmp_path):
-    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+@pytest.mark.parametrize("restart", [False, True], ids=["same agent", "restarted"])
+def test_why_after_many_turns_still_explains_the_last_factual_answer(arrays, tmp_path, restart):
+    settings = AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=tmp_path / "t.sqlite" if restart else None)
+    agent = Agent(settings)
     counted = agent.ask(arrays, "How many buildings?", thread_id="t")
     for _ in range(RECENT_TURNS + 2):
         agent.ask(arrays, "why?", thread_id="t")  # explanations are not factual answers: the count stays the one
+    if restart:  # the recent window comes back from the turn log, the count's turn with it
+        agent.close()
+        agent = Agent(settings)
     explained = agent.ask(arrays, "why?", thread_id="t")
+    agent.close()
     assert (counted.first_sentence or counted.text) in explained.text
+
+
+def test_a_checkpoint_holds_the_thread_not_the_turns_answer(arrays, tmp_path):
+    db = tmp_path / "t.sqlite"
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    answer = agent.ask(arrays, "How many buildings?", thread_id="t")
+    agent.close()
+    with sqlite3.connect(db) as connection:
+        (saved,) = connection.execute("SELECT checkpoint FROM checkpoints").fetchone()
+    # the answer is in the turn log once; the checkpoint keeps the binding, the ledger and where the log stands
+    assert answer.text[:40].encode() not in saved
+    assert answer.verification is not None and answer.verification.summary.model_dump_json()[:40].encode() not in saved
+
+
+class V3State(TypedDict, total=False):
+    """The checkpointed shape of state version 3: this turn's values and the recent turns in the checkpoint."""
+
+    version: int
+    pair_id: str
+    pair_name: str
+    store_key: str
+    request: Request
+    answer: Answer
+    ledger: dict
+    turn: int
+    turns_done: int
+    recent: list[TurnRecord]
+    said: list[str]
+
+
+def test_a_version_3_thread_reads_its_recent_turns_from_the_log_and_goes_on(arrays, tmp_path):
+    source = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
+    for question in ["How many buildings?", "why?", "why?"]:
+        source.ask(arrays, question, thread_id="src")
+    state, records = source.thread_state("src"), source.history("src")
+    saved = {"version": 3, "pair_id": state.pair_id, "pair_name": state.pair_name, "store_key": state.store_key}
+    saved |= {"request": records[-1].request, "answer": records[-1].answer, "ledger": state.ledger, "turn": 2}
+    saved |= {"turns_done": 3, "recent": records, "said": []}
+    db = tmp_path / "v3.sqlite"
+    old = StateGraph(V3State)
+    old.add_node("write", lambda _: saved)
+    old.add_edge(START, "write")
+    old.add_edge("write", END)
+    with sqlite3.connect(db, check_same_thread=False) as connection:
+        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
+        old.compile(checkpointer=saver).invoke({"version": 3}, {"configurable": {"thread_id": "old"}})
+        log = TurnLog(saver)
+        for record in records:
+            log.write("old", record.turn, record.model_dump_json())
+
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
+    loaded = agent.thread_state("old")
+    assert loaded.fact_turn == 0 and [t.turn for t in loaded.recent] == [0, 1, 2]
+    explained = agent.ask(arrays, "why?", thread_id="old")
+    history = agent.history("old")
+    version = agent.thread_state("old").version
+    agent.close()
+    assert explained.turn == 3 and version == STATE_VERSION
+    assert (records[0].answer.first_sentence or records[0].answer.text) in explained.text
+    assert [t.question for t in history] == ["How many buildings?", "why?", "why?", "why?"]
 
 
 class V2State(TypedDict, total=False):
