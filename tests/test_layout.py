@@ -198,9 +198,10 @@ def _sentences_returned(source: str) -> list[str]:
     return found
 
 
-PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution", "rule")
-"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts, rules); they
-hold facts now, so a sentence passed as one of them is prose outside ``agent.answering``."""
+PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution", "rule", "reason", "method")
+"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts, rules, the
+reader's reason, a parse's method); they hold facts now, so a sentence passed as one of them is prose outside
+``agent.answering``."""
 
 
 def _sentences_passed(source: str) -> list[str]:
@@ -210,7 +211,7 @@ def _sentences_passed(source: str) -> list[str]:
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
                 text = _literal_text(keyword.value) if keyword.arg in PROSE_FIELDS else None
-                if text is not None and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4:
+                if text is not None and " " in text.strip() and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4:
                     found.append(text.strip()[:80])
     return found
 
@@ -240,3 +241,5 @@ def test_the_sentence_check_catches_prose_in_a_tool():
     assert not _sentences_returned("def f(n):\n    return {'cells': n}\ndef g():\n    return 'EPSG:4326'\n")
     passed = "MaskSource(detail=f'user-supplied mask read as {note}; taken as ground truth', kind='user')\n"
     assert _sentences_passed(passed) and not _sentences_passed("MaskSource(made_by=MaskMethod(method='user_file'))\n")
+    assert _sentences_passed("Request(reason='asks for a number of objects')\n")  # the reader's old prose
+    assert not _sentences_passed("ParsedAnswer(method='cells_for_asked_category')\n")  # a code is not a sentence

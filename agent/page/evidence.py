@@ -13,6 +13,7 @@ import numpy as np
 from agent.answer import Answer
 from agent.answering.page_messages import clip, confidence_label, mask_line
 from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
+from agent.answering.reading import reading_text
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -49,7 +50,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
     ev = answer.evidence
     out = [
         f"**Question (turn {answer.turn + 1}):** {answer.question}",
-        f"**Intent:** {answer.intent} — {ev.route.reason}"
+        f"**Intent:** {answer.intent} — {reading_text(ev.route)}"
         + (" (follow-up)" if ev.route.follow_up else "")
         + f" · **answer {confidence_label(answer)}** · **model used:** {'yes' if answer.model_used else 'no'}",
         f"**Tools:** {' → '.join(ev.tools)}",
