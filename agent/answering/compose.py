@@ -576,7 +576,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
         first = sentence(say("open_no_model", lang))
         return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
     if request.other_subject:
-        first = sentence(say("other_subject", lang, subject=request.other_subject))
+        first = sentence(say("other_subject", lang, subject=message(f"subject:{request.other_subject}", lang)))
         return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
     body = {
         "changed": turn.changed,

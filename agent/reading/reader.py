@@ -183,9 +183,13 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         return Request(ask="hostile", language=lang, detected_language=lang, steps=[ReadingStep(code="hostile")])
     lang, detected = detect_language(lower, folded)
     if lang is not None and last is not None and detected == lang and len(folded.split()) <= 3:
-        signals = lx.LANGUAGE_SIGNALS.get(lang)
-        if lang == "en" and last.language != "en" and not (signals and signals.search(folded)):
-            lang = detected = last.language  # "et ?" / "y?" in a French or Spanish thread
+        signals, own = lx.LANGUAGE_SIGNALS.get(lang), lx.LANGUAGE_SIGNALS.get(last.language)
+        if (
+            lang == "en"
+            and last.language != "en"
+            and (not (signals and signals.search(folded)) or (own and own.search(folded)))
+        ):
+            lang = detected = last.language  # "et ?" / "y?" / "und in Hektar?" in a French, Spanish, German thread
     if lang is None:
         return Request(
             ask="unsupported_language",

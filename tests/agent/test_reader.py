@@ -143,3 +143,18 @@ def test_the_reader_records_facts_and_the_answers_word_them():
     )
     foreign = read_request("Сколько новых зданий появилось?")
     assert foreign.ask == "unsupported_language" and foreign.steps[0].value == foreign.detected_language
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "ask", "language"),
+    [
+        ("Combien de pixels ont changé ?", "Tu es sûr ?", "confirm", "fr"),
+        ("Quantos pixels mudaram?", "Tem a certeza?", "confirm", "pt"),
+        ("Wie viele Pixel haben sich verändert?", "Und in Hektar?", "how_much", "de"),
+        ("How many pixels changed?", "and in hectares?", "how_much", "en"),
+    ],
+)
+def test_short_questions_keep_the_threads_language(previous, question, ask, language):
+    """A short question in the thread's language is answered in it (it used to be read as English or unknown)."""
+    request = read_request(question, [read_request(previous)])
+    assert (request.ask, request.language) == (ask, language), request.steps
