@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.reading import Request, read_request
+from agent.reading import ReadingStep, Request, read_request
 from agent.reading.request import Ask, Category, Direction, Polarity, Unit
 from tools.regions import REGION_KEYS
 
@@ -61,7 +61,7 @@ class LLMPlanner:
         """The request for ``question``; ``history`` holds the thread's earlier (question, answer text) pairs."""
         reading = read_request(question, previous)
         if reading.ask in ("hostile", "unsupported_language"):
-            return reading.model_copy(update={"reason": f"reader: {reading.reason} (not sent to the planner)"})
+            return reading.with_step(ReadingStep(code="not_sent_to_planner"))
         context = "\n".join(f"Earlier question: {asked}\nEarlier answer: {said}" for asked, said in history[-3:])
         messages = [SystemMessage(SYSTEM_PROMPT)]
         if context:
@@ -70,10 +70,10 @@ class LLMPlanner:
         try:
             reply = self.bound.invoke(messages)
         except Exception as exc:  # any provider error: the reader still answers
-            return _fallback(reading, f"planner failed ({type(exc).__name__})")
+            return _fallback(reading, ReadingStep(code="planner_failed", value=type(exc).__name__))
         calls = [c for c in getattr(reply, "tool_calls", []) or [] if c.get("name") == "read_question"]
         if not calls:
-            return _fallback(reading, "planner called no known tool")
+            return _fallback(reading, ReadingStep(code="planner_no_tool"))
         try:
             planned = read_question.model_validate(calls[0].get("args") or {})
             request = Request(
@@ -83,12 +83,13 @@ class LLMPlanner:
                 follow_up=reading.follow_up,
             )
         except ValidationError as exc:
-            return _fallback(reading, f"planner gave an invalid request ({exc.error_count()} errors)")
+            return _fallback(reading, ReadingStep(code="planner_invalid", value=str(exc.error_count())))
         return check(request, reading)
 
 
-def _fallback(reading: Request, why: str) -> Request:
-    return reading.model_copy(update={"reason": f"{why}; reader: {reading.reason}"})
+def _fallback(reading: Request, why: ReadingStep) -> Request:
+    """The reader's request, with why the planner's was not used first among its steps."""
+    return reading.model_copy(update={"steps": [why, *reading.steps]})
 
 
 def check(planned: Request, reading: Request) -> Request:
@@ -112,7 +113,7 @@ def check(planned: Request, reading: Request) -> Request:
         fixes["polarity"] = "negative"
     if reading.rank and planned.rank != reading.rank:
         fixes["rank"] = reading.rank
-    reason = "LLM planner: read_question"
+    steps = [ReadingStep(code="planner")]
     if fixes:
-        reason += "; the reader corrected " + ", ".join(f"{k} to {v!r}" for k, v in fixes.items())
-    return Request.model_validate({**planned.model_dump(), **fixes, "reason": reason})
+        steps.append(ReadingStep(code="planner_corrected", fixes=[(k, str(v)) for k, v in fixes.items()]))
+    return Request.model_validate({**planned.model_dump(), **fixes, "steps": steps})

@@ -198,9 +198,10 @@ def _sentences_returned(source: str) -> list[str]:
     return found
 
 
-PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution", "rule")
-"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts, rules); they
-hold facts now, so a sentence passed as one of them is prose outside ``agent.answering``."""
+PROSE_FIELDS = ("detail", "note", "confidence_reason", "resolution", "rule", "reason", "method")
+"""Fields the tools and the agent core once filled with sentences (mask provenance, pixel notes, conflicts, rules, the
+reader's reason, a parse's method); they hold facts now, so a sentence passed as one of them is prose outside
+``agent.answering``."""
 
 
 def _sentences_passed(source: str) -> list[str]:
@@ -210,7 +211,7 @@ def _sentences_passed(source: str) -> list[str]:
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
                 text = _literal_text(keyword.value) if keyword.arg in PROSE_FIELDS else None
-                if text is not None and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4:
+                if text is not None and " " in text.strip() and len(re.findall(r"[A-Za-z]{2,}", text)) >= 4:
                     found.append(text.strip()[:80])
     return found
 
@@ -240,3 +241,59 @@ def test_the_sentence_check_catches_prose_in_a_tool():
     assert not _sentences_returned("def f(n):\n    return {'cells': n}\ndef g():\n    return 'EPSG:4326'\n")
     passed = "MaskSource(detail=f'user-supplied mask read as {note}; taken as ground truth', kind='user')\n"
     assert _sentences_passed(passed) and not _sentences_passed("MaskSource(made_by=MaskMethod(method='user_file'))\n")
+    assert _sentences_passed("Request(reason='asks for a number of objects')\n")  # the reader's old prose
+    assert not _sentences_passed("ParsedAnswer(method='cells_for_asked_category')\n")  # a code is not a sentence
+
+
+CHAT_FRONT_ENDS = ("agent.page",)
+"""Front-ends whose chat and status line say sentences: each comes from ``agent.answering`` in the visitor's
+language, so none is written here (component labels, buttons and progress texts are the page's own chrome)."""
+
+
+def _chat_sentences(source: str) -> list[str]:
+    """Literal text said in a chat or status line: ``x.reply("…")``, ``x.status = "…"`` and chat messages'
+    ``"content"`` / ``"title"``, when it holds two or more words."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        said: list[ast.AST] = []
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "reply":
+            said = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, ast.Assign):
+            if any(isinstance(t, ast.Attribute) and t.attr == "status" for t in node.targets):
+                said = [node.value]
+        elif isinstance(node, ast.Dict):
+            said = [v for k, v in zip(node.keys, node.values, strict=True) if _literal_text(k) in ("content", "title")]
+        for value in said:
+            text = _literal_text(value)
+            if text is not None and len(re.findall(r"[^\W\d_]{2,}", text)) >= 2:
+                found.append(text.strip()[:80])
+    return found
+
+
+def test_the_page_says_no_sentence_of_its_own_in_the_chat_or_status():
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in SOURCES
+        if any(_within(_module_name(p), f) for f in CHAT_FRONT_ENDS)
+        and (found := _chat_sentences(p.read_text(encoding="utf-8")))
+    }
+    assert not offenders
+
+
+def test_the_chat_check_catches_the_pages_old_sentences():
+    """Not vacuous: what the page used to write inline is flagged; catalog calls and codes are not."""
+    old = (
+        "def place(session, exc):\n"
+        "    session.reply(f'{MARK_PROBLEM} **Could not place the pair.** {exc}.')\n"
+        "    session.reply(said + ' The conversation goes on; exports from now on use this.')\n"
+        "    fresh.status = f'Now upload the {missing} image.'\n"
+        "    chat.append({'role': 'assistant', 'metadata': {'title': 'Working on it…', 'status': 'pending'}})\n"
+    )
+    assert len(_chat_sentences(old)) == 4
+    new = (
+        "def place(session, exc, lang):\n"
+        "    session.reply(words.place_problem(str(exc), lang))\n"
+        "    fresh.status = words.status('welcome', lang)\n"
+        "    chat.append({'role': 'assistant', 'metadata': {'title': title, 'status': 'done'}})\n"
+    )
+    assert not _chat_sentences(new)

@@ -29,7 +29,7 @@ from agent.answering.wording import (
     unit_name,
 )
 from agent.ledger import Fact
-from agent.reading import Request, languages_sentence
+from agent.reading import LANGUAGE_NAMES, Request
 from agent.turn.state import PairFacts
 from deltavlm.rules import CATEGORIES, CELL_IDS, SIZE_SCALE, cell_is_changed, size_class
 from tools.areas import convert
@@ -554,9 +554,9 @@ def compose(request: Request, k: Knowledge) -> Composed:
     """The answer's text for ``request``: its first sentence, then the evidence and notes, all in its language."""
     lang = request.language
     if request.ask == "unsupported_language":
-        return Composed(
-            languages_sentence() + " Please ask again in one of them.", languages_sentence(), confidence=1.0
-        )
+        # the question's language is unknown, so this is said in English (the reader's fallback language)
+        known = say("languages", lang, names=", ".join(LANGUAGE_NAMES.values()))
+        return Composed(f"{known} {say('ask_again', lang)}", known, confidence=1.0)
     if request.ask in ("off_topic", "hostile"):
         first = sentence(say(request.ask, lang))
         return Composed(first, first, confidence=1.0)
@@ -576,7 +576,7 @@ def compose(request: Request, k: Knowledge) -> Composed:
         first = sentence(say("open_no_model", lang))
         return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
     if request.other_subject:
-        first = sentence(say("other_subject", lang, subject=request.other_subject))
+        first = sentence(say("other_subject", lang, subject=message(f"subject:{request.other_subject}", lang)))
         return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
     body = {
         "changed": turn.changed,

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.answering.cli_messages import answer_tag, continue_thread, question_failed
 from agent.mask_options import gsd_option_spec, mask_option_specs
+from agent.reading import Request, read_request
 from tools.georef import load_placed_pair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
 
@@ -33,10 +35,7 @@ def print_answer(answer, as_json: bool) -> None:
         print(answer.model_dump_json(indent=1))
         return
     print(answer.text)
-    source = answer.evidence.mask
-    tools = ", ".join(answer.evidence.tools)
-    mask = f"{source.provider} mask, confidence {source.confidence:.2f}" if source else "no mask"
-    print(f"  [{answer.intent}; {tools}; {mask}; answer confidence {answer.confidence:.2f}]")
+    print(answer_tag(answer))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -55,7 +54,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )
         print_answer(answer, args.json)
         if not args.json:
-            print(f"  thread: {answer.thread_id} (continue with --thread {answer.thread_id})")
+            print(continue_thread(answer))
     finally:
         agent.close()
     return 0
@@ -68,6 +67,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         thread = args.thread or uuid.uuid4().hex[:12]
         print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
         mask, aoi = args.mask, args.aoi
+        last: list[Request] = []  # how the last question was read: the language of a short follow-up
         while True:
             try:
                 question = input("you> ").strip()
@@ -89,9 +89,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     aoi=aoi,
                 )
             except InputError as exc:
-                print(f"error: {exc}")
+                print(question_failed(str(exc), read_request(question, last).language))
                 continue
             mask = aoi = None  # the thread keeps them
+            last = [answer.evidence.route]
             print_answer(answer, args.json)
     finally:
         agent.close()

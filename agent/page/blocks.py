@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from agent.answering.page_messages import accepted_language
 from agent.api import Agent
 from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL, MASK_KINDS, NO_CATEGORY
 from agent.page.pictures import GRID_CHOICES
@@ -108,7 +109,16 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         if session.pair is not None and (t1, t2) != (session.pair.t1, session.pair.t2):
             mask, kind, category, bounds, crs, gsd, aoi = None, "auto", NO_CATEGORY, "", "", None, None
         loaded = page.load_files(
-            session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
+            visiting(request, session),
+            t1,
+            t2,
+            mask,
+            kind,
+            category,
+            progress=progress,
+            bounds=bounds,
+            crs=crs,
+            gsd_m=gsd,
         )
         return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd, aoi)
 
@@ -126,24 +136,33 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         loaded = page.load_files(
-            session, t1, t2, mask, kind, category, progress=progress, bounds=bounds, crs=crs, gsd_m=gsd
+            visiting(request, session),
+            t1,
+            t2,
+            mask,
+            kind,
+            category,
+            progress=progress,
+            bounds=bounds,
+            crs=crs,
+            gsd_m=gsd,
         )
         return view(shown(request, loaded))
 
-    def on_aoi(session: Session, path: str | None) -> tuple[Any, ...]:
-        return view(page.set_aoi(session, path))
+    def on_aoi(session: Session, path: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return view(page.set_aoi(visiting(request, session), path))
 
-    def on_mask_reading(session: Session, kind: str, category: str) -> tuple[Any, ...]:
-        return view(page.reread_mask(session, kind, category))
+    def on_mask_reading(session: Session, kind: str, category: str, request: gr.Request) -> tuple[Any, ...]:
+        return view(page.reread_mask(visiting(request, session), kind, category))
 
-    def on_place(session: Session, bounds: str, crs: str, gsd: float | None) -> tuple[Any, ...]:
-        return view(page.place(session, bounds, crs, gsd))
+    def on_place(session: Session, bounds: str, crs: str, gsd: float | None, request: gr.Request) -> tuple[Any, ...]:
+        return view(page.place(visiting(request, session), bounds, crs, gsd))
 
     def on_toggle(session: Session, show: bool) -> tuple[Any, ...]:
         return view(page.toggle_changes(session, show))
 
-    def on_grid(session: Session, fine_grid: int) -> tuple[Any, ...]:
-        return view(page.set_grid(session, fine_grid))
+    def on_grid(session: Session, fine_grid: int, request: gr.Request) -> tuple[Any, ...]:
+        return view(page.set_grid(visiting(request, session), fine_grid))
 
     def on_example(
         session: Session,
@@ -152,7 +171,8 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
-        loaded, t1, t2, mask, kind, category = page.load_example(session, label, use_mask, progress=progress)
+        visitor = visiting(request, session)
+        loaded, t1, t2, mask, kind, category = page.load_example(visitor, label, use_mask, progress=progress)
         return (*view(shown(request, loaded)), t1, t2, mask, kind, category, None)  # the old pair's AOI goes
 
     def on_ask(
@@ -161,7 +181,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[tuple[Any, ...]]:
-        for step in page.ask(session, question, progress=progress):
+        for step in page.ask(visiting(request, session), question, progress=progress):
             if latest.superseded(request.session_hash, session.thread_id):
                 log.info("dropping an answer for a pair or conversation the tab has left")
                 yield tuple(gr.skip() for _ in ask_outputs)
@@ -169,7 +189,20 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             yield (*view(step), step.draft)
 
     def on_new(session: Session, request: gr.Request) -> tuple[Any, ...]:
-        return view(shown(request, page.new_conversation(session)))
+        return view(shown(request, page.new_conversation(visiting(request, session))))
+
+    def on_visit(session: Session, request: gr.Request) -> tuple[Any, ...]:
+        """A tab opens: the welcome in the visitor's language (the page's first paint is English)."""
+        visitor = visiting(request, session)
+        if visitor.pair is None and not visitor.chat:
+            visitor = page.new_conversation(visitor)
+        return view(visitor)
+
+    def visiting(request: gr.Request | None, session: Session) -> Session:
+        """The session with the language the visitor's browser asks for (its Accept-Language header)."""
+        headers = {str(k).lower(): str(v) for k, v in dict(getattr(request, "headers", None) or {}).items()}
+        lang = accepted_language(headers.get("accept-language"))
+        return session if lang == session.browser_language else session.model_copy(update={"browser_language": lang})
 
     def shown(request: gr.Request, session: Session) -> Session:
         latest.record(request.session_hash, session.thread_id)
@@ -349,6 +382,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         question.submit(**ask_args, **hidden)
         new.click(on_new, [session], outputs, api_name="new_conversation")
         chat.clear(on_new, [session], outputs, **hidden)  # the chat's own bin icon also starts afresh
+        blocks.load(on_visit, [session], outputs, api_visibility="private")
         blocks.unload(on_close)
     blocks.queue(default_concurrency_limit=4)
     return blocks

@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 
 from agent.answer import Answer
+from agent.answering.page_messages import clip, confidence_label, mask_line
 from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
+from agent.answering.reading import reading_text
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -31,50 +33,6 @@ def scrub(message: str, labels: Mapping[str | None, str]) -> str:
     return message
 
 
-def confidence_label(answer: Answer) -> str:
-    """The answer's confidence, or why there is none: a refusal answers nothing, so it rates nothing."""
-    if answer.intent == "count" and answer.counts is None:
-        return "no count given"
-    return f"confidence {answer.confidence:.2f}"
-
-
-def answer_text(answer: Answer, shown: Mapping[str, str] | None = None) -> str:
-    """The answer as the agent wrote it, with server paths of artefacts replaced by where to find them.
-
-    ``shown`` maps an artefact kind to the file the page offers instead (named after the page's pair).
-    """
-    text = answer.text
-    for kind, path in answer.artefacts.items():
-        where = "the download panel" if kind == "geojson" else "the pictures"
-        text = text.replace(path, f"{Path((shown or {}).get(kind, path)).name} (see {where})")
-    return text
-
-
-def _mask_line(answer: Answer) -> str:
-    source = answer.evidence.mask
-    if source is None:
-        return "no mask"
-    categories = "road/building per pixel" if source.categorical else "changed / unchanged only"
-    return f"{source.provider} ({source.kind}; {categories}), confidence {source.confidence:.2f}"
-
-
-def evidence_summary(answer: Answer) -> str:
-    """A few lines under each answer in the chat: tools, mask, model, conflicts."""
-    lines = [f"**Tools:** {' → '.join(answer.evidence.tools)}", f"**Mask:** {_mask_line(answer)}"]
-    model = answer.evidence.model
-    if model is not None:
-        said = f"said “{_clip(model.text, 160)}”" if model.ok else f"did not answer ({_clip(model.error, 160)})"
-        lines.append(f"**DeltaVLM:** {said}, {model.latency_s:.2f} s")
-    if answer.conflicts:
-        lines.append(f"**Conflicts:** {len(answer.conflicts)} (see the evidence panel)")
-    return "  \n".join(lines)
-
-
-def _clip(text: str | None, limit: int) -> str:
-    text = (text or "").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -92,11 +50,11 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
     ev = answer.evidence
     out = [
         f"**Question (turn {answer.turn + 1}):** {answer.question}",
-        f"**Intent:** {answer.intent} — {ev.route.reason}"
+        f"**Intent:** {answer.intent} — {reading_text(ev.route)}"
         + (" (follow-up)" if ev.route.follow_up else "")
         + f" · **answer {confidence_label(answer)}** · **model used:** {'yes' if answer.model_used else 'no'}",
         f"**Tools:** {' → '.join(ev.tools)}",
-        f"**Change mask:** {_mask_line(answer)}"
+        f"**Change mask:** {mask_line(answer)}"
         + (f"  \n_{mask_detail(ev.mask.made_by)}_" if ev.mask and ev.mask.made_by.method != "unstated" else ""),
     ]
     verification = answer.verification
@@ -118,8 +76,8 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         model = ev.model
         out.append("#### DeltaVLM")
         out.append(f"- backend: {model.backend}; latency {model.latency_s:.2f} s")
-        out.append(f"- instruction: “{_clip(model.instruction, 300)}”")
-        out.append(f"- reply: “{_clip(model.text, 500)}”" if model.ok else f"- no answer: {_clip(model.error, 500)}")
+        out.append(f"- instruction: “{clip(model.instruction, 300)}”")
+        out.append(f"- reply: “{clip(model.text, 500)}”" if model.ok else f"- no answer: {clip(model.error, 500)}")
         if ev.model_parsed:
             out.append(f"- read from the reply: {_value(ev.model_parsed.model_dump(exclude_none=True))}")
     if answer.conflicts:

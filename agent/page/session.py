@@ -25,22 +25,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.answering import describe_export, unplaced_hint
-from agent.answering.page_messages import (
-    MARK_AGAIN,
-    MARK_OK,
-    MARK_PLACE,
-    MARK_PROBLEM,
-    aoi_loaded,
-    file_label,
-    load_problem,
-    mask_kind_hint,
-    not_loaded,
-    status_line,
-)
+from agent.answering import page_messages as words
+from agent.answering.page_messages import file_label, status_line
 from agent.api import Agent, check_aoi
 from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
-from agent.page.evidence import answer_text, confidence_label, evidence_markdown, evidence_summary, scrub
+from agent.page.evidence import evidence_markdown, scrub
 from agent.page.pictures import change_pictures, date_pictures
+from agent.reading import Request, read_request
 from tools.aoi import aoi_collection, aoi_figures, read_aoi
 from tools.crs import crs_text
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
@@ -69,7 +60,8 @@ QUESTION_EXAMPLES = (
     "Describe the changes.",
     "Export the changed cells as GeoJSON",
 )
-WELCOME = "Load a pair to begin: upload a before and an after image, or pick a synthetic example."
+WELCOME = words.status("welcome", "en")
+"""The status before the page knows its visitor (the page's first paint); a visitor's own is ``Session.welcome``."""
 NO_EVIDENCE = "_Ask a question: the evidence behind each answer appears here._"
 
 ProgressFn = Callable[..., Any]
@@ -129,6 +121,24 @@ class Session(BaseModel):
     pair_summary: str = Field("", description="What is loaded, shown above the latest status line.")
     draft: str = Field("", description="Text left in the question box (kept when a question was refused).")
     load_error: str | None = Field(None, description="Why the last load failed, repeated if a question comes.")
+    browser_language: str | None = Field(
+        None, description="The catalogs' language the visitor's browser asks for (Accept-Language), if any."
+    )
+    last_request: Request | None = Field(None, description="How the last question was read (its language).")
+
+    @property
+    def language(self) -> str:
+        """What the page says outside a reply to a question is in this language (``visitor_language``)."""
+        last = self.last_request.language if self.last_request else None
+        return words.visitor_language(self.browser_language, last)
+
+    def question_language(self, question: str) -> str:
+        """The language of ``question`` as the reader reads it, after this thread's last question."""
+        return read_request(question, [self.last_request] if self.last_request else []).language
+
+    def visitor(self) -> dict[str, Any]:
+        """What a fresh session of the same visitor keeps: the languages the page speaks to them in."""
+        return {"browser_language": self.browser_language, "last_request": self.last_request}
 
     def compare_view(self) -> tuple[str, str] | None:
         """The swipe's two pictures: the dates, with the change marks when they exist and are wanted."""
@@ -229,10 +239,7 @@ class ChangePage:
     def _check_file(self, path: str, role: str) -> None:
         size = Path(path).stat().st_size if Path(path).is_file() else 0
         if size > self.max_file_mb * 1024 * 1024:
-            raise InputError(
-                f"{file_label(role, path)} is {size / 1024 / 1024:.1f} MB, over this page's limit of "
-                f"{self.max_file_mb:g} MB"
-            )
+            raise InputError(words.too_big(file_label(role, path), size / 1024 / 1024, self.max_file_mb))
 
     def _pair(self, ref: PairRef) -> ImagePair:
         key = (ref.t1, ref.t2, ref.bounds, ref.place_crs)
@@ -279,14 +286,15 @@ class ChangePage:
         ``bounds`` and ``crs`` place a plain pair on the map, ``gsd_m`` gives its metres per pixel.
         """
         if not t1 or not t2:
-            fresh = Session()
-            missing = "before (t1)" if not t1 else "after (t2)"
-            fresh.status = f"Now upload the {missing} image." if (t1 or t2) else WELCOME
+            fresh = Session(**session.visitor())
+            fresh.status = words.status(
+                ("upload_t1" if not t1 else "upload_t2") if (t1 or t2) else "welcome", fresh.language
+            )
             return fresh
         category = None if mask_category in (None, "", NO_CATEGORY) else mask_category
         kind: MaskKind = mask_kind if mask_kind in MASK_KINDS else "auto"  # type: ignore[assignment]
         ref_files = {"before (t1)": t1, "after (t2)": t2, "mask": mask}
-        fresh = Session(fine_grid=session.fine_grid, show_changes=session.show_changes)
+        fresh = Session(fine_grid=session.fine_grid, show_changes=session.show_changes, **session.visitor())
         try:
             progress(0.1, desc="checking the files")
             for role, path in ref_files.items():
@@ -320,8 +328,7 @@ class ChangePage:
             return self._load_failed(session, scrub(str(exc), self._labels(ref_files)))
         except Exception as exc:  # a reader bug must not take the page down: log it, say it in one line
             log.exception("loading the pair failed")
-            text = scrub(str(exc), self._labels(ref_files))
-            return self._load_failed(session, f"could not load the pair ({type(exc).__name__}: {text})")
+            return self._load_failed(session, words.crash_detail(exc, scrub(str(exc), self._labels(ref_files))))
         fresh.pair = ref.model_copy(
             update={
                 "pair_id": pair.pair_id,
@@ -333,36 +340,33 @@ class ChangePage:
         )
         fresh.before, fresh.after, fresh.date_files = dates.before, dates.after, dates.full_size
         fresh.full_size = list(dates.full_size)
-        fresh.pair_summary = self._pair_summary(fresh.pair)
-        fresh.status = (
-            f"{MARK_OK} Pair loaded; a new conversation started."
-            if session.pair is not None
-            else f"{MARK_OK} Pair loaded."
-        ) + " Ask a question."
+        fresh.pair_summary = self._pair_summary(fresh.pair, fresh.language)
+        fresh.status = words.pair_loaded(session.pair is not None, fresh.language)
         if uncategorised:  # said now, not when a count question comes back with "regions" instead of buildings
-            fresh.reply(mask_kind_hint(Path(mask or "").name), status=fresh.status)
+            fresh.reply(words.mask_kind_hint(Path(mask or "").name, fresh.language), status=fresh.status)
         return fresh
 
     def _load_failed(self, session: Session, message: str) -> Session:
         """The failed load is said in the chat and the status line; what was loaded before stays loaded."""
         kept = session.model_copy(deep=True)
         kept.load_error = message
-        kept.reply(load_problem(message, kept.pair.name if kept.pair else None))
+        kept.reply(words.load_problem(message, kept.pair.name if kept.pair else None, kept.language))
         return kept
 
-    def _pair_summary(self, ref: PairRef) -> str:
-        if ref.crs:
-            where = f"georeferenced ({ref.crs})" + (" from your bounds" if ref.bounds else "")
-        else:
-            where = "no georeference (GeoJSON in pixel coordinates, drawn upright)"
-            if ref.gsd_m:
-                where += f"; {ref.gsd_m:g} m per pixel as you gave it"
-        if ref.mask:
-            detail = f", as {ref.mask_category} change" if ref.mask_category else ""
-            mask = f"your mask `{Path(ref.mask).name}` ({ref.mask_kind}{detail}), taken as ground truth"
-        else:
-            mask = "none uploaded, so the classical detector finds changes (it cannot tell roads from buildings)"
-        return f"**Pair:** {ref.name}, {ref.width}×{ref.height} px, {where}.  \n**Change mask:** {mask}."
+    @staticmethod
+    def _pair_summary(ref: PairRef, lang: str) -> str:
+        return words.pair_summary(
+            name=ref.name,
+            width=ref.width,
+            height=ref.height,
+            crs=ref.crs,
+            from_bounds=bool(ref.bounds),
+            gsd_m=ref.gsd_m,
+            mask=ref.mask,
+            mask_kind=ref.mask_kind,
+            mask_category=ref.mask_category,
+            lang=lang,
+        )
 
     def example_choices(self) -> list[str]:
         return list(self.examples)
@@ -373,7 +377,7 @@ class ChangePage:
         """Load a bundled example; also returns what the upload fields should show (files, mask kind, category)."""
         example = self.examples.get(label or "")
         if example is None:
-            failed = self._load_failed(session, f"there is no example called {label!r}; choose one from the list")
+            failed = self._load_failed(session, words.no_example(label, session.language))
             return failed, None, None, None, "auto", NO_CATEGORY
         mask = str(example.mask) if use_mask else None
         kind = "levir-mci" if use_mask else "auto"
@@ -395,9 +399,7 @@ class ChangePage:
         kind: MaskKind = mask_kind if mask_kind in MASK_KINDS else "auto"  # type: ignore[assignment]
         ref = session.pair
         if ref is None or not ref.mask:
-            session.status = "The mask settings apply when a change mask is uploaded" + (
-                " for this pair." if ref is not None else "; load a pair first."
-            )
+            session.status = words.status("mask_settings_no_mask" if ref else "mask_settings_no_pair", session.language)
             return session
         if (kind, category) == (ref.mask_kind, ref.mask_category):
             return session
@@ -405,20 +407,12 @@ class ChangePage:
             pair = self._pair(ref)
             mask = UserMaskProvider(ref.mask, kind=kind, binary_category=category).provide(pair)
         except InputError as exc:
-            message = scrub(str(exc), self._labels(ref))
-            session.reply(
-                f"{MARK_PROBLEM} **The mask cannot be read that way.** {message}. It is still read as before."
-            )
+            session.reply(words.mask_unreadable(scrub(str(exc), self._labels(ref)), session.language))
             return session
         session.pair = ref.model_copy(update={"mask_kind": kind, "mask_category": category})
-        session.pair_summary = self._pair_summary(session.pair)
+        session.pair_summary = self._pair_summary(session.pair, session.language)
         verification = verify(mask, self.agent.settings.rules)
-        reading = f"{kind}" + (f", {category} change" if category else "")
-        session.reply(
-            f"{MARK_AGAIN} **Mask re-read:** `{Path(ref.mask).name}` is now read as {reading}: "
-            f"{_mask_facts(verification)}. "
-            "The conversation goes on; the next answers use this reading."
-        )
+        session.reply(words.mask_reread(Path(ref.mask).name, kind, category, verification, session.language))
         if session.turns:
             self._draw(session, pair, mask, verification)
         return session
@@ -427,8 +421,9 @@ class ChangePage:
         """Give a plain pair bounds and a CRS (and/or metres per pixel); the conversation goes on."""
         session = session.model_copy(deep=True)
         ref = session.pair
+        lang = session.language
         if ref is None:
-            session.reply(not_loaded(session.load_error))
+            session.reply(words.not_loaded(session.load_error, lang))
             return session
         placed = ref.model_copy(
             update={
@@ -440,47 +435,38 @@ class ChangePage:
         try:
             pair = self._pair(placed)
         except InputError as exc:
-            session.reply(f"{MARK_PROBLEM} **Could not place the pair.** {scrub(str(exc), self._labels(ref))}.")
+            session.reply(words.place_problem(scrub(str(exc), self._labels(ref)), lang))
             return session
-        session.pair = placed.model_copy(
-            update={"crs": crs_text(pair.georef.crs) if pair.georef else None, "unplaced": unplaced_hint(pair)}
-        )
-        session.pair_summary = self._pair_summary(session.pair)
-        if pair.georef is not None:
-            crs = crs_text(pair.georef.crs)
-            crs = crs if len(crs) < 40 else "your CRS"
-            said = f"{MARK_PLACE} The pair is now placed in {crs}"
-            said += f" ({placed.bounds})." if placed.bounds else "."
-        else:
-            said = f"{MARK_PLACE} The pair still has no georeference. {session.pair.unplaced}"
-        if placed.gsd_m:
-            said += f" Ground sampling distance: {placed.gsd_m:g} m per pixel."
-        session.reply(said + " The conversation goes on; exports from now on use this.")
+        crs_name = crs_text(pair.georef.crs) if pair.georef else None
+        session.pair = placed.model_copy(update={"crs": crs_name, "unplaced": unplaced_hint(pair, lang)})
+        session.pair_summary = self._pair_summary(session.pair, lang)
+        session.reply(words.placed(crs_name, placed.bounds, placed.gsd_m, session.pair.unplaced, lang))
         return session
 
     def set_aoi(self, session: Session, path: str | None) -> Session:
         """Areas of interest for the loaded pair: checked now (a vector file of polygons, a pair on a map), then
         kept for the conversation; removing them starts a new conversation, since the thread remembers them."""
+        lang = session.language
         if session.pair is None:
             if path:
-                session.reply(f"{MARK_PROBLEM} Load a pair first; the areas of interest are placed on it.")
+                session.reply(words.aoi_without_pair(lang))
             return session
         ref = session.pair
         if not path:
             if ref.aoi is None:
                 return session
             fresh = self.new_conversation(session.model_copy(update={"pair": ref.model_copy(update={"aoi": None})}))
-            fresh.status = "Areas of interest removed; a new conversation started on the same pair."
+            fresh.status = words.status("aoi_removed", lang)
             return fresh
         try:
             self._check_file(path, "areas of interest")
             layer = read_aoi(path)
             check_aoi(path, self._pair(ref))
         except InputError as exc:
-            session.reply(f"{MARK_PROBLEM} **The areas of interest cannot be used.** {scrub(str(exc), {})}")
+            session.reply(words.aoi_problem(scrub(str(exc), {}), lang))
             return session
         session.pair = ref.model_copy(update={"aoi": path})
-        session.reply(aoi_loaded(layer.source, [p.label for p in layer.polygons]))
+        session.reply(words.aoi_loaded(layer.source, [p.label for p in layer.polygons], lang))
         return session
 
     def toggle_changes(self, session: Session, show: bool) -> Session:
@@ -493,18 +479,15 @@ class ChangePage:
         session = session.model_copy(deep=True)
         session.fine_grid = int(fine_grid or 0)
         if session.pair is None or not session.turns:
-            session.status = "The grid is drawn with the change marks, after the first answer."
+            session.status = words.status("grid_after_answer", session.language)
             return session
         pair = self._pair(session.pair)
         with self._agent_lock:
             mask, verification = self._verified(session.pair, pair)
         self._draw(session, pair, mask, verification)
         size = f"{session.fine_grid}×{session.fine_grid}"
-        session.status = (
-            f"Showing the {size} grid: each cell's share of the changed objects."
-            if session.fine_grid
-            else "Showing the 3×3 cells only."
-        )
+        grid = "grid_fine" if session.fine_grid else "grid_cells"
+        session.status = words.status(grid, session.language, size=size)
         return session
 
     def _verified(self, ref: PairRef, pair: ImagePair) -> tuple[ChangeMask, Verification]:
@@ -526,23 +509,23 @@ class ChangePage:
         """Answer one question in the session's thread; yields once with the question shown, then the answer."""
         session = session.model_copy(deep=True)
         question = (question or "").strip()
+        lang = session.question_language(question) if question else session.language
         if session.pair is None:
             if question:
                 session.chat.append({"role": "user", "content": question})
-            session.reply(not_loaded(session.load_error))
+            session.reply(words.not_loaded(session.load_error, lang))
             session.draft = question
             yield session
             return
         if not question:
-            session.status = "Type a question first, e.g. “Has anything changed?”"
+            session.status = words.status("type_first", lang)
             yield session
             return
         session.draft = ""
         session.chat.append({"role": "user", "content": question})
-        session.chat.append(
-            {"role": "assistant", "content": "", "metadata": {"title": "Working on it…", "status": "pending"}}
-        )
-        session.status = "Answering…"
+        working = {"title": words.status("working", lang), "status": "pending"}
+        session.chat.append({"role": "assistant", "content": "", "metadata": working})
+        session.status = words.status("answering", lang)
         yield session.model_copy(deep=True)  # a snapshot: the session goes on changing below
         session.chat.pop()
         ref = session.pair
@@ -597,36 +580,27 @@ class ChangePage:
                 aoi_layer = aoi_collection(layer, figures, pair.georef, self.agent.settings.geojson_crs)
                 downloads.append(str(write_vector(aoi_layer, folder / f"{stem}_areas_of_interest.gpkg")[0]))
         except InputError as exc:
-            session.reply(f"{MARK_PROBLEM} {scrub(str(exc), self._labels(ref))}")
+            session.reply(words.question_problem(scrub(str(exc), self._labels(ref)), lang))
             yield session
             return
         except Exception as exc:  # keep serving: log the traceback here, one line in the page
             log.exception("answering %r failed", question)
-            session.reply(
-                f"{MARK_PROBLEM} The agent failed on this question ({type(exc).__name__}: {exc}); the error is logged."
-            )
+            session.reply(words.agent_failed(exc, lang))
             yield session
             return
+        session.last_request = answer.evidence.route
+        lang = answer.evidence.route.language
         session.geojson = geojson
         session.downloads = downloads
-        text = answer_text(answer, {"geojson": geojson})
+        text = words.answer_text(answer, {"geojson": geojson})
         if answer.intent == "count" and answer.counts is None and ref.mask and not verification.source.categorical:
-            text += f"\n\nTo count buildings: {category_hint()}; the mask is re-read and the conversation goes on."
+            text += f"\n\n{words.count_hint(lang)}"
         session.chat.append({"role": "assistant", "content": text})
-        session.chat.append(
-            {
-                "role": "assistant",
-                "content": evidence_summary(answer),
-                "metadata": {
-                    "title": f"Evidence · {answer.intent} · {confidence_label(answer)}",
-                    "status": "done",
-                },
-            }
-        )
+        title = words.evidence_title(answer, lang)
+        summary = words.evidence_summary(answer, lang)
+        session.chat.append({"role": "assistant", "content": summary, "metadata": {"title": title, "status": "done"}})
         session.evidence = evidence_markdown(answer, list(verification.grid.cells))
-        session.status = (
-            f"Answered turn {turn}. The pictures and the GeoJSON below are updated. {describe_export(collection)}"
-        )
+        session.status = words.answered(turn, describe_export(collection, lang), lang)
         yield session
 
     def _perception_short(self) -> str:
@@ -643,15 +617,7 @@ class ChangePage:
             pair_summary=session.pair_summary,
             show_changes=session.show_changes,
             fine_grid=session.fine_grid,
+            **session.visitor(),
         )
-        fresh.status = "New conversation started on the same pair." if session.pair is not None else WELCOME
+        fresh.status = words.status("new_conversation" if session.pair is not None else "welcome", fresh.language)
         return fresh
-
-
-def _mask_facts(verification: Verification) -> str:
-    summary = verification.summary
-    share = f"{summary.changed_fraction:.1%} of the pixels changed"
-    if summary.categorical:
-        counts = ", ".join(f"{n} {name}{'s' * (n != 1)}" for name, n in summary.counts.items())
-        return f"{share}; changed objects: {counts}"
-    return f"{share} in about {summary.changed_regions} regions, with no category"

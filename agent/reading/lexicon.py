@@ -118,7 +118,8 @@ CONFIRM = _rx(
     r"^\W*(?:is that|is this) (?:right|correct|true|accurate)\b",
     r"\bhow (?:sure|confident|certain) are you\b",
     r"\bdouble[- ]check\b|\bcan i trust\b|\bhow reliable\b",
-    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher|^\W*tem certeza",
+    r"^\W*(?:vous etes|tu es|t'es) (?:sur|sure|certain)\b|^\W*(?:estas|esta) segur|^\W*bist du sicher",
+    r"^\W*(?:tem|tens) (?:a )?certeza",
     r"^\W*(?:etes[- ]vous|es[- ]tu|en etes[- ]vous|en es[- ]tu|est[- ]ce que (?:vous etes|tu es)) (?:sur|certain)"
     r"|^\W*voce tem certeza|确定吗|你确定",
 )
@@ -365,7 +366,7 @@ FRENCH_ONLY = _rx(
     _words(
         r"est-ce|combien|quel|quelle|quelles|y a-t-il|a-t-il|batiments?|quelque|chose|l'image|pourcentage"
         r"|partie|les|des|exporte[rz]?|changements|a-t-elle|qu'est-ce|surface|et|ou|nouveaux|qu'est-ce"
-        r"|decri\w*|moitie|s'il vous plait|sont|ont|parcelles?"
+        r"|decri\w*|moitie|s'il vous plait|sont|ont|parcelles?|es-tu|etes-vous|vous etes sure?|tu es sure?|t'es sure?"
     ),
     r"(?<!\w)où(?!\w)",
 )
@@ -379,7 +380,8 @@ PORTUGUESE_ONLY = _rx(
     _words(
         r"em",
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
-        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao",
+        r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao"
+        r"|(?:tem|tens) (?:a )?certeza",
     )
 )
 GERMAN_ONLY = _rx(

@@ -18,7 +18,7 @@ from agent.reading import lexicon as lx
 from agent.reading.language import detect_language, fold
 from agent.reading.matching import correct
 from agent.reading.places import names_compass, regions_in
-from agent.reading.request import AOI_REGION, FACT_ASKS, LANGUAGE_NAMES, Request
+from agent.reading.request import AOI_REGION, FACT_ASKS, ReadingCode, ReadingStep, Request
 from tools.orientation import Orientation
 
 MAX_QUESTION_CHARS = 2000
@@ -91,17 +91,18 @@ class _Reading:
         return bool(self.categories or self.other or self.regions or self.direction != "any" or self.unit or self.aoi)
 
 
-def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
-    """The ask the wording names, and why; ``""`` when it names none (a follow-up or an off-topic text)."""
+def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, ReadingCode | None]:
+    """The ask the wording names, and the rule that named it; ``""`` when it names none (a follow-up or an off-topic
+    text)."""
     compare_words = bool(lx.COMPARE.search(text)) or (" or " in f" {text} " and bool(r.rank))
     if lx.EXPLAIN.search(text) and (len(r.words) <= 4 or not (r.categories or r.regions or _OPEN.search(text))):
-        return "explain", "asks what the last answer rests on"
+        return "explain", "explain"
     if lx.CONFIRM.search(text):
-        return "confirm", "asks how sure the last answer is"
+        return "confirm", "confirm"
     if lx.EXPORT.search(text):
-        return "export", "asks for a file"
+        return "export", "export"
     if r.largest:
-        return "where", "asks where the largest counted object is"
+        return "where", "largest"
     if (
         len(r.regions) >= 2
         and (compare_words or re.search(r"\b(?:or|ou|o|oder)\b|还是|或", text))
@@ -111,20 +112,20 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
             or re.search(r"\b(?:more|less|bigger|larger|greater|smaller|plus|mas|mehr|mais)\b|更", text)
         )
     ):
-        return "compare", "compares regions"
+        return "compare", "compare_regions"
     if len(r.categories) == 2 and compare_words and not lx.COUNT.search(text.replace("how many more", "")):
-        return "compare", "compares categories"
+        return "compare", "compare_categories"
     if len(r.categories) == 2 and re.search(
         r"\bmore (?:roads?|buildings?)\b.*\bor\b|\bwhich (?:changed|had) more\b", text
     ):
-        return "compare", "compares categories"
+        return "compare", "compare_categories"
     area_unit = r.unit in ("m2", "ha", "km2", "acre", "px", "percent")
     if r.size:
-        return "how_much", "asks how big the change is (the rules' size scale)"
+        return "how_much", "size_scale"
     if lx.COUNT.search(text) and not area_unit:
-        return "count", "asks for a number of objects"
+        return "count", "count"
     if lx.HOW_MUCH.search(text) or (r.unit and r.unit != "percent") or (lx.COUNT.search(text) and area_unit):
-        return "how_much", "asks for a share or an area"
+        return "how_much", "how_much"
     if r.rank and (
         lx.WHERE.search(text)
         or re.search(
@@ -132,22 +133,22 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, str]:
             text,
         )
     ):
-        return "where", "asks which region has the most or least"
+        return "where", "rank"
     if lx.WHERE.search(text) or where_word:
-        return "where", "asks where"
+        return "where", "where"
     if _OPEN.search(text) and (lx.YES_NO_START.search(text) or lx.DESCRIBE.search(text) or r.other):
-        return "open", "an open question about the images"
+        return "open", "open"
     if lx.DESCRIBE.search(text):
-        return "describe", "asks what changed"
+        return "describe", "describe"
     if lx.YES_NO_START.search(text) and (
         lx.CHANGE_WORDS.search(text) or r.categories or r.negative or r.regions or r.direction != "any"
     ):
-        return "changed", "a yes/no question about change"
+        return "changed", "yes_no"
     if r.negative:  # "do the images show the same thing?": a question about sameness, not a request to show
-        return "changed", "a yes/no question about sameness"
+        return "changed", "sameness"
     if lx.SHOW.search(text):
-        return "show", "asks to see the change"
-    return "", ""
+        return "show", "show"
+    return "", None
 
 
 def _inherit(fields: dict[str, Any], reading: _Reading, anchor: Request, ask: str) -> list[str]:
@@ -179,23 +180,22 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     last = previous[-1] if previous else None
     if lx.HOSTILE.search(folded) or lx.HOSTILE.search(lower):
         lang = detect_language(lower, folded, use_model=False)[0] or "en"
-        return Request(
-            ask="hostile",
-            language=lang,
-            detected_language=lang,
-            reason="asks for something other than analysing the two images",
-        )
+        return Request(ask="hostile", language=lang, detected_language=lang, steps=[ReadingStep(code="hostile")])
     lang, detected = detect_language(lower, folded)
     if lang is not None and last is not None and detected == lang and len(folded.split()) <= 3:
-        signals = lx.LANGUAGE_SIGNALS.get(lang)
-        if lang == "en" and last.language != "en" and not (signals and signals.search(folded)):
-            lang = detected = last.language  # "et ?" / "y?" in a French or Spanish thread
+        signals, own = lx.LANGUAGE_SIGNALS.get(lang), lx.LANGUAGE_SIGNALS.get(last.language)
+        if (
+            lang == "en"
+            and last.language != "en"
+            and (not (signals and signals.search(folded)) or (own and own.search(folded)))
+        ):
+            lang = detected = last.language  # "et ?" / "y?" / "und in Hektar?" in a French, Spanish, German thread
     if lang is None:
         return Request(
             ask="unsupported_language",
             language="en",
             detected_language=detected,
-            reason=f"the question looks like '{detected}', which the reader does not understand",
+            steps=[ReadingStep(code="unsupported_language", value=detected)],
         )
     base = {"language": lang, "detected_language": detected}
     text, fixes = correct(folded) if lang == "en" else (folded, [])
@@ -203,7 +203,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
     ask, why = _choose_ask(reading, text, "où" in lower)
     wants_overlay = bool(lx.SHOW.search(text)) and ask != "show"
     wants_export = bool(lx.EXPORT.search(text)) and ask != "export"
-    reason = why + (f"; corrected {', '.join(f'{a}→{b}' for a, b in fixes)}" if fixes else "")
+    steps = [ReadingStep(code="corrected", fixes=list(fixes))] if fixes else []
     anchor = _last_fact_request(previous)
     elliptic = anchor is not None and (
         bool(lx.FOLLOW_UP_START.search(text)) or len(reading.words) <= 2 or bool(lx.ELLIPTIC_PRONOUNS.search(text))
@@ -218,21 +218,17 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
                 ask = "where"
             if ask in ("export", "show"):
                 ask = "count" if reading.categories else "changed"
-            follow_up, reason = True, f"a follow-up: the previous {anchor.ask} question, with what this one changes"
+            follow_up, why = True, "follow_up"
         elif lx.CHANGE_WORDS.search(text) and (reading.has_subject or (text.endswith("?") and not _WH.search(text))):
-            ask, reason = "changed", "names a change and a subject or place"
+            ask, why = "changed", "change_with_subject"
         elif reading.other or _OPEN.search(text) or lx.IMAGE_WORDS.search(text) or lx.CHANGE_WORDS.search(text):
-            ask, reason = "open", "an open question about the images"
+            ask, why = "open", "open"
         elif reading.categories and reading.short:
-            ask, reason = "count", "a category on its own reads as a count"
+            ask, why = "count", "category_alone"
         elif lx.SHOW.search(text):
-            ask, reason = "show", "asks to see the change"
+            ask, why = "show", "show"
         else:
-            return Request(
-                ask="off_topic",
-                reason="names nothing about the images or their change",
-                **base,
-            )
+            return Request(ask="off_topic", steps=[ReadingStep(code="off_topic"), *steps], **base)
     fields = {
         "categories": reading.categories,
         "other_subject": reading.other,
@@ -257,12 +253,14 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         inherited = _inherit(fields, reading, anchor, ask)
         if inherited:
             follow_up = True
-            reason += f"; {' and '.join(inherited)} from the previous question"
+            steps.append(ReadingStep(code="inherited", fields=inherited))
     if ask == "compare" and not fields["compared"] and len(fields["categories"]) < 2:
         # a comparison without two places or two categories is not one: one place reads as where, one category as
         # a count
         ask = "count" if fields["categories"] else "where"
-        reason = f"a comparison with only one side: read as {ask}"
+        why, steps = None, [ReadingStep(code="one_sided_compare", value=ask)]
+    if why:  # the rule that chose the ask comes first (a follow-up names the previous question's ask)
+        steps.insert(0, ReadingStep(code=why, value=anchor.ask if why == "follow_up" and anchor else None))
     return Request(
         ask=ask,  # type: ignore[arg-type]
         follow_up=follow_up,
@@ -273,7 +271,7 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
         size_scale=reading.size and ask == "how_much",
         referent="largest" if reading.largest and ask == "where" else None,
         aoi_pick=reading.aoi_pick if fields["region"] == AOI_REGION else None,
-        reason=reason,
+        steps=steps,
         **fields,  # type: ignore[arg-type]
         **base,
     )
@@ -283,8 +281,8 @@ def orient_request(request: Request, question: str, orientation: Orientation | N
     """Turn regions the question placed with compass words to the image sides that face them.
 
     The reader writes "the south" as the bottom row, true only on a north-up raster. On a south-up, rotated or
-    mirrored one (``tools.orientation``) the region and compared regions become the image's own, and the reason
-    says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
+    mirrored one (``tools.orientation``) the region and compared regions become the image's own, and a reading
+    step says so. Image words (top, left, cell ids) and regions inherited from earlier turns (already turned) stay.
     """
     if orientation is None or orientation.north_up or (request.region == "image" and not request.compared):
         return request
@@ -297,9 +295,5 @@ def orient_request(request: Request, question: str, orientation: Orientation | N
         return request
     region = orientation.image_region(request.region)
     compared = [orientation.image_region(key) for key in request.compared]
-    why = f"; compass words turned to the image's sides (its top faces {orientation.facing['top']})"
-    return request.model_copy(update={"region": region, "compared": compared, "reason": request.reason + why})
-
-
-def languages_sentence() -> str:
-    return "I understand these languages: " + ", ".join(LANGUAGE_NAMES.values()) + "."
+    turned = ReadingStep(code="compass_turned", value=orientation.facing["top"])
+    return request.with_step(turned, region=region, compared=compared)

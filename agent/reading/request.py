@@ -54,6 +54,61 @@ AOI_REGION = "aoi"
 ExportFormat = Literal["geojson", "gpkg", "shp"]
 
 
+ReadingCode = Literal[
+    # the rule that chose the ask
+    "hostile",
+    "unsupported_language",
+    "off_topic",
+    "explain",
+    "confirm",
+    "export",
+    "largest",
+    "compare_regions",
+    "compare_categories",
+    "size_scale",
+    "count",
+    "how_much",
+    "rank",
+    "where",
+    "open",
+    "describe",
+    "yes_no",
+    "sameness",
+    "show",
+    "follow_up",
+    "change_with_subject",
+    "category_alone",
+    # what was done to the reading afterwards
+    "corrected",
+    "inherited",
+    "one_sided_compare",
+    "compass_turned",
+    "no_aoi",
+    # the chat-model planner
+    "planner",
+    "planner_corrected",
+    "planner_failed",
+    "planner_no_tool",
+    "planner_invalid",
+    "not_sent_to_planner",
+]
+
+
+class ReadingStep(BaseModel):
+    """One step of reading a question, as a fact: which rule fired or what was done, with what it concerned.
+
+    ``agent.answering.reading`` words the steps in the question's language; the reader writes no sentence."""
+
+    code: ReadingCode
+    value: str | None = Field(
+        None, description="The step's one fact: the detected language, an ask, the direction the top faces, an error."
+    )
+    fixes: list[tuple[str, str]] = Field(
+        default_factory=list, description="Typo → word the reader corrected, or field → value it put back."
+    )
+    fields: list[str] = Field(default_factory=list, description="Fields taken from the previous question.")
+
+
 def valid_region(key: str) -> bool:
     """A named region (``REGION_KEYS``) or a union of cells written ``cells:TL+TC``."""
     if key in REGION_KEYS or key == AOI_REGION:
@@ -90,7 +145,9 @@ class Request(BaseModel):
     aoi_pick: str | None = Field(
         None, description="One area of interest named by a property value ('plot 12' → '12'); region is 'aoi'."
     )
-    reason: str = ""
+    steps: list[ReadingStep] = Field(
+        default_factory=list, description="How the question was read, in order (the rule first, then what was done)."
+    )
 
     @field_validator("region")
     @classmethod
@@ -106,6 +163,10 @@ class Request(BaseModel):
             if not valid_region(region):
                 raise ValueError(f"unknown region {region!r}")
         return regions
+
+    def with_step(self, step: ReadingStep, **update: object) -> Request:
+        """This request with ``update`` applied and ``step`` added to how it was read."""
+        return self.model_copy(update={**update, "steps": [*self.steps, step]})
 
     @property
     def needs_facts(self) -> bool:

@@ -18,7 +18,7 @@ from agent.ledger import reconcile, verifier_facts
 from agent.model_facts import MODEL_INSTRUCTIONS, model_facts
 from agent.planner import LLMPlanner
 from agent.reading import Request, orient_request, read_request
-from agent.reading.request import AOI_REGION, FACT_ASKS
+from agent.reading.request import AOI_REGION, FACT_ASKS, ReadingStep
 from agent.settings import AgentSettings
 from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState, remember
 from graphs.change_graph import TurnNodes
@@ -79,8 +79,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
     request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
     if request.region == AOI_REGION and state.aoi is None and request.aoi_pick is None:
         # "fields", "plots" without areas of interest loaded: the words are about the image, not the user's polygons
-        why = "; it names parcels or fields, but the thread has no areas of interest: read for the whole image"
-        request = request.model_copy(update={"region": "image", "rank": None, "reason": request.reason + why})
+        request = request.with_step(ReadingStep(code="no_aoi"), region="image", rank=None)
     return {"request": request, "instruction": model_instruction(request, state.question), "turn": state.turns_done}
 
 

@@ -360,7 +360,7 @@ def test_the_mask_controls_reread_the_mask_and_keep_the_conversation(page, share
     unchanged = page.reread_mask(counted, "auto", "building")
     assert unchanged.chat == counted.chat
     wrong = page.reread_mask(counted, "index", "none")  # 255 is no class index: refused, the reading stays
-    assert wrong.chat[-1]["content"].startswith("⚠ **The mask cannot be read that way.** the mask file")
+    assert wrong.chat[-1]["content"].startswith("⚠ **The mask cannot be read that way.** The mask file")
     assert wrong.pair == counted.pair and wrong.thread_id == counted.thread_id
 
 

@@ -72,3 +72,11 @@ def test_every_key_the_code_names_is_in_the_catalog():
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_each_catalog_names_its_language(lang):
     assert str(read_catalog(lang).locale).startswith(lang)
+
+
+def test_every_subject_the_reader_knows_has_a_name_in_the_catalog():
+    """A subject no mask separates ("trees") is named in the answer's language, never by the reader's key."""
+    from agent.reading.lexicon import OTHER_SUBJECTS
+
+    known = {m.context for m in read_catalog(SOURCE) if m.context}
+    assert {f"subject:{name}" for name in OTHER_SUBJECTS} <= known

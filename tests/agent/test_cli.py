@@ -76,3 +76,23 @@ def test_bad_input_is_one_clear_line(shared_data, tmp_path, capsys):
         ]
     )
     assert rc == 2 and "m.png is 10×10 but the pair is 256×256" in capsys.readouterr().err
+
+
+def test_the_chat_speaks_around_each_answer_in_the_questions_language(tmp_path, capsys, monkeypatch):
+    """The line under an answer, how to continue, and a refused question are in the question's language; the
+    tool's detail of a refusal stays as the tool wrote it."""
+    from deltavlm.synthetic import write_example
+
+    example = write_example(tmp_path / "pair", seed=7)
+    common = [str(example.t1), str(example.t2), "--mask", str(example.mask), "--mask-kind", "levir-mci"]
+    common += ["--db", str(tmp_path / "threads.sqlite"), "--artefacts", str(tmp_path / "a")]
+    assert main(["ask", *common, "Combien de nouveaux bâtiments ?"]) == 0
+    out = capsys.readouterr().out
+    assert "confiance de la réponse 1,00]" in out and "masque user, confiance 1,00" in out
+    assert "  fil : " in out and "(pour continuer : --thread " in out and "answer confidence" not in out
+    questions = iter(["Wie viele neue Gebäude gibt es?", "Hat sich etwas verändert? " * 100, "quit"])
+    monkeypatch.setattr("builtins.input", lambda _prompt="": next(questions))
+    assert main(["chat", *common]) == 0
+    out = capsys.readouterr().out
+    assert "Konfidenz der Antwort" in out
+    assert "Fehler: the question is 2599 characters; the limit is 2000" in out and "error:" not in out

@@ -82,7 +82,7 @@ def test_the_reader_reads_every_field(question, fields):
     got = request.core()
     if request.ask == "unsupported_language":
         got["language"] = expected["language"]
-    assert got == expected, request.reason
+    assert got == expected, request.steps
 
 
 CHAIN = [
@@ -102,7 +102,7 @@ def test_follow_ups_take_what_they_leave_out_from_the_thread():
     for question, fields in CHAIN:
         request = read_request(question, previous)
         expected = Request(ask=fields["ask"], **{k: v for k, v in fields.items() if k != "ask"}).core()
-        assert request.core() == expected, (question, request.reason)
+        assert request.core() == expected, (question, request.steps)
         assert request.follow_up or not previous
         previous.append(request)
 
@@ -121,3 +121,40 @@ def test_the_question_is_only_data_and_requests_validate_their_regions():
         Request(ask="changed", region="../../etc")
     long = "how many buildings " * 200
     assert read_request(long).ask == "count"
+
+
+def test_the_reader_records_facts_and_the_answers_word_them():
+    """How a question was read is codes with their facts (no sentence), worded from the catalogs in any language."""
+    from agent.answering.reading import reading_text
+
+    typo = read_request("wher did teh roads chnage?")
+    assert [s.code for s in typo.steps] == ["where", "corrected"]
+    assert ("wher", "where") in typo.steps[1].fixes
+    assert reading_text(typo) == "asks where; corrected wher→where, chnage→change"
+    assert reading_text(typo, "fr").startswith("demande où ; corrigé wher→where")
+    follow = read_request("and in the top left?", [read_request("How many buildings?")])
+    assert [(s.code, s.value, s.fields) for s in follow.steps] == [
+        ("follow_up", "count", []),
+        ("inherited", None, ["subject"]),
+    ]
+    assert reading_text(follow, "de") == (
+        "eine Anschlussfrage: die vorige Frage (Anzahl), mit dem, was diese ändert; "
+        "das Thema aus der vorigen Frage übernommen"
+    )
+    foreign = read_request("Сколько новых зданий появилось?")
+    assert foreign.ask == "unsupported_language" and foreign.steps[0].value == foreign.detected_language
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "ask", "language"),
+    [
+        ("Combien de pixels ont changé ?", "Tu es sûr ?", "confirm", "fr"),
+        ("Quantos pixels mudaram?", "Tem a certeza?", "confirm", "pt"),
+        ("Wie viele Pixel haben sich verändert?", "Und in Hektar?", "how_much", "de"),
+        ("How many pixels changed?", "and in hectares?", "how_much", "en"),
+    ],
+)
+def test_short_questions_keep_the_threads_language(previous, question, ask, language):
+    """A short question in the thread's language is answered in it (it used to be read as English or unknown)."""
+    request = read_request(question, [read_request(previous)])
+    assert (request.ask, request.language) == (ask, language), request.steps

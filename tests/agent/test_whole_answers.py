@@ -1,7 +1,8 @@
 """Whole answers in the question's language: no English sentence and no "Details (in English)" after the first one.
 
 Each language asks the same kinds of question (yes/no, where, counts, pixels, areas, the most changed cell, a
-region, a category the mask lacks, a description, a size, "why?", "are you sure?") over a synthetic pair with a
+region, a category the mask lacks, a description, a size, "why?", "are you sure?", a subject no mask separates, a
+short follow-up) over a synthetic pair with a
 user mask, over the same pair with the classical detector at 10 m per pixel (the hedged path, with its calibration
 sentence) and over a real LEVIR-CD pair; every sentence of every answer is checked for English words.
 """
@@ -42,6 +43,9 @@ QUESTIONS = {
         "Le changement est-il grand ou petit ?",
         "Pourquoi ?",
         "En es-tu sûr ?",
+        "Tu es sûr ?",
+        "Combien d'arbres ont été coupés ?",
+        "Et en hectares ?",
     ],
     "es": [
         "¿Ha cambiado algo?",
@@ -56,6 +60,8 @@ QUESTIONS = {
         "¿El cambio es grande o pequeño?",
         "¿Por qué?",
         "¿Estás seguro?",
+        "¿Cuántos árboles se talaron?",
+        "¿Y en hectáreas?",
     ],
     "de": [
         "Hat sich etwas verändert?",
@@ -70,6 +76,8 @@ QUESTIONS = {
         "Ist die Veränderung groß oder klein?",
         "Warum?",
         "Bist du sicher?",
+        "Wie viele Bäume wurden gefällt?",
+        "Und in Hektar?",
     ],
     "pt": [
         "Alguma coisa mudou?",
@@ -84,6 +92,9 @@ QUESTIONS = {
         "A mudança é grande ou pequena?",
         "Porquê?",
         "Você tem certeza?",
+        "Tem a certeza?",
+        "Quantas árvores foram cortadas?",
+        "E em hectares?",
     ],
     "zh": [
         "有变化吗？",
@@ -98,6 +109,7 @@ QUESTIONS = {
         "变化大还是小？",
         "为什么？",
         "你确定吗？",
+        "那公顷呢？",
     ],
 }
 
