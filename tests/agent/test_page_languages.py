@@ -162,3 +162,13 @@ def test_the_served_page_reads_the_accept_language_header(odd_pair, tmp_path):
             assert frame in status, (header, status)
     finally:
         blocks.close()
+
+
+def test_every_advice_the_page_can_pick_is_in_every_catalog():
+    """The advice keys are built from the problem's words, so the catalog test cannot see them: check each here."""
+    from agent.answering.catalog import messages
+    from agent.answering.page_messages import _ADVICE
+
+    keys = {f"page:advice:{key}" for _, key in _ADVICE} | {"page:advice:other", "page:polygons:one"}
+    for lang in LANGUAGES:
+        assert keys <= set(messages(lang)), (lang, keys - set(messages(lang)))
