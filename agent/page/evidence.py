@@ -13,7 +13,7 @@ import numpy as np
 from agent.answer import Answer
 from agent.answering.page_messages import clip, confidence_label, mask_line
 from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
-from agent.answering.reading import reading_text
+from agent.answering.reading import model_parse_text, reading_text
 from deltavlm.rules import CELL_IDS
 
 PREVIEW_MAX_SIDE = 2048
@@ -79,7 +79,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         out.append(f"- instruction: “{clip(model.instruction, 300)}”")
         out.append(f"- reply: “{clip(model.text, 500)}”" if model.ok else f"- no answer: {clip(model.error, 500)}")
         if ev.model_parsed:
-            out.append(f"- read from the reply: {_value(ev.model_parsed.model_dump(exclude_none=True))}")
+            out.append(f"- read from the reply: {model_parse_text(ev.model_parsed)}")
     if answer.conflicts:
         out.append("#### Conflicts and how they were resolved")
         for c in answer.conflicts:
