@@ -9,12 +9,10 @@ The same pixels at two pixel sizes, or with two masks, are two entries; neither 
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from deltavlm.rules import RuleSettings
@@ -22,21 +20,6 @@ from tools.masks import ChangeMask, MaskProvider, ProviderKey, provider_key
 from tools.pairs import ImagePair
 from tools.raster import Georef
 from tools.verify import Verification, verify
-
-_VALID_DIGESTS: dict[int, tuple[weakref.ref[np.ndarray], str]] = {}
-"""Digests of the valid-data masks of the pairs alive, by array: every turn of a thread keys the store again."""
-
-
-def valid_digest(valid: np.ndarray) -> str:
-    """The content digest of a pair's valid-data mask, hashed once per array, not once per turn (a 4096² mask
-    takes about 25 ms). A pair's arrays are not changed after loading (its ``pair_id`` relies on that too)."""
-    kept = _VALID_DIGESTS.get(id(valid))
-    if kept is not None and kept[0]() is valid:
-        return kept[1]
-    digest = hashlib.sha256(valid.tobytes()).hexdigest()[:16]
-    key = id(valid)
-    _VALID_DIGESTS[key] = (weakref.ref(valid, lambda _: _VALID_DIGESTS.pop(key, None)), digest)
-    return digest
 
 
 class PairKey(BaseModel):
@@ -54,14 +37,13 @@ class PairKey(BaseModel):
 
     @classmethod
     def of(cls, pair: ImagePair, provider: MaskProvider) -> PairKey:
-        valid = valid_digest(pair.valid) if pair.valid is not None else None
         files = tuple(str(p.resolve()) for p in (pair.t1_path, pair.t2_path) if p is not None)
         return cls(
             pair_id=pair.pair_id,
             georef=pair.georef,
             gsd_m=pair.gsd_m,
             scaling=pair.scaling,
-            valid=valid,
+            valid=pair.valid_id,
             files=files,
             provider=provider_key(provider),
         )

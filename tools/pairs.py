@@ -14,6 +14,7 @@ rules, the overlay and the exports.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,9 @@ class ImagePair(BaseModel):
     )
     valid: np.ndarray | None = Field(
         None, description="H×W bool, True where both dates hold data; None when every pixel does."
+    )
+    valid_id: str | None = Field(
+        None, description="Content hash of ``valid`` (None with it), made once at load: part of every per-pair key."
     )
     scene: str | None = Field(
         None, description="The scene's name when the caller gives one (a batch's unique pair id); see ``name``."
@@ -110,9 +114,16 @@ def load_pair(
         pair_id=pair_hash(img1, img2),
         scaling=scaling,
         valid=valid,
+        valid_id=valid_hash(valid),
         gsd_m=pair_gsd(first.georef, gsd_m),
         grey_date=grey_date,
     )
+
+
+def valid_hash(valid: np.ndarray | None) -> str | None:
+    """The content hash of a valid-data mask, taken once when the pair is made (a 4096² mask takes about 25 ms,
+    and every turn keys the pair store again)."""
+    return None if valid is None else hashlib.sha256(np.ascontiguousarray(valid).tobytes()).hexdigest()[:16]
 
 
 def pair_gsd(georef: Georef | None, given_m: float | None) -> float | None:
@@ -222,6 +233,7 @@ def pair_from_arrays(
         pair_id=pair_hash(img1, img2),
         scaling=scaling,
         valid=pair_valid,
+        valid_id=valid_hash(pair_valid),
         gsd_m=pair_gsd(georef, gsd_m),
         grey_date=grey_date,
     )

@@ -11,7 +11,7 @@ from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
 from agent.answering.numbers import decimal, integer, percent
 from agent.answering.provenance import confidence_reason
-from agent.answering.wording import clauses, join, say, sentence, series
+from agent.answering.wording import clauses, join, say, sentence, sentences, series
 from agent.reading import Request
 from agent.turn.state import PairFacts
 from tools.aoi import AoiStats, AoiSummary
@@ -111,7 +111,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
         first = sentence(_hedge(first, lang))
     unjudged = [_share(s, lang) for s in chosen if s.changed is None]
     if unjudged and not listed:
-        first = f"{first} {sentence('; '.join(unjudged))}"
+        first = sentences([first, sentence(clauses(unjudged, lang))], lang)
     mask = mask_phrase(source, lang) if source else message("none", lang)
     evidence = [say("aoi_ev:source", lang, source=summary.source, layer=summary.layer, mask=mask)]
     evidence += [sentence(_figures(s, lang)) for s in chosen]
@@ -119,7 +119,7 @@ def compose_aoi(request: Request, facts: PairFacts | None) -> tuple[str, str, li
     if confidence < HEDGE_BELOW or unreliable:
         why = confidence_reason(source.basis, lang) if source else message("basis:unmeasured", lang)
         evidence.append(say("aoi_ev:estimates", lang, conf=decimal(confidence, lang, 2), why=why))
-    return " ".join([first, *evidence]), first, chosen, confidence
+    return sentences([first, *evidence], lang), first, chosen, confidence
 
 
 def aoi_table(summary: AoiSummary) -> str:

@@ -25,6 +25,7 @@ from agent.answering.wording import (
     region_name,
     say,
     sentence,
+    sentences,
     series,
     unit_name,
 )
@@ -574,10 +575,10 @@ def compose(request: Request, k: Knowledge) -> Composed:
             first = sentence(k.model_text)
             return Composed(first, first, ["model"], min(turn.source_conf, 0.6))
         first = sentence(say("open_no_model", lang))
-        return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
+        return Composed(sentences([first, turn.any_change_sentence()], lang), first, confidence=turn.source_conf)
     if request.other_subject:
         first = sentence(say("other_subject", lang, subject=message(f"subject:{request.other_subject}", lang)))
-        return Composed(f"{first} {turn.any_change_sentence()}", first, confidence=turn.source_conf)
+        return Composed(sentences([first, turn.any_change_sentence()], lang), first, confidence=turn.source_conf)
     body = {
         "changed": turn.changed,
         "count": turn.count,
@@ -598,9 +599,9 @@ def compose(request: Request, k: Knowledge) -> Composed:
         # answer it wrongly); other questions about new or demolished things hear it right after their figures
         which_way = sentence(say("no_direction", lang, mask=mask_phrase(k.pair.verification.source, lang)))
         first, tag = (
-            (which_way, " ".join(p for p in (first, tag) if p))
+            (which_way, sentences([first, tag], lang))
             if request.ask == "describe" and request.direction == "demolished"
-            else (first, " ".join(p for p in (which_way, tag) if p))
+            else (first, sentences([which_way, tag], lang))
         )
     confidence = turn.confidence
     assert k.pair is not None
@@ -645,9 +646,8 @@ def compose(request: Request, k: Knowledge) -> Composed:
     notes = [part for part in (tag, oriented) if part]
     if k.pair and k.pair.grey_date:  # compared in grey: say so, or the answer reads as a colour comparison
         notes.append(sentence(say("grey_date", lang, date=k.pair.grey_date)))
-    first_and_note = " ".join([first, *notes])  # in the question's language
-    evidence = " ".join(e[:1].upper() + e[1:] for e in turn.evidence)  # every sentence starts with a capital
-    text = " ".join(part for part in (first_and_note, evidence) if part)
+    evidence = [e[:1].upper() + e[1:] for e in turn.evidence]  # every sentence starts with a capital
+    text = sentences([first, *notes, *evidence], lang)
     regions = [key for key in turn.used if not key.startswith("cells:")]
     # the confidence an answer carries is the one measured for what was asked (grid F1 for where, binary accuracy
     # for yes/no), never above the facts' own

@@ -7,7 +7,7 @@ from typing import Any
 
 from agent.answering.catalog import message
 from agent.answering.numbers import integer
-from agent.answering.wording import join
+from agent.answering.wording import gap, join, sentences
 from tools.geojson import export_contents
 from tools.georef import placement
 from tools.pairs import ImagePair
@@ -76,4 +76,5 @@ def export_notes(
         if pair.georef is None:
             notes.append(unplaced_hint(pair, lang))
     notes.extend(message(f"artefact:{kind}", lang).format(path=path) for kind, path in artefacts.items())
-    return "".join(f" {note}" for note in notes)
+    said = sentences(notes, lang)
+    return gap(lang) + said if said else ""  # after the answer's own sentences

@@ -12,7 +12,7 @@ from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
 from agent.answering.numbers import decimal, integer, significant
 from agent.answering.provenance import mask_detail, resolution_text
-from agent.answering.wording import clauses, join, region_name
+from agent.answering.wording import clauses, join, region_name, sentences
 from agent.ledger import Fact, FactValue
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
@@ -104,7 +104,7 @@ def compose_turn(
         tools.insert(1, "deltavlm")
     return Answer(
         question=question,
-        text=" ".join([composed.text, *notes]),
+        text=sentences([composed.text, *notes], lang),
         first_sentence=composed.first,
         intent=request.ask,
         thread_id="",
@@ -166,7 +166,7 @@ def _challenge_evidence(last: Answer, lang: str) -> str:
         seen = message("challenge_no_pixel", lang)
     else:
         seen = ""
-    return " ".join(part for part in (seen, message("challenge_check", lang)) if part)
+    return sentences([seen, message("challenge_check", lang)], lang)
 
 
 def about_previous(
@@ -208,13 +208,12 @@ def about_previous(
             opening = message("previous_confirm_yes" if sure else "previous_confirm_no", lang).format(
                 first=first, conf=decimal(last.confidence, lang, 2), threshold=decimal(HEDGE_BELOW, lang, 2)
             )
-            text = f"{opening} {message('previous_rests', lang).format(basis=basis)} {detail}"
-            text += " " + _challenge_evidence(last, lang)
-            if not sure:
-                text += " " + message("previous_better", lang)
+            rests = message("previous_rests", lang).format(basis=basis)
+            better = message("previous_better", lang) if not sure else ""
+            text = sentences([opening, rests, detail, _challenge_evidence(last, lang), better], lang)
         else:
             opening = message("previous_explain", lang).format(first=first, basis=basis)
-            text = f"{opening} {detail}"
+            text = sentences([opening, detail], lang)
     return Answer(
         question=question,
         text=text,

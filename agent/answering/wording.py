@@ -60,8 +60,11 @@ def grammar(text: str, lang: str) -> str:
     return text
 
 
-def noun(category: str, lang: str, count: int = 2) -> str:
-    return message(f"noun:{category}:{'one' if count == 1 else 'other'}", lang)
+def noun(category: str, lang: str, count: int | None = None) -> str:
+    """A category's noun for ``count`` things, or named without a number (``count=None``: "roads", Chinese 道路
+    without the measure word a count takes)."""
+    number = "generic" if count is None else "one" if count == 1 else "other"
+    return message(f"noun:{category}:{number}", lang)
 
 
 def region_name(key: str, lang: str, facing: dict[str, str] | None = None) -> str:
@@ -89,6 +92,16 @@ CLAUSE_SEPARATORS = {"fr": " ; ", "zh": "；"}
 def clauses(parts: list[str], lang: str) -> str:
     """Clauses joined with the language's semicolon: "a; b" ("a ; b" in French)."""
     return CLAUSE_SEPARATORS.get(lang, "; ").join(parts)
+
+
+def gap(lang: str) -> str:
+    """What goes between two whole sentences: a space, none in Chinese (its full stop 。 is wide)."""
+    return "" if lang == "zh" else " "
+
+
+def sentences(parts: list[str], lang: str) -> str:
+    """Whole sentences one after the other (the empty ones left out)."""
+    return gap(lang).join(part for part in parts if part)
 
 
 def series(items: list[str], lang: str) -> str:

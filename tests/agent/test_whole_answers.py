@@ -183,3 +183,12 @@ def test_french_numbers_are_written_the_french_way(tmp_path):
     where = agent.ask(pair, "Où est le changement ?", mask=mask, mask_kind="binary")
     assert "TL 100,0\u202f%" in where.text or "TL 100,0\u00a0%" in where.text, where.text
     assert not re.search(r"\d\.\d", where.text) and not re.search(r"\d%", where.text), where.text
+
+
+def test_chinese_sentences_follow_each_other_without_spaces(tmp_path):
+    pair, mask = _synthetic(tmp_path)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    where = agent.ask(pair, "变化在哪里？", mask=mask, mask_kind="binary")
+    assert where.text.count("。") >= 3 and "。 " not in where.text, where.text
+    refused = agent.ask(pair, "新建了多少栋建筑？", mask=mask, mask_kind="binary")
+    assert "把建筑与其他变化区分开" in refused.text, refused.text  # the category, not "栋建筑" (a counted noun)

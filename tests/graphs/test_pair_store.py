@@ -85,20 +85,21 @@ def test_a_five_question_thread_costs_one_verification(tmp_path):
     assert agent.store.verifications == 1
 
 
-def test_the_valid_mask_is_hashed_once_per_array_and_keys_by_content(monkeypatch):
-    import graphs.pair_store as store
+def test_the_valid_mask_is_hashed_once_per_pair_and_keys_by_content(monkeypatch, tmp_path):
+    import tools.pairs as pairs
 
+    t1 = np.full((64, 64, 3), 120, dtype=np.uint8)
+    t2 = t1.copy()
+    t2[40:50, 40:50] = 30
     valid = np.ones((64, 64), dtype=bool)
     valid[:8] = False
+    pair = pairs.pair_from_arrays(t1, t2, valid=valid)
     hashed = []
-    real = store.hashlib.sha256
-    monkeypatch.setattr(store.hashlib, "sha256", lambda data: hashed.append(len(data)) or real(data))
-    first = store.valid_digest(valid)
-    assert store.valid_digest(valid) == first and hashed == [valid.size]  # a thread's later turns: no rehash
-    other = valid.copy()
-    assert store.valid_digest(other) == first  # equal content, another array: the same key
-    other = ~valid
-    assert store.valid_digest(other) != first
-    gone = id(other)
-    del other
-    assert gone not in store._VALID_DIGESTS  # a dead array leaves the cache
+    real = pairs.hashlib.sha256
+    monkeypatch.setattr(pairs.hashlib, "sha256", lambda data=b"": hashed.append(len(data)) or real(data))
+    provider = UserMaskProvider(tmp_path / "mask.png")  # never read: only its key is taken
+    keys = {PairKey.of(pair, provider).digest for _ in range(3)}
+    assert len(keys) == 1 and valid.size not in hashed  # a thread's later turns: no rehash of the valid mask
+    again = pairs.pair_from_arrays(t1, t2, valid=valid.copy())
+    assert again.valid_id == pair.valid_id  # equal content, another array: the same key
+    assert pairs.pair_from_arrays(t1, t2, valid=~valid | (np.arange(64) < 4)[:, None]).valid_id != pair.valid_id
