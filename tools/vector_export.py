@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +102,11 @@ def write_zipped_shapefile(collection: Mapping[str, Any], path: str | Path) -> P
     return write_atomic(path, buffer.getvalue())
 
 
+def layer_of(feature: Mapping[str, Any]) -> str:
+    """The layer a feature goes to, by its ``feature`` property (``cell`` → ``cells``)."""
+    return f"{feature['properties'].get('feature') or 'feature'}s"
+
+
 def _layers(collection: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
     """Features grouped by their ``feature`` property (``cell`` → layer ``cells``); a change export always has its
     ``cells`` layer, empty when no cell changed, so it opens with the same first layer (an AOI export has ``aois``)."""
@@ -109,9 +114,41 @@ def _layers(collection: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]
     aoi = any(f["properties"].get("feature") == "aoi" for f in features)
     layers: dict[str, list[Mapping[str, Any]]] = {} if aoi else {"cells": []}
     for feature in features:
-        kind = str(feature["properties"].get("feature") or "feature")
-        layers.setdefault(f"{kind}s", []).append(feature)
+        layers.setdefault(layer_of(feature), []).append(feature)
     return layers
+
+
+def write_gpkg_stream(
+    path: str | Path, features: Callable[[], Iterable[Mapping[str, Any]]], crs: str | None, *, chunk: int = 5000
+) -> Path:
+    """A GeoPackage of the features ``features()`` yields, read twice (once for each layer's fields and their types,
+    once to write them ``chunk`` at a time), so a batch of any size needs the memory of one chunk, not of its whole
+    layer. Pairs whose features carry different properties share one schema: a property a feature lacks is null.
+    ``crs`` is WKT, or None for pixel coordinates. Written aside and moved into place."""
+    path = Path(path)
+    fields: dict[str, dict[str, FieldKind | None]] = {"cells": {}}
+    for feature in features():
+        kinds = fields.setdefault(layer_of(feature), {})
+        for key, value in feature["properties"].items():
+            kinds[key] = merged_kind(kinds.get(key), value)
+    with replacing(path) as temporary:
+        pending: dict[str, list[Mapping[str, Any]]] = {name: [] for name in fields}
+        written: set[str] = set()
+
+        def flush(name: str) -> None:
+            _write_layer(temporary, name, pending[name], crs, "gpkg", append=bool(written), kinds=fields[name])
+            written.add(name)
+            pending[name] = []
+
+        for feature in features():
+            name = layer_of(feature)
+            pending[name].append(feature)
+            if len(pending[name]) >= chunk:
+                flush(name)
+        for name in fields:
+            if pending[name] or name not in written:
+                flush(name)
+    return path
 
 
 def _crs_wkt(collection: Mapping[str, Any]) -> str | None:
@@ -131,12 +168,19 @@ def _write_layer(
     *,
     append: bool = False,
     dataset_metadata: dict[str, str] | None = None,
+    kinds: Mapping[str, FieldKind | None] | None = None,
 ) -> None:
-    keys: list[str] = []
-    for feature in features:
-        keys += [k for k in feature["properties"] if k not in keys]
+    """One layer (or, with ``append`` on an existing layer, more of its features); ``kinds`` fixes the fields and
+    their types when the features are written in chunks, else they come from these features."""
+    if kinds is None:
+        found: dict[str, FieldKind | None] = {}
+        for feature in features:
+            for key, value in feature["properties"].items():
+                found[key] = merged_kind(found.get(key), value)
+        kinds = found
+    keys = list(kinds)
     names = _shapefile_names(keys) if fmt == "shp" else keys
-    columns = [_column([f["properties"].get(k) for f in features], fmt) for k in keys]
+    columns = [_column([f["properties"].get(k) for f in features], kinds[k], fmt) for k in keys]
     geometry = np.array([shapely.to_wkb(tidy(shape(f["geometry"]))) for f in features], dtype=object)
     options: dict[str, Any] = {"encoding": "UTF-8"} if fmt == "shp" else {}
     if fmt == "gpkg" and not append:
@@ -159,18 +203,40 @@ def _write_layer(
         )
 
 
-def _column(values: list[Any], fmt: VectorFormat) -> tuple[np.ndarray, np.ndarray | None]:
-    """One field's values as a typed array and its null mask (a property a feature lacks is null, never 0)."""
+FieldKind = Literal["bool", "int", "float", "text"]
+
+
+def merged_kind(kind: FieldKind | None, value: Any) -> FieldKind | None:
+    """A field's type once ``value`` is seen too: one kind stays, integers with floats are floats, any other mix is
+    text (None: only nulls so far)."""
+    if value is None:
+        return kind
+    seen: FieldKind = (
+        "bool"
+        if isinstance(value, bool)
+        else "int"
+        if isinstance(value, int)
+        else "float"
+        if isinstance(value, float)
+        else "text"
+    )
+    if kind is None or kind == seen:
+        return seen
+    return "float" if {kind, seen} == {"int", "float"} else "text"
+
+
+def _column(values: list[Any], kind: FieldKind | None, fmt: VectorFormat) -> tuple[np.ndarray, np.ndarray | None]:
+    """One field's values as an array of its kind and their null mask (a property a feature lacks is null, never
+    0)."""
     missing = np.array([v is None for v in values], dtype=bool)
-    present = [v for v in values if v is not None]
     mask = missing if missing.any() else None
-    if present and all(isinstance(v, bool) for v in present):
+    if kind == "bool":
         if fmt == "shp":  # no boolean fields in a Shapefile
             return np.array([int(bool(v)) for v in values], dtype=np.int32), mask
         return np.array([bool(v) for v in values], dtype=bool), mask
-    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+    if kind == "int":
         return np.array([v or 0 for v in values], dtype=np.int64), mask
-    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+    if kind == "float":
         return np.array([float("nan") if v is None else float(v) for v in values], dtype=np.float64), mask
     text = [None if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
     return np.array(text, dtype=object), mask

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
         help="run a list of questions over a catalog of pairs (resumable; local or Ray)",
         description=(
             "Answers every question about every pair of CATALOG, one conversation per pair, into --out: "
-            "answers.jsonl, changes.geojson, summary.csv, errors.jsonl. Rerun the same command to resume."
+            "answers.jsonl, changes.geojson and .gpkg, summary.csv, errors.jsonl. Rerun the same command to resume."
         ),
     )
     batch.add_argument(

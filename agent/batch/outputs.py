@@ -14,6 +14,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,18 @@ from pydantic import BaseModel, Field
 from agent.batch.catalog import Catalog, display_path
 from agent.batch.pair_work import compact_json
 from tools.atomic import replacing, write_atomic
+from tools.crs import to_crs
 from tools.geojson import PIXEL_COORDINATES
+from tools.vector_export import write_gpkg_stream
 
-ANSWERS, ERRORS, SUMMARY, CHANGES, CHANGES_PIXEL, MANIFEST, PARTS, ARTEFACTS, LOCK = (
+ANSWERS, ERRORS, SUMMARY, CHANGES, CHANGES_PIXEL, CHANGES_GPKG, CHANGES_PIXEL_GPKG, MANIFEST, PARTS, ARTEFACTS, LOCK = (
     "answers.jsonl",
     "errors.jsonl",
     "summary.csv",
     "changes.geojson",
     "changes_pixel.geojson",
+    "changes.gpkg",
+    "changes_pixel.gpkg",
     "manifest.json",
     "parts",
     "artefacts",
@@ -206,12 +211,25 @@ class _CollectionWriter:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
+def _part_features(out: Path, catalog: Catalog, failed: set[str], *, georeferenced: bool) -> Iterator[dict[str, Any]]:
+    """The features of the committed pairs' parts, in catalog order: those on the map, or those in pixels."""
+    for item in catalog.items:
+        path = part_path(out, item.key)
+        if item.key in failed or not path.exists():
+            continue
+        part = json.loads(path.read_text(encoding="utf-8"))
+        if part["georeferenced"] == georeferenced:
+            yield from part["features"]
+
+
 def finalize(out: Path, catalog: Catalog) -> dict[str, str]:
-    """Order the JSONL outputs by catalog and rebuild ``summary.csv`` and the GeoJSON layers from the parts.
+    """Order the JSONL outputs by catalog and rebuild ``summary.csv`` and the map layers from the parts.
 
     One pass over the catalog reads each pair's part once; georeferenced pairs go to ``changes.geojson``
     (EPSG:4326), pairs without a georeference to ``changes_pixel.geojson`` (pixel coordinates cannot share a
-    map layer with longitudes and latitudes).
+    map layer with longitudes and latitudes). The same features are then written as GeoPackages (``changes.gpkg``,
+    ``changes_pixel.gpkg``: one layer per kind of feature), streamed from the parts again, so neither needs a
+    whole layer in memory.
     """
     order = {item.key: item.index for item in catalog.items}
     _sort_jsonl(out / ANSWERS, order)
@@ -259,8 +277,14 @@ def finalize(out: Path, catalog: Catalog) -> dict[str, str]:
     written = {"answers": str(out / ANSWERS), "summary": str(out / SUMMARY)}
     if wrote_mapped:
         written["changes"] = str(out / CHANGES)
+        layers = partial(_part_features, out, catalog, set(errors), georeferenced=True)
+        written["changes_gpkg"] = str(write_gpkg_stream(out / CHANGES_GPKG, layers, to_crs("EPSG:4326").to_wkt()))
     if wrote_pixel:
         written["changes_pixel"] = str(out / CHANGES_PIXEL)
+        layers = partial(_part_features, out, catalog, set(errors), georeferenced=False)
+        written["changes_pixel_gpkg"] = str(write_gpkg_stream(out / CHANGES_PIXEL_GPKG, layers, None))
+    else:
+        (out / CHANGES_PIXEL_GPKG).unlink(missing_ok=True)  # an earlier run's, now without features
     if errors:
         written["errors"] = str(out / ERRORS)
     return written

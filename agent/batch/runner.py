@@ -45,7 +45,9 @@ from agent.batch.outputs import (
     ANSWERS,
     ARTEFACTS,
     CHANGES,
+    CHANGES_GPKG,
     CHANGES_PIXEL,
+    CHANGES_PIXEL_GPKG,
     ERRORS,
     LOCK,
     MANIFEST,
@@ -101,7 +103,7 @@ class BatchReport(BaseModel):
 
 def _clear(out: Path) -> None:
     """``--force``: remove only what a batch run writes."""
-    for name in (ANSWERS, ERRORS, SUMMARY, CHANGES, CHANGES_PIXEL, MANIFEST):
+    for name in (ANSWERS, ERRORS, SUMMARY, CHANGES, CHANGES_PIXEL, CHANGES_GPKG, CHANGES_PIXEL_GPKG, MANIFEST):
         (out / name).unlink(missing_ok=True)
     for name in (PARTS, ARTEFACTS):
         shutil.rmtree(out / name, ignore_errors=True)

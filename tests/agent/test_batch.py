@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyogrio.raw
 import pytest
 
 import agent.batch.outputs
@@ -323,6 +324,14 @@ def test_batch_writes_every_answer_one_layer_a_summary_and_the_errors(job, tmp_p
     assert {f["properties"]["feature"] for f in layer["features"]} == {"cell", "object"}
     lon, lat = layer["features"][0]["geometry"]["coordinates"][0][0][0]
     assert -100 < lon < -95 and 29 < lat < 32  # the synthetic pairs lie in UTM 14N near Austin
+    # the same features as a GeoPackage, a layer per kind; pairs with and without categories share one schema
+    assert report.outputs["changes_gpkg"] == str(out / "changes.gpkg")
+    for kind in ("cell", "object"):
+        features = [f for f in layer["features"] if f["properties"]["feature"] == kind]
+        meta, _, geometry, fields = pyogrio.raw.read(out / "changes.gpkg", layer=f"{kind}s")
+        assert len(geometry) == len(features) and meta["geometry_type"] == "MultiPolygon" and "4326" in meta["crs"]
+        assert set(meta["fields"]) == {k for f in features for k in f["properties"]}
+        assert list(fields[list(meta["fields"]).index("pair")]) == [f["properties"]["pair"] for f in features]
     manifest = json.loads((out / "manifest.json").read_text())
     assert (
         manifest["questions"]["items"] == read_questions(questions)
@@ -509,5 +518,8 @@ def test_levir_folder_of_pngs_runs_with_pixel_coordinates(tmp_path):
     assert pixel["coordinate_system"].startswith("pixel") and report.outputs["changes_pixel"].endswith(
         "changes_pixel.geojson"
     )
+    meta, _, geometry, _ = pyogrio.raw.read(out / "changes_pixel.gpkg", layer="objects")
+    objects = [f for f in pixel["features"] if f["properties"]["feature"] == "object"]
+    assert meta["crs"] is None and len(geometry) == len(objects) > 0  # pixel coordinates: no CRS claimed
     with (out / "summary.csv").open() as handle:
         assert [row["t1"] for row in csv.DictReader(handle)] == [f"A/test_00000{i}.png" for i in range(3)]
