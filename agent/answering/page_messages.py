@@ -252,7 +252,7 @@ def pair_summary(
         said_mask = say("page:your_mask", lang, mask=Path(mask).name, reading=reading)
     else:
         said_mask = say("page:no_mask_uploaded", lang)
-    size = f"{integer(width, lang)}×{integer(height, lang)}"
+    size = f"{width}×{height}"  # as the tools' details write sizes ("64×80"), with no grouping
     pair = say("page:summary_pair", lang, name=name, size=size, where=where)
     return f"{pair}  \n{say('page:summary_mask', lang, mask=said_mask)}"
 
