@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, _area, _hedge, _pct, mask_phrase
-from agent.answering.numbers import decimal, integer, percent
+from agent.answering.numbers import decimal, integer, percent, plural
 from agent.answering.provenance import confidence_reason
 from agent.answering.wording import clauses, join, say, sentence, sentences, series
 from agent.reading import Request
@@ -62,7 +62,7 @@ def _figures(stats: AoiStats, lang: str) -> str:
             figures = [say("aoi_fig:changed_share", lang, pct=_pct(stats.changed_fraction, lang), valid=valid)]
             if stats.changed_area_m2 is not None:
                 figures.append(_area(stats.changed_area_m2, "m2", lang))
-            number = "one" if stats.objects == 1 else "other"
+            number = plural(stats.objects, lang)
             figures.append(say(f"aoi_fig:objects:{number}", lang, n=integer(stats.objects, lang)))
             figures.append(message("aoi_fig:changed" if stats.changed else "aoi_fig:unchanged", lang))
             parts.append(series(figures, lang))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.answering.catalog import message
 from agent.answering.exports import FORMAT_NAMES
-from agent.answering.numbers import decimal, integer, percent, significant
+from agent.answering.numbers import decimal, integer, percent, plural, significant
 from agent.answering.orientation import facing, orientation_sentence
 from agent.answering.provenance import confidence_reason, gsd_disagreement, mask_detail, pixel_size_text
 from agent.answering.wording import (
@@ -532,7 +532,7 @@ class _Turn:
 
     def any_change_sentence(self) -> str:
         stats = self.stats(self.r.region)
-        number = "one" if stats.objects == 1 else "other"
+        number = plural(stats.objects, self.lang)
         n, pct = integer(stats.objects, self.lang), self.pct(stats.fraction)
         return say(f"ev:any_change:{number}", self.lang, region=self.region(), pct=pct, n=n)
 

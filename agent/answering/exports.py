@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.answering.catalog import message
-from agent.answering.numbers import integer
+from agent.answering.numbers import integer, plural
 from agent.answering.wording import gap, join, sentences
 from tools.geojson import export_contents
 from tools.georef import placement
@@ -14,7 +14,7 @@ from tools.pairs import ImagePair
 
 
 def _counted(key: str, n: int, lang: str) -> str:
-    return message(f"{key}:{'one' if n == 1 else 'other'}", lang).format(n=integer(n, lang))
+    return message(f"{key}:{plural(n, lang)}", lang).format(n=integer(n, lang))
 
 
 def describe_export(collection: Mapping[str, Any], lang: str = "en", fmt: str = "GeoJSON") -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from functools import lru_cache
+from typing import Literal
 
 from babel import Locale
 from babel.numbers import NumberPattern
@@ -28,6 +29,12 @@ def _pattern(lang: str, kind: str, digits: int) -> tuple[NumberPattern, Locale]:
 def _apply(value: float, lang: str, kind: str, digits: int) -> str:
     pattern, locale = _pattern(lang, kind, digits)
     return pattern.apply(value, locale)
+
+
+def plural(n: int, lang: str) -> Literal["one", "other"]:
+    """The catalogs' plural form for ``n`` things (CLDR): "one" for 1, and in French for 0 too ("0 zone modifiée");
+    "other" for the rest (CLDR's "many", French millions, takes the plural's words)."""
+    return "one" if Locale.parse(LOCALES.get(lang, "en_US")).plural_form(abs(int(n))) == "one" else "other"
 
 
 def percent(value: float, lang: str, digits: int = 1) -> str:

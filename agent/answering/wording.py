@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from agent.answering.catalog import message
+from agent.answering.numbers import plural
 from deltavlm.rules import CELL_IDS
 
 AREA_UNITS = ("m2", "ha", "km2", "acre")
@@ -63,7 +64,7 @@ def grammar(text: str, lang: str) -> str:
 def noun(category: str, lang: str, count: int | None = None) -> str:
     """A category's noun for ``count`` things, or named without a number (``count=None``: "roads", Chinese 道路
     without the measure word a count takes)."""
-    number = "generic" if count is None else "one" if count == 1 else "other"
+    number = "generic" if count is None else plural(count, lang)
     return message(f"noun:{category}:{number}", lang)
 
 

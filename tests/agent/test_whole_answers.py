@@ -1,8 +1,8 @@
 """Whole answers in the question's language: no English sentence and no "Details (in English)" after the first one.
 
 Each language asks the same kinds of question (yes/no, where, counts, pixels, areas, the most changed cell, a
-region, a category the mask lacks, a description, a size, "why?", "are you sure?", a subject no mask separates, a
-short follow-up) over a synthetic pair with a
+region, a category the mask lacks, a description, a size, "why?", "are you sure?", an export, a subject no mask
+separates, a short follow-up) over a synthetic pair with a
 user mask, over the same pair with the classical detector at 10 m per pixel (the hedged path, with its calibration
 sentence) and over a real LEVIR-CD pair; every sentence of every answer is checked for English words.
 """
@@ -44,6 +44,7 @@ QUESTIONS = {
         "Pourquoi ?",
         "En es-tu sûr ?",
         "Tu es sûr ?",
+        "Exporte les changements en shapefile",
         "Combien d'arbres ont été coupés ?",
         "Et en hectares ?",
     ],
@@ -60,6 +61,7 @@ QUESTIONS = {
         "¿El cambio es grande o pequeño?",
         "¿Por qué?",
         "¿Estás seguro?",
+        "Exporta los cambios como shapefile",
         "¿Cuántos árboles se talaron?",
         "¿Y en hectáreas?",
     ],
@@ -76,6 +78,7 @@ QUESTIONS = {
         "Ist die Veränderung groß oder klein?",
         "Warum?",
         "Bist du sicher?",
+        "Exportiere die Änderungen als Shapefile",
         "Wie viele Bäume wurden gefällt?",
         "Und in Hektar?",
     ],
@@ -93,6 +96,7 @@ QUESTIONS = {
         "Porquê?",
         "Você tem certeza?",
         "Tem a certeza?",
+        "Exporte as mudanças como shapefile",
         "Quantas árvores foram cortadas?",
         "E em hectares?",
     ],
@@ -109,6 +113,7 @@ QUESTIONS = {
         "变化大还是小？",
         "为什么？",
         "你确定吗？",
+        "导出变化",
         "那公顷呢？",
     ],
 }
@@ -119,6 +124,7 @@ SIZE = 90  # 3×3 cells of 30×30 px
 def english_sentences(text: str) -> list[str]:
     """The sentences of ``text`` holding an English word (a word of ``ENGLISH``)."""
     found = []
+    text = re.sub(r"\S*[/\\]\S*", " ", text)  # file paths name files, not sentences
     for sentence in re.split(r"(?<=[.!?。])\s*", text):
         words = set(re.findall(r"[a-z][a-z'\-]*", sentence.lower()))
         if words & ENGLISH or "pixel size" in sentence.lower():
@@ -192,3 +198,14 @@ def test_chinese_sentences_follow_each_other_without_spaces(tmp_path):
     assert where.text.count("。") >= 3 and "。 " not in where.text, where.text
     refused = agent.ask(pair, "新建了多少栋建筑？", mask=mask, mask_kind="binary")
     assert "把建筑与其他变化区分开" in refused.text, refused.text  # the category, not "栋建筑" (a counted noun)
+
+
+def test_a_count_of_none_is_singular_in_french(tmp_path):
+    """French writes "0 zone modifiée" (CLDR: 0 and 1 take the singular), English "0 changed regions"."""
+    from agent.answering.wording import noun
+
+    assert noun("change", "fr", 0) == noun("change", "fr", 1) and noun("change", "en", 0) == noun("change", "en", 2)
+    pair, _ = _synthetic(tmp_path)
+    agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
+    none = agent.ask((pair[0], pair[0].copy()), "Combien de changements y a-t-il ?")
+    assert f"0 {noun('change', 'fr', 1)}" in none.text, none.text
