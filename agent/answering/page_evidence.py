@@ -14,7 +14,7 @@ from agent.answer import Answer
 from agent.answering.numbers import decimal, integer, percent, significant
 from agent.answering.page_messages import clip, confidence_label, mask_line
 from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
-from agent.answering.reading import reading_text
+from agent.answering.reading import model_parse_text, reading_text
 from agent.answering.wording import say
 from deltavlm.rules import CELL_IDS
 
@@ -89,8 +89,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         else:
             out.append(say("page:ev:no_answer", lang, error=clip(model.error, 500)))
         if ev.model_parsed:
-            fields = _value(ev.model_parsed.model_dump(exclude_none=True), lang)
-            out.append(say("page:ev:parsed", lang, fields=fields))
+            out.append(say("page:ev:parsed", lang, fields=model_parse_text(ev.model_parsed, lang)))
     if answer.conflicts:
         out.append(say("page:ev:conflicts_head", lang))
         for c in answer.conflicts:

@@ -1,4 +1,5 @@
-"""How a question was read, in words: the reader's steps (``agent.reading.ReadingStep``) from the catalogs.
+"""How a question and the model's reply were read, in words: the reader's steps (``agent.reading.ReadingStep``) and
+the reply's parse (``deltavlm.answers.ParsedAnswer``: a method code and its rules), from the catalogs.
 
 The reader and the planner record which rule chose the ask and what they did (typos corrected, fields taken from the
 previous question, compass words turned, the planner's fallbacks) as codes with their facts; the evidence shows
@@ -7,9 +8,14 @@ them through this module, in the language asked for.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent.answering.catalog import message
-from agent.answering.wording import clauses, join, say
+from agent.answering.numbers import integer
+from agent.answering.wording import clauses, join, noun, say, series
+from agent.model_facts import ModelParse
 from agent.reading import ReadingStep, Request
+from deltavlm.answers import ParsedAnswer
 
 _ASK_VALUED = ("follow_up", "one_sided_compare")
 """Steps whose value is an ask, said by its name (``ask:…``)."""
@@ -40,3 +46,40 @@ def step_text(step: ReadingStep, lang: str = "en") -> str:
 def reading_text(request: Request, lang: str = "en") -> str:
     """How ``request`` was read, every step in order: "asks where; corrected teh→the"."""
     return clauses([step_text(step, lang) for step in request.steps], lang)
+
+
+def parse_text(parsed: ParsedAnswer[Any], lang: str = "en") -> str:
+    """How a field was read from the model's reply, e.g. "from counts (number before category)"."""
+    rules = " + ".join(message(f"parse:rule:{rule}", lang) for rule in parsed.rules)
+    style = message(f"parse:style:{parsed.style}", lang) if parsed.style else ""
+    how = say(f"parse:{parsed.method}", lang, rules=rules, style=style, error=parsed.error or "")
+    if parsed.conflicts:
+        how = clauses([how, say("parse:conflicts", lang, categories=join(parsed.conflicts, lang))], lang)
+    return how
+
+
+def _parsed_value(value: object, lang: str) -> str:
+    if value is None:
+        return message("none", lang)
+    if isinstance(value, bool):
+        return message("yes" if value else "no", lang).lower()
+    if isinstance(value, dict):
+        parts = [
+            f"{integer(v, lang)} {noun(k, lang, v)}" if isinstance(v, int) else f"{noun(k, lang)} {' '.join(v) or '-'}"
+            for k, v in value.items()
+        ]
+        return series(parts, lang) or message("none", lang)
+    return str(value)
+
+
+def model_parse_text(parse: ModelParse, lang: str = "en") -> str:
+    """Every field read from the model's reply, with its value and how it was read."""
+    fields = (("changed", parse.yes_no), ("count", parse.counts), ("where", parse.cells))
+    said = [
+        say("parse:field", lang, field=message(f"ask:{ask}", lang), value=_parsed_value(p.value, lang), how=how)
+        for ask, p in fields
+        if p is not None and (how := parse_text(p, lang))
+    ]
+    if parse.no_change_caption:
+        said.append(message("parse:no_change_caption", lang))
+    return clauses(said, lang) or message("none", lang)

@@ -158,3 +158,20 @@ def test_short_questions_keep_the_threads_language(previous, question, ask, lang
     """A short question in the thread's language is answered in it (it used to be read as English or unknown)."""
     request = read_request(question, [read_request(previous)])
     assert (request.ask, request.language) == (ask, language), request.steps
+
+
+def test_how_a_model_reply_was_read_is_worded_from_its_codes():
+    """The parsers return codes (deltavlm.answers.ParseMethod); the evidence words them in the language asked."""
+    from agent.answering.reading import model_parse_text, parse_text
+    from agent.model_facts import model_facts
+    from agent.settings import TrustSettings
+    from deltavlm.answers import parse_counts, parse_yes_no
+
+    conflicting = parse_counts("5 buildings, 2 roads, and then 3 roads")
+    assert parse_text(conflicting) == "number before category; conflicting mentions of road, first kept"
+    assert parse_text(parse_yes_no("There are 2 roads and no buildings")).startswith("from counts (")
+    assert parse_text(parse_yes_no(None)) == "unparsed"
+    _, parse = model_facts("3 new roads and 5 new buildings", "count", TrustSettings(), 0)
+    assert model_parse_text(parse) == "count: 3 roads, 5 buildings (number before category)"
+    french = model_parse_text(parse, "fr")
+    assert french.startswith("décompte : 3 routes, 5 bâtiments (nombre avant la catégorie)"), french
