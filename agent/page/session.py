@@ -26,10 +26,11 @@ from pydantic import BaseModel, Field
 
 from agent.answering import describe_export, unplaced_hint
 from agent.answering import page_messages as words
+from agent.answering.page_evidence import evidence_markdown
 from agent.answering.page_messages import file_label, status_line
 from agent.api import Agent, check_aoi
 from agent.mask_options import MASK_CATEGORY_CHOICES, MASK_KINDS, NO_CATEGORY, category_hint
-from agent.page.evidence import evidence_markdown, scrub
+from agent.page.evidence import scrub
 from agent.page.pictures import change_pictures, date_pictures
 from agent.reading import Request, read_request
 from tools.aoi import aoi_collection, aoi_figures, read_aoi

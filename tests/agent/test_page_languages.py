@@ -138,6 +138,8 @@ def test_without_a_browser_language_the_page_follows_the_last_question(page, png
     assert title.startswith("Preuves · ") and "confiance" in title
     assert answered.chat[-1]["content"].startswith("**Outils :**") and "**Masque :**" in answered.chat[-1]["content"]
     assert answered.status.startswith("Réponse au tour 1. Les images et le GeoJSON ci-dessous sont à jour.")
+    assert answered.evidence.startswith("**Question (tour 1) :** Est-ce que quelque chose a changé ?")
+    assert "#### Chiffres du vérificateur" in answered.evidence and "| pixels modifiés |" in answered.evidence
     placed = page.place(answered, "", "", 0.5)  # a message not tied to a question: the thread's language
     assert placed.chat[-1]["content"].startswith("◎ La paire n'a toujours pas de géoréférence.")
     assert page.new_conversation(placed).status == "Nouvelle conversation commencée sur la même paire."
