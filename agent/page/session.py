@@ -63,7 +63,8 @@ QUESTION_EXAMPLES = (
 )
 WELCOME = words.status("welcome", "en")
 """The status before the page knows its visitor (the page's first paint); a visitor's own is ``Session.welcome``."""
-NO_EVIDENCE = "_Ask a question: the evidence behind each answer appears here._"
+NO_EVIDENCE = words.status("no_evidence", "en")
+"""The evidence panel before the first answer, at the page's first paint; a visitor's own is set by ``fresh``."""
 
 ProgressFn = Callable[..., Any]
 
@@ -137,9 +138,11 @@ class Session(BaseModel):
         """The language of ``question`` as the reader reads it, after this thread's last question."""
         return read_request(question, [self.last_request] if self.last_request else []).language
 
-    def visitor(self) -> dict[str, Any]:
-        """What a fresh session of the same visitor keeps: the languages the page speaks to them in."""
-        return {"browser_language": self.browser_language, "last_request": self.last_request}
+    def fresh(self, **fields: Any) -> Session:
+        """A new session for the same visitor: it keeps the languages the page speaks to them in."""
+        kept = Session(browser_language=self.browser_language, last_request=self.last_request, **fields)
+        kept.evidence = words.status("no_evidence", kept.language)
+        return kept
 
     def compare_view(self) -> tuple[str, str] | None:
         """The swipe's two pictures: the dates, with the change marks when they exist and are wanted."""
@@ -287,7 +290,7 @@ class ChangePage:
         ``bounds`` and ``crs`` place a plain pair on the map, ``gsd_m`` gives its metres per pixel.
         """
         if not t1 or not t2:
-            fresh = Session(**session.visitor())
+            fresh = session.fresh()
             fresh.status = words.status(
                 ("upload_t1" if not t1 else "upload_t2") if (t1 or t2) else "welcome", fresh.language
             )
@@ -295,7 +298,7 @@ class ChangePage:
         category = None if mask_category in (None, "", NO_CATEGORY) else mask_category
         kind: MaskKind = mask_kind if mask_kind in MASK_KINDS else "auto"  # type: ignore[assignment]
         ref_files = {"before (t1)": t1, "after (t2)": t2, "mask": mask}
-        fresh = Session(fine_grid=session.fine_grid, show_changes=session.show_changes, **session.visitor())
+        fresh = session.fresh(fine_grid=session.fine_grid, show_changes=session.show_changes)
         try:
             progress(0.1, desc="checking the files")
             for role, path in ref_files.items():
@@ -609,7 +612,7 @@ class ChangePage:
 
     def new_conversation(self, session: Session) -> Session:
         """A new thread on the same pair: the agent forgets the earlier turns and their facts."""
-        fresh = Session(
+        fresh = session.fresh(
             pair=session.pair,
             before=session.before,
             after=session.after,
@@ -618,7 +621,6 @@ class ChangePage:
             pair_summary=session.pair_summary,
             show_changes=session.show_changes,
             fine_grid=session.fine_grid,
-            **session.visitor(),
         )
         fresh.status = words.status("new_conversation" if session.pair is not None else "welcome", fresh.language)
         return fresh

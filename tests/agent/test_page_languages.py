@@ -115,6 +115,7 @@ def test_a_german_question_that_hits_an_input_error_gets_a_german_frame(page, pn
 def test_a_spanish_visitor_places_the_pair(page, pngs):
     loaded = page.load_files(Session(browser_language="es"), str(pngs.t1), str(pngs.t2))
     assert loaded.status == "✓ Par cargado. Haga una pregunta."
+    assert loaded.evidence == "_Haga una pregunta: aquí aparece la evidencia en la que se basa cada respuesta._"
     assert "sin georreferencia" in loaded.pair_summary
     assert "**Máscara de cambios:** no se ha subido" in loaded.pair_summary
     placed = page.place(loaded, "35.50,33.88,35.52,33.90", "EPSG:4326", 0.5)
