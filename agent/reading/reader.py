@@ -219,7 +219,9 @@ def read_request(question: str, previous: Sequence[Request] = ()) -> Request:
             if ask in ("export", "show"):
                 ask = "count" if reading.categories else "changed"
             follow_up, why = True, "follow_up"
-        elif lx.CHANGE_WORDS.search(text) and (reading.has_subject or (text.endswith("?") and not _WH.search(text))):
+        elif (lx.CHANGE_WORDS.search(text) or reading.direction != "any") and (
+            reading.has_subject or (text.endswith("?") and not _WH.search(text))
+        ):  # "des bâtiments ont-ils été démolis ?": a direction word names a change too
             ask, why = "changed", "change_with_subject"
         elif reading.other or _OPEN.search(text) or lx.IMAGE_WORDS.search(text) or lx.CHANGE_WORDS.search(text):
             ask, why = "open", "open"

@@ -175,3 +175,13 @@ def test_how_a_model_reply_was_read_is_worded_from_its_codes():
     assert model_parse_text(parse) == "count: 3 roads, 5 buildings (number before category)"
     french = model_parse_text(parse, "fr")
     assert french.startswith("décompte : 3 routes, 5 bâtiments (nombre avant la catégorie)"), french
+
+
+def test_a_direction_word_names_a_change():
+    """ "Des bâtiments ont-ils été démolis ?" asks whether buildings were demolished (it used to read as off-topic)."""
+    for question, direction in (
+        ("Des bâtiments ont-ils été démolis ?", "demolished"),
+        ("Des routes ont-elles été construites ?", "new"),
+    ):
+        request = read_request(question)
+        assert (request.ask, request.language, request.direction) == ("changed", "fr", direction), request.steps
