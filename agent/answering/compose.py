@@ -547,7 +547,7 @@ def _hedge(first: str, lang: str) -> str:
     if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
         return f"{word} {first[0].lower()}{first[1:]}"
     # German starts a whole sentence after a colon with a capital; "I" and cell ids keep theirs in every language
-    keep = lang == "de" or first.startswith(("I ", "I'")) or first[:2].isupper()
+    keep = lang == "de" or first.startswith(("I ", "I'")) or (first[:2].isalpha() and first[:2].isupper())
     return say("hedged", lang, first=first if keep else first[0].lower() + first[1:])
 
 

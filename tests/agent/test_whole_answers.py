@@ -209,3 +209,12 @@ def test_a_count_of_none_is_singular_in_french(tmp_path):
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "artefacts"))
     none = agent.ask((pair[0], pair[0].copy()), "Combien de changements y a-t-il ?")
     assert f"0 {noun('change', 'fr', 1)}" in none.text, none.text
+
+
+def test_a_hedge_lowers_the_sentence_it_precedes_but_not_an_id():
+    from agent.answering.compose import _hedge
+
+    assert _hedge("A mudança é moderada.", "pt") == "Provavelmente: a mudança é moderada."
+    assert _hedge("Cellules modifiées : TL.", "fr") == "Probablement : cellules modifiées : TL."
+    assert _hedge("TL changed the most: 12.0%.", "en") == "Probably: TL changed the most: 12.0%."
+    assert _hedge("Veränderte Zellen: TL.", "de") == "Wahrscheinlich: Veränderte Zellen: TL."  # a German sentence
