@@ -31,16 +31,17 @@ def _value(step: ReadingStep, lang: str) -> str:
     return step.value
 
 
-def _fixes(step: ReadingStep, lang: str) -> str:
+def _fixes(step: ReadingStep) -> str:
+    """Typo → word, or field → value put back (quoted): arrows, the same in every language."""
     if step.code == "planner_corrected":
-        return ", ".join(f"{field} to {value!r}" for field, value in step.fixes)
+        return ", ".join(f"{field}→{value!r}" for field, value in step.fixes)
     return ", ".join(f"{typo}→{word}" for typo, word in step.fixes)
 
 
 def step_text(step: ReadingStep, lang: str = "en") -> str:
     """One reading step in words, e.g. "a follow-up: the previous count question, with what this one changes"."""
     fields = join([message(f"read:field:{name}", lang) for name in step.fields], lang)
-    return say(f"read:{step.code}", lang, value=_value(step, lang), fixes=_fixes(step, lang), fields=fields)
+    return say(f"read:{step.code}", lang, value=_value(step, lang), fixes=_fixes(step), fields=fields)
 
 
 def reading_text(request: Request, lang: str = "en") -> str:
