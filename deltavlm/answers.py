@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from deltavlm.rules import CATEGORIES, CELL_IDS
 from deltavlm.text import NO_CHANGE_CAPTIONS
@@ -58,9 +58,53 @@ class ParsedAnswer(BaseModel, Generic[T]):
     style: Literal["release_list", "free_text"] | None = Field(None, description="How cells were written.")
     error: str | None = Field(None, description="The exception a parser raised (read as unparsed).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_sentence_method(cls, data: Any) -> Any:
+        """A parse saved before ``method`` was a code held a sentence ("leading yes", "from counts (no X or Y)",
+        "release list; cells for the asked category", "parser error: ValueError"): read it as its code, so the
+        turn records of older conversations still load."""
+        if not isinstance(data, dict) or not isinstance(data.get("method"), str) or data["method"] in PARSE_METHODS:
+            return data
+        return {**data, **legacy_method(data["method"])}
+
     @property
     def ok(self) -> bool:
         return self.value is not None
+
+
+PARSE_METHODS: frozenset[str] = frozenset(get_args(ParseMethod))
+_LEGACY_RULES: dict[str, CountRule] = {
+    "no X or Y": "no_x_or_y",
+    "no changes in X": "no_changes_in_x",
+    "number before category": "number_before_category",
+    "category before number": "category_before_number",
+    "lone number for the asked category": "lone_number",
+}
+_LEGACY_STYLES = {"release list": "release_list", "free text": "free_text"}
+
+
+def legacy_method(sentence: str) -> dict[str, Any]:
+    """The code (and its fields) of a method sentence written by the parsers before they wrote codes."""
+    fixed = sentence.replace("-", " ").replace(" ", "_")
+    if fixed in PARSE_METHODS:  # "leading yes", "no-change caption", "no-change phrase", "unparsed" …
+        return {"method": fixed}
+    if sentence.startswith("parser error: "):
+        return {"method": "parser_error", "error": sentence.removeprefix("parser error: ")}
+    if sentence.startswith("from counts ("):
+        inner = sentence.removeprefix("from counts (").removesuffix(")")
+        return {"method": "from_counts", "rules": legacy_method(inner).get("rules", [])}
+    if sentence == "cells without a category":
+        return {"method": "cells_without_category"}
+    style, _, tail = sentence.partition("; ")
+    if style in _LEGACY_STYLES:
+        method = {
+            "cells for the asked category": "cells_for_asked_category",
+            "categories without cells": ("categories_without_cells"),
+        }.get(tail, "cells_listed")
+        return {"method": method, "style": _LEGACY_STYLES[style]}
+    rules = [_LEGACY_RULES[r] for r in sentence.split("; ")[0].split(" + ") if r in _LEGACY_RULES]
+    return {"method": "count_patterns" if rules else "unparsed", "rules": rules}
 
 
 YesNoAnswer = ParsedAnswer[bool]

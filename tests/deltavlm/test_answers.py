@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deltavlm.answers import parse_cells, parse_counts, parse_yes_no
+from deltavlm.answers import CountsAnswer, legacy_method, parse_cells, parse_counts, parse_yes_no
 from deltavlm.text import NO_CHANGE_CAPTIONS
 
 YES_NO = [
@@ -114,3 +114,25 @@ def test_parsers_never_raise(text: object) -> None:
     for parse in (parse_yes_no, parse_counts, parse_cells):
         parsed = parse(text)
         assert isinstance(parsed.raw, str)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "code"),
+    [
+        ("leading yes", {"method": "leading_yes"}),
+        ("no-change caption", {"method": "no_change_caption"}),
+        ("parser error: ValueError", {"method": "parser_error", "error": "ValueError"}),
+        ("from counts (lone number for the asked category)", {"method": "from_counts", "rules": ["lone_number"]}),
+        (
+            "number before category + no X or Y; conflicting mentions of ['road'], first kept",
+            {"method": "count_patterns", "rules": ["number_before_category", "no_x_or_y"]},
+        ),
+        ("release list; cells for the asked category", {"method": "cells_for_asked_category", "style": "release_list"}),
+        ("free text", {"method": "cells_listed", "style": "free_text"}),
+        ("cells without a category", {"method": "cells_without_category"}),
+    ],
+)
+def test_a_method_sentence_saved_by_an_older_version_reads_as_its_code(sentence: str, code: dict) -> None:
+    assert legacy_method(sentence) == code
+    parsed = CountsAnswer.model_validate({"raw": "x", "value": None, "method": sentence})
+    assert parsed.method == code["method"]

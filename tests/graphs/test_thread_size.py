@@ -3,6 +3,7 @@ restart that resumes where the thread stopped (issue 26, BAD case 6: checkpoints
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import TypedDict
 
@@ -121,6 +122,21 @@ class V3State(TypedDict, total=False):
     said: list[str]
 
 
+def _as_version_3_wrote_it(record: TurnRecord) -> str:
+    """A turn record as version 3 wrote it: the reader's reason and DeltaVLM's parse methods were sentences."""
+    data = json.loads(record.model_dump_json())
+    for request in (data["request"], data["answer"]["evidence"]["route"]):
+        request.pop("steps", None)
+        request["reason"] = "a category on its own reads as a count"
+    data["answer"]["evidence"]["model_parsed"] = {
+        "raw": "Yes, 3 buildings were built.",
+        "yes_no": {"raw": "Yes", "value": True, "method": "from counts (number before category)"},
+        "counts": {"raw": "3 buildings", "value": {"building": 3}, "method": "number before category"},
+        "cells": {"raw": "x", "value": None, "method": "free text; categories without cells"},
+    }
+    return json.dumps(data)
+
+
 def test_a_version_3_thread_reads_its_recent_turns_from_the_log_and_goes_on(arrays, tmp_path):
     source = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
     for question in ["How many buildings?", "why?", "why?"]:
@@ -139,7 +155,7 @@ def test_a_version_3_thread_reads_its_recent_turns_from_the_log_and_goes_on(arra
         old.compile(checkpointer=saver).invoke({"version": 3}, {"configurable": {"thread_id": "old"}})
         log = TurnLog(saver)
         for record in records:
-            log.write("old", record.turn, record.model_dump_json())
+            log.write("old", record.turn, _as_version_3_wrote_it(record))
 
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
     loaded = agent.thread_state("old")
@@ -151,6 +167,9 @@ def test_a_version_3_thread_reads_its_recent_turns_from_the_log_and_goes_on(arra
     assert explained.turn == 3 and version == STATE_VERSION
     assert (records[0].answer.first_sentence or records[0].answer.text) in explained.text
     assert [t.question for t in history] == ["How many buildings?", "why?", "why?", "why?"]
+    parsed = history[0].answer.evidence.model_parsed
+    assert parsed is not None and parsed.yes_no.method == "from_counts" and parsed.cells.style == "free_text"
+    assert parsed.counts.rules == ["number_before_category"]
 
 
 class V2State(TypedDict, total=False):
