@@ -213,7 +213,8 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
 
     latest = LatestThreads()
 
-    with gr.Blocks(title="changeagent: change analysis", delete_cache=(3600, 86400)) as blocks:
+    # analytics off: the page must work with no network, and it sends nothing about its visitors anywhere
+    with gr.Blocks(title="changeagent: change analysis", delete_cache=(3600, 86400), analytics_enabled=False) as blocks:
         gr.Markdown(
             "# changeagent — what changed between two images?\n"
             "Load a before/after pair, then ask in plain language: *has anything changed?*, *how many new "

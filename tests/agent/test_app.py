@@ -445,6 +445,7 @@ def served(tmp_path_factory):
     agent = Agent(AgentSettings(artefact_dir=work / "agent"), vlm_backend=model)
     page = ChangePage(agent, work_dir=work / "page", example_seeds=(SEED,))
     blocks = build_blocks(page)
+    assert blocks.analytics_enabled is False  # the page calls no one: no usage analytics about its visitors
     port = _free_port()
     blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -453,11 +454,11 @@ def served(tmp_path_factory):
         blocks.close()
 
 
-def test_the_served_page_answers_through_gradio_client(served, pngs):
-    from gradio_client import Client, handle_file
+def test_the_served_page_answers_through_gradio_client(served, pngs, page_client):
+    from gradio_client import handle_file
 
     url, _, _ = served
-    client = Client(url, verbose=False)
+    client = page_client(url)
     label = client.view_api(return_format="dict", print_info=False)
     assert {"/load_pair", "/load_example", "/ask", "/new_conversation"} <= set(label["named_endpoints"])
     status, *_ = client.predict(
@@ -477,11 +478,9 @@ def test_the_served_page_answers_through_gradio_client(served, pngs):
     assert len(chat) == 6  # the session (server-side state) kept the first turn
 
 
-def test_the_page_stays_responsive_while_the_model_answers(served):
-    from gradio_client import Client
-
+def test_the_page_stays_responsive_while_the_model_answers(served, page_client):
     url, model, page = served
-    busy, other = Client(url, verbose=False), Client(url, verbose=False)
+    busy, other = page_client(url), page_client(url)
     assert "Pair loaded" in busy.predict(page.example_choices()[0], True, api_name="/load_example")[0]
     model.delay_s = 3.0
     try:
@@ -498,11 +497,11 @@ def test_the_page_stays_responsive_while_the_model_answers(served):
         model.delay_s = 0.0
 
 
-def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(served, pngs):
-    from gradio_client import Client, handle_file
+def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(served, pngs, page_client):
+    from gradio_client import handle_file
 
     url, model, page = served
-    client = Client(url, verbose=False)
+    client = page_client(url)
     assert "Pair loaded" in client.predict(page.example_choices()[0], True, api_name="/load_example")[0]
     model.gate, model.entered = threading.Event(), threading.Event()
     try:
@@ -531,11 +530,11 @@ def test_a_pair_loaded_while_an_answer_runs_is_not_overwritten_by_that_answer(se
     assert [_text(m) for m in chat[:1]] == ["Has anything changed?"]
 
 
-def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs):
-    from gradio_client import Client, handle_file
+def test_a_new_pair_resets_the_mask_and_its_reading(served, pngs, page_client):
+    from gradio_client import handle_file
 
     url, _, page = served
-    client = Client(url, verbose=False)
+    client = page_client(url)
     loaded = client.predict(page.example_choices()[0], True, api_name="/load_example")
     # the outputs end with the mask kind, its category and the areas-of-interest control (cleared)
     assert "Pair loaded" in loaded[0] and loaded[-3] == "levir-mci" and loaded[-1] is None

@@ -148,8 +148,8 @@ def test_without_a_browser_language_the_page_follows_the_last_question(page, png
     assert browser.chat[-1]["content"].startswith("◎ Das Bildpaar hat weiterhin keine Georeferenz.")
 
 
-def test_the_served_page_reads_the_accept_language_header(odd_pair, tmp_path):
-    from gradio_client import Client, handle_file
+def test_the_served_page_reads_the_accept_language_header(odd_pair, tmp_path, page_client):
+    from gradio_client import handle_file
 
     import tests.agent.test_app as served_page
 
@@ -160,7 +160,7 @@ def test_the_served_page_reads_the_accept_language_header(odd_pair, tmp_path):
     try:
         files = [handle_file(path) for path in odd_pair]
         for header, frame in (("fr-FR,fr;q=0.9,en;q=0.5", "Impossible de charger la paire."), (None, "Could not load")):
-            client = Client(f"http://127.0.0.1:{port}/", verbose=False, headers={"Accept-Language": header or ""})
+            client = page_client(f"http://127.0.0.1:{port}/", headers={"Accept-Language": header or ""})
             status, *_ = client.predict(*files, None, "auto", "none", "", "", None, api_name="/load_pair")
             assert frame in status, (header, status)
     finally:
