@@ -390,7 +390,7 @@ class _Turn:
         if set(core) <= set(changed):
             self.evidence.append(say("ev:object_share", self.lang, listed=listed))
         else:
-            number = "none" if not changed else "one" if len(changed) == 1 else "other"
+            number = "none" if not changed else plural(len(changed), self.lang)
             self.evidence.append(
                 say(
                     f"ev:objects_elsewhere:{number}",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from agent.answer import Answer
 from agent.answering.catalog import LANGUAGES, SOURCE
-from agent.answering.numbers import decimal, integer, percent, significant
-from agent.answering.wording import join, say
+from agent.answering.numbers import decimal, integer, percent, plural, significant
+from agent.answering.wording import join, noun, say
 from agent.mask_options import MASK_CATEGORY_LABEL, MASK_KIND_LABEL
 from tools.verify import Verification
 
@@ -185,7 +185,7 @@ def aoi_loaded(source: str, labels: list[str], lang: str) -> str:
     if len(labels) > 8:
         shown = say("page:and_more", lang, shown=shown, n=integer(len(labels) - 8, lang))
     count = integer(len(labels), lang)
-    polygons = say(f"page:polygons:{'one' if len(labels) == 1 else 'other'}", lang, n=count)
+    polygons = say(f"page:polygons:{plural(len(labels), lang)}", lang, n=count)
     return f"{MARK_PLACE} {say('page:aoi_loaded', lang, polygons=polygons, source=source, shown=shown)}"
 
 
@@ -209,8 +209,9 @@ def mask_reread(mask_name: str, kind: str, category: str | None, verification: V
 
 
 def _noun(category: str, n: int, lang: str) -> str:
+    """The category's noun for ``n`` things, by the answers' plural rule (:func:`wording.noun`)."""
     try:
-        return say(f"noun:{category}:{'one' if n == 1 else 'other'}", lang)
+        return noun(category, lang, n)
     except KeyError:  # a category the catalogs have no noun for: its own name
         return category
 
