@@ -210,7 +210,7 @@ class Agent:
             records, fields = inline_turns(saved.checkpoint["channel_values"].get("turns", []) if saved else [])
             values.update(fields)
         elif values.get("version") == 3:  # every turn is in the log; which one stated facts last is not saved
-            logged = self.turn_log.read(thread_id, values["turns_done"]).values()
+            logged = self.turn_log.read(thread_id, values.get("turns_done", 0)).values()
             fact = last_fact([TurnRecord.model_validate_json(r) for r in logged])
             values |= {"version": STATE_VERSION, "fact_turn": fact.turn if fact is not None else None}
         if values.get("version") != STATE_VERSION:
@@ -310,7 +310,7 @@ class Agent:
         if inline:  # a version-2 thread: its turns go to the turn log, its state takes the recent window
             for record in inline:
                 self.turn_log.write(thread_id, record.turn, record.model_dump_json())
-            moved = {"turns_done": state.turns_done, "fact_turn": state.fact_turn, "said": state.said}
+            moved = {"turns_done": state.turns_done, "said": state.said}
         binding = {
             "pair_id": image_pair.pair_id,
             "pair_name": image_pair.name,
@@ -322,7 +322,9 @@ class Agent:
         }
         # Only what differs from the saved state is written: an unchanged field keeps its checkpointed value
         changed = {name: value for name, value in binding.items() if getattr(state, name) != value}
-        start = {**moved, **changed, "version": STATE_VERSION, "recent": state.recent, "question": question}
+        # fact_turn always: a migrated thread's checkpoint lacks it, and the window a restart rebuilds depends on it
+        start = {**moved, **changed, "version": STATE_VERSION, "fact_turn": state.fact_turn, "recent": state.recent}
+        start["question"] = question
         result = self._invoke(start, thread_id)
         answer: Answer = result["answer"]
         mask_used = self.store.get(store_key).mask if answer.verification is not None else None

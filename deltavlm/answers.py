@@ -93,7 +93,8 @@ def legacy_method(sentence: str) -> dict[str, Any]:
         return {"method": "parser_error", "error": sentence.removeprefix("parser error: ")}
     if sentence.startswith("from counts ("):
         inner = sentence.removeprefix("from counts (").removesuffix(")")
-        return {"method": "from_counts", "rules": legacy_method(inner).get("rules", [])}
+        counted = legacy_method(inner)
+        return {"method": "from_counts", "rules": counted.get("rules", []), "conflicts": counted.get("conflicts", [])}
     if sentence == "cells without a category":
         return {"method": "cells_without_category"}
     style, _, tail = sentence.partition("; ")
@@ -103,8 +104,10 @@ def legacy_method(sentence: str) -> dict[str, Any]:
             "categories without cells": ("categories_without_cells"),
         }.get(tail, "cells_listed")
         return {"method": method, "style": _LEGACY_STYLES[style]}
-    rules = [_LEGACY_RULES[r] for r in sentence.split("; ")[0].split(" + ") if r in _LEGACY_RULES]
-    return {"method": "count_patterns" if rules else "unparsed", "rules": rules}
+    named, _, conflicting = sentence.partition("; conflicting mentions of ")
+    rules = [_LEGACY_RULES[r] for r in named.split(" + ") if r in _LEGACY_RULES]
+    conflicts = re.findall(r"'(\w+)'", conflicting)
+    return {"method": "count_patterns" if rules else "unparsed", "rules": rules, "conflicts": conflicts}
 
 
 YesNoAnswer = ParsedAnswer[bool]

@@ -132,12 +132,12 @@ def write_gpkg_stream(
         for key, value in feature["properties"].items():
             kinds[key] = merged_kind(kinds.get(key), value)
     with replacing(path) as temporary:
+        for number, (name, kinds) in enumerate(fields.items()):  # every layer made first: ``cells`` leads
+            _write_layer(temporary, name, [], crs, "gpkg", append=number > 0, kinds=kinds)
         pending: dict[str, list[Mapping[str, Any]]] = {name: [] for name in fields}
-        written: set[str] = set()
 
         def flush(name: str) -> None:
-            _write_layer(temporary, name, pending[name], crs, "gpkg", append=bool(written), kinds=fields[name])
-            written.add(name)
+            _write_layer(temporary, name, pending[name], crs, "gpkg", append=True, kinds=fields[name])
             pending[name] = []
 
         for feature in features():
@@ -146,7 +146,7 @@ def write_gpkg_stream(
             if len(pending[name]) >= chunk:
                 flush(name)
         for name in fields:
-            if pending[name] or name not in written:
+            if pending[name]:
                 flush(name)
     return path
 

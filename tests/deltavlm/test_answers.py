@@ -122,10 +122,14 @@ def test_parsers_never_raise(text: object) -> None:
         ("leading yes", {"method": "leading_yes"}),
         ("no-change caption", {"method": "no_change_caption"}),
         ("parser error: ValueError", {"method": "parser_error", "error": "ValueError"}),
-        ("from counts (lone number for the asked category)", {"method": "from_counts", "rules": ["lone_number"]}),
+        (
+            "from counts (lone number for the asked category)",
+            {"method": "from_counts", "rules": ["lone_number"], "conflicts": []},
+        ),
+        ("number before category", {"method": "count_patterns", "rules": ["number_before_category"], "conflicts": []}),
         (
             "number before category + no X or Y; conflicting mentions of ['road'], first kept",
-            {"method": "count_patterns", "rules": ["number_before_category", "no_x_or_y"]},
+            {"method": "count_patterns", "rules": ["number_before_category", "no_x_or_y"], "conflicts": ["road"]},
         ),
         ("release list; cells for the asked category", {"method": "cells_for_asked_category", "style": "release_list"}),
         ("free text", {"method": "cells_listed", "style": "free_text"}),

@@ -55,3 +55,10 @@ def test_an_empty_stream_still_has_its_cells_layer_and_pixel_layers_no_crs(tmp_p
     assert [name for name, _ in pyogrio.list_layers(path)] == ["cells"]
     meta, _, geometry, _ = pyogrio.raw.read(path, layer="cells")
     assert len(geometry) == 0 and meta["crs"] is None
+
+
+def test_cells_lead_whatever_kind_fills_a_chunk_first(tmp_path):
+    objects_first = [f for f in FEATURES if f["properties"]["feature"] == "object"] + FEATURES[:1]
+    path = write_gpkg_stream(tmp_path / "order.gpkg", lambda: iter(objects_first), None, chunk=2)
+    assert [name for name, _ in pyogrio.list_layers(path)] == ["cells", "objects"]
+    assert len(pyogrio.raw.read(path, layer="objects")[2]) == 3 and len(pyogrio.raw.read(path, layer="cells")[2]) == 1
