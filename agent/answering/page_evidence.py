@@ -8,29 +8,14 @@ answer compares them with the logs and the JSON, which use the same codes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from agent.answer import Answer
-from agent.answering.numbers import decimal, integer, percent, significant
+from agent.answering.numbers import decimal, integer, percent
 from agent.answering.page_messages import clip, confidence_label, mask_line
 from agent.answering.provenance import mask_detail, resolution_text, verdict_rules
 from agent.answering.reading import model_parse_text, reading_text
-from agent.answering.wording import say
+from agent.answering.wording import fact_value, say
 from deltavlm.rules import CELL_IDS
-
-
-def _value(value: Any, lang: str) -> str:
-    if isinstance(value, bool):
-        return say("page:ev:yes" if value else "page:ev:no", lang)
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or say("page:ev:none", lang)
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or say("page:ev:none", lang)  # codes, as logged
-    if isinstance(value, float):
-        return significant(value, lang, 3)
-    if isinstance(value, int):
-        return integer(value, lang)
-    return str(value)
 
 
 def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
@@ -44,7 +29,7 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         intent=answer.intent,
         reading=reading_text(ev.route, lang) + follow_up,
         confidence=confidence_label(answer, lang),
-        model_used=_value(answer.model_used, lang),
+        model_used=fact_value(answer.model_used, lang),
     )
     mask = say("page:ev:change_mask", lang, mask=mask_line(answer, lang))
     if ev.mask and ev.mask.made_by.method != "unstated":
@@ -67,11 +52,11 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         )
         rows = [say("page:ev:table_head", lang), "|---|---|"]
         for key, value in (
-            ("changed", _value(summary.changed, lang)),
+            ("changed", fact_value(summary.changed, lang)),
             ("changed_pixels", pixels),
-            ("objects", _value(summary.counts, lang)),
-            ("regions", _value(summary.changed_regions, lang)),
-            ("cells", _value(summary.cells, lang)),
+            ("objects", fact_value(summary.counts, lang, as_logged=True)),
+            ("regions", fact_value(summary.changed_regions, lang)),
+            ("cells", fact_value(summary.cells, lang)),
         ):
             rows.append(f"| {say(f'page:ev:row:{key}', lang)} | {value} |")
         out.append("\n".join(rows))
@@ -98,9 +83,9 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
                     "page:ev:conflict",
                     lang,
                     fact=c.fact,
-                    kept=_value(c.kept, lang),
+                    kept=fact_value(c.kept, lang),
                     kept_source=c.kept_source,
-                    rejected=_value(c.rejected, lang),
+                    rejected=fact_value(c.rejected, lang),
                     rejected_source=c.rejected_source,
                     resolution=resolution_text(c, lang),
                 )
@@ -111,10 +96,10 @@ def evidence_markdown(answer: Answer, overlay_cells: Sequence[str]) -> str:
         out.append(say("page:ev:facts_head", lang))
         for fact in ev.facts.values():
             confidence = decimal(fact.confidence, lang, 2)
-            value = _value(fact.value, lang)
+            value = fact_value(fact.value, lang)
             out.append(say("page:ev:fact", lang, name=fact.key, value=value, source=fact.source, confidence=confidence))
     if answer.cells is not None and sorted(answer.cells) != sorted(overlay_cells):
-        named, outlined = _value(answer.cells, lang), _value(list(overlay_cells), lang)
+        named, outlined = fact_value(answer.cells, lang), fact_value(list(overlay_cells), lang)
         out.append(say("page:ev:cells_note", lang, answer_cells=named, overlay_cells=outlined))
     return "\n\n".join(out)
 

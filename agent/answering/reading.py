@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.answering.catalog import message
-from agent.answering.numbers import integer
-from agent.answering.wording import clauses, join, noun, say, series
+from agent.answering.wording import clauses, fact_value, join, say
 from agent.model_facts import ModelParse
 from agent.reading import ReadingStep, Request
 from deltavlm.answers import ParsedAnswer
@@ -59,25 +58,11 @@ def parse_text(parsed: ParsedAnswer[Any], lang: str = "en") -> str:
     return how
 
 
-def _parsed_value(value: object, lang: str) -> str:
-    if value is None:
-        return message("none", lang)
-    if isinstance(value, bool):
-        return message("yes" if value else "no", lang).lower()
-    if isinstance(value, dict):
-        parts = [
-            f"{integer(v, lang)} {noun(k, lang, v)}" if isinstance(v, int) else f"{noun(k, lang)} {' '.join(v) or '-'}"
-            for k, v in value.items()
-        ]
-        return series(parts, lang) or message("none", lang)
-    return str(value)
-
-
 def model_parse_text(parse: ModelParse, lang: str = "en") -> str:
     """Every field read from the model's reply, with its value and how it was read."""
     fields = (("changed", parse.yes_no), ("count", parse.counts), ("where", parse.cells))
     said = [
-        say("parse:field", lang, field=message(f"ask:{ask}", lang), value=_parsed_value(p.value, lang), how=how)
+        say("parse:field", lang, field=message(f"ask:{ask}", lang), value=fact_value(p.value, lang), how=how)
         for ask, p in fields
         if p is not None and (how := parse_text(p, lang))
     ]

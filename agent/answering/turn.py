@@ -10,28 +10,16 @@ from agent.answer import Answer, Evidence
 from agent.answering.aoi import compose_aoi
 from agent.answering.catalog import message
 from agent.answering.compose import HEDGE_BELOW, Knowledge, compose
-from agent.answering.numbers import decimal, integer, significant
+from agent.answering.numbers import decimal
 from agent.answering.provenance import mask_detail, resolution_text
-from agent.answering.wording import clauses, join, region_name, sentences
-from agent.ledger import Fact, FactValue
+from agent.answering.wording import clauses, fact_value, join, region_name, sentences
+from agent.ledger import Fact
 from agent.reading import Request
 from agent.reading.request import AOI_REGION, FACT_ASKS
 from agent.turn.state import PairFacts, Reconciled
 from deltavlm.rules import CATEGORIES
 from tools.regions import RegionSummary
 from tools.vlm import VLMReply
-
-
-def _value(value: FactValue, lang: str) -> str:
-    if isinstance(value, bool):
-        return message("yes" if value else "no", lang).lower()
-    if isinstance(value, list):
-        return " ".join(value) or message("none", lang)
-    if isinstance(value, int):
-        return integer(value, lang)
-    if isinstance(value, float):
-        return significant(value, lang, 3)
-    return str(value)
 
 
 def fact_name(key: str, lang: str) -> str:
@@ -89,7 +77,7 @@ def compose_turn(
         message("note_conflict", lang).format(
             fact=fact_name(c.fact, lang),
             source=c.rejected_source,
-            value=_value(c.rejected, lang),
+            value=fact_value(c.rejected, lang),
             resolution=resolution_text(c, lang),
         )
         for c in {c.fact: c for c in reconciled.conflicts if c.fact in stated}.values()
@@ -189,7 +177,7 @@ def about_previous(
             [
                 message("basis_fact", lang).format(
                     key=fact_name(k, lang),
-                    value=_value(v.value, lang),
+                    value=fact_value(v.value, lang),
                     source=v.source,
                     conf=decimal(v.confidence, lang, 2),
                 )

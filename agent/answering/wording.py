@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from agent.answering.catalog import message
-from agent.answering.numbers import plural
+from agent.answering.numbers import integer, plural, significant
 from deltavlm.rules import CELL_IDS
 
 AREA_UNITS = ("m2", "ha", "km2", "acre")
@@ -66,6 +66,39 @@ def noun(category: str, lang: str, count: int | None = None) -> str:
     without the measure word a count takes)."""
     number = "generic" if count is None else plural(count, lang)
     return message(f"noun:{category}:{number}", lang)
+
+
+def fact_value(value: object, lang: str, *, as_logged: bool = False) -> str:
+    """A fact's value in words, the same wherever it is shown (the evidence panel, "why?", the model's parse):
+    yes/no, a number in the language's style, a list of cells ("TL, TC"), "none" for nothing.
+
+    A mapping is per category: in words ("3 roads, 5 buildings", "buildings TL TC, roads -"), or with ``as_logged``
+    by the category codes the turn log and the rules use ("road 3, building 5"), which the evidence panel shows so
+    a reader can match them."""
+    if value is None:
+        return message("none", lang)
+    if isinstance(value, bool):
+        return message("yes" if value else "no", lang).lower()
+    if isinstance(value, int):
+        return integer(value, lang)
+    if isinstance(value, float):
+        return significant(value, lang, 3)
+    if isinstance(value, list):
+        return series([str(v) for v in value], lang) or message("none", lang)
+    if isinstance(value, dict):
+        return series([_category_value(k, v, lang, as_logged) for k, v in value.items()], lang) or message("none", lang)
+    return str(value)
+
+
+def _category_value(category: str, value: object, lang: str, as_logged: bool) -> str:
+    """One category's entry of a mapping: its cells (space-separated, since commas separate the entries; "-" for
+    none) or its count."""
+    shown = (" ".join(map(str, value)) or "-") if isinstance(value, list) else fact_value(value, lang)
+    if as_logged:
+        return f"{category} {shown}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{shown} {noun(category, lang, value)}"
+    return f"{noun(category, lang)} {shown}"
 
 
 def region_name(key: str, lang: str, facing: dict[str, str] | None = None) -> str:

@@ -1,0 +1,61 @@
+"""A fact's value is written one way wherever it is shown: the page's evidence panel, the "why?" answer and the
+reading of the model's reply (``wording.fact_value``)."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from agent import Agent
+from agent.answering.page_evidence import evidence_markdown
+from agent.answering.reading import model_parse_text
+from agent.model_facts import model_facts
+from agent.settings import AgentSettings, TrustSettings
+
+QUESTIONS = {
+    "en": ("Did anything change?", "Where is the change?", "Why?"),
+    "fr": ("Est-ce que quelque chose a changé ?", "Où est le changement ?", "Pourquoi ?"),
+    "de": ("Hat sich etwas verändert?", "Wo ist die Veränderung?", "Warum?"),
+}
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two changed blocks, and the change as a user mask."""
+    rng = np.random.default_rng(3)
+    before = rng.integers(60, 200, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    after = before.copy()
+    after[0:40, 0:40] = 255 - after[0:40, 0:40]
+    after[60:70, 60:85] = 10
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[0:40, 0:40] = 255
+    mask[60:70, 60:85] = 255
+    folder = tmp_path_factory.mktemp("pair")
+    cv2.imwrite(str(folder / "mask.png"), mask)
+    return (before, after), folder / "mask.png", folder
+
+
+def _panel_value(panel: str, key: str) -> str:
+    """The value of fact ``key`` in the evidence panel's list of stated facts ("- cells = TL, TC (source, …)")."""
+    found = re.search(rf"^- {key} = (.+) \(verifier", panel, re.MULTILINE)
+    assert found, panel
+    return found.group(1)
+
+
+@pytest.mark.parametrize("lang", sorted(QUESTIONS))
+def test_the_panel_the_why_answer_and_the_model_parse_write_a_value_alike(pair, lang):
+    (before, after), mask, folder = pair
+    agent = Agent(AgentSettings(artefact_dir=folder / lang))
+    shown = {}
+    for question, key in zip(QUESTIONS[lang][:2], ("changed", "cells"), strict=True):
+        answer = agent.ask((before, after), question, mask=mask, mask_kind="binary", thread_id=lang)
+        shown[key] = _panel_value(evidence_markdown(answer, answer.cells or []), key)
+        why = agent.ask((before, after), QUESTIONS[lang][2], mask=mask, mask_kind="binary", thread_id=lang)
+        assert f" = {shown[key]} " in why.text, (shown[key], why.text)
+    assert "," in shown["cells"], shown
+    _, parse = model_facts("Yes, a building appeared.", "binary", TrustSettings(), 0)
+    assert f" {shown['changed']} (" in model_parse_text(parse, lang)
