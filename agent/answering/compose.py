@@ -77,6 +77,9 @@ class Composed:
     """The region keys whose numbers the answer used (for its evidence)."""
     said: list[str] = field(default_factory=list)
     """The once-per-thread notes this answer said (``Knowledge.said``)."""
+    refusal: bool = False
+    """The first sentence says what cannot be told (no categories, no pixel size, no direction, another subject):
+    not an estimate, so it is never hedged, whatever the language's words."""
 
 
 def _pct(value: float, lang: str = "en") -> str:
@@ -116,7 +119,8 @@ class _Turn:
         self.evidence: list[str] = []
         self.stated: list[str] = []
         self.fact_confidences: list[float] = []
-        self.refused = False
+        self.refused = False  # categories asked of a mask without them
+        self.refusal = False  # the answer's first sentence refuses (categories, a unit without a pixel size)
         self.used: list[str] = []
 
     # ---------------------------------------------------------------- numbers, in the question's language
@@ -184,7 +188,7 @@ class _Turn:
 
     def no_categories(self) -> str:
         nouns = join([noun(c, self.lang) for c in self.r.categories], self.lang)
-        self.refused = True
+        self.refused = self.refusal = True
         return say("no_categories", self.lang, nouns=nouns, mask=mask_phrase(self.v.source, self.lang))
 
     def yes_no(self, value: bool) -> str:
@@ -423,6 +427,7 @@ class _Turn:
         if r.unit in AREA_UNITS:
             if area_m2 is None:
                 self.evidence.append(say("ev:give_gsd", self.lang))
+                self.refusal = True
                 return say(
                     "area_unknown",
                     self.lang,
@@ -538,10 +543,9 @@ class _Turn:
 
 
 def _hedge(first: str, lang: str) -> str:
-    """ "Probably yes, …" for a yes/no; "Probably: …" before any other first sentence."""
+    """ "Probably yes, …" for a yes/no; "Probably: …" before any other first sentence. Never given a refusal
+    (``Composed.refusal``): one is not an estimate."""
     word = say("probably", lang)
-    if first.startswith(("I can't", "I cannot")):  # a refusal is not an estimate: nothing to hedge
-        return first
     if lang == "zh":
         return say("hedged", lang, first=first)
     if first.startswith((say("yes", lang) + ",", say("no", lang) + ",")):
@@ -578,7 +582,8 @@ def compose(request: Request, k: Knowledge) -> Composed:
         return Composed(sentences([first, turn.any_change_sentence()], lang), first, confidence=turn.source_conf)
     if request.other_subject:
         first = sentence(say("other_subject", lang, subject=message(f"subject:{request.other_subject}", lang)))
-        return Composed(sentences([first, turn.any_change_sentence()], lang), first, confidence=turn.source_conf)
+        text = sentences([first, turn.any_change_sentence()], lang)
+        return Composed(text, first, confidence=turn.source_conf, refusal=True)
     body = {
         "changed": turn.changed,
         "count": turn.count,
@@ -594,15 +599,15 @@ def compose(request: Request, k: Knowledge) -> Composed:
         "show": lambda: say("show", lang),
     }[request.ask]()
     first = sentence(body)
+    refusal = turn.refusal
     if request.direction != "any" and request.ask in DIRECTION_ASKS and not turn.refused and k.pair is not None:
         # no mask here says which way a pixel changed: "what about demolitions?" hears that first (a summary would
         # answer it wrongly); other questions about new or demolished things hear it right after their figures
         which_way = sentence(say("no_direction", lang, mask=mask_phrase(k.pair.verification.source, lang)))
-        first, tag = (
-            (which_way, sentences([first, tag], lang))
-            if request.ask == "describe" and request.direction == "demolished"
-            else (first, sentences([which_way, tag], lang))
-        )
+        if request.ask == "describe" and request.direction == "demolished":
+            first, tag, refusal = which_way, sentences([first, tag], lang), True
+        else:
+            tag = sentences([which_way, tag], lang)
     confidence = turn.confidence
     assert k.pair is not None
     source = k.pair.verification.source
@@ -613,7 +618,8 @@ def compose(request: Request, k: Knowledge) -> Composed:
         measure, fitting = "confidence", confidence
     weak = confidence < HEDGE_BELOW or fitting < HEDGE_BELOW or unreliable
     if request.ask not in ("export", "show") and weak and not turn.refused:
-        first = sentence(_hedge(first, lang))
+        if not refusal:
+            first = sentence(_hedge(first, lang))
         described = source.basis.kind == "unmeasured" and source.made_by.method != "unstated"
         why = mask_detail(source.made_by, lang) if described else confidence_reason(source.basis, lang)
         shown, value, better = say(f"measure:{measure}", lang), decimal(fitting, lang, 2), say("better_path", lang)
@@ -652,4 +658,4 @@ def compose(request: Request, k: Knowledge) -> Composed:
     # the confidence an answer carries is the one measured for what was asked (grid F1 for where, binary accuracy
     # for yes/no), never above the facts' own
     stated = min(confidence, fitting) if measure in ("binary_accuracy", "grid_f1") else confidence
-    return Composed(text, first, turn.stated, stated, regions, said)
+    return Composed(text, first, turn.stated, stated, regions, said, refusal)

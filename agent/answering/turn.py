@@ -104,7 +104,7 @@ def compose_turn(
         category_cells={c: list(known[f"cells.{c}"].value) for c in CATEGORIES if f"cells.{c}" in known} or None,
         caption=str(known["caption"].value) if "caption" in known else None,
         confidence=composed.confidence,
-        hedged=composed.confidence < HEDGE_BELOW,
+        hedged=composed.confidence < HEDGE_BELOW and not composed.refusal,
         model_used=bool(reply and reply.text),
         evidence=Evidence(
             tools=tools,
