@@ -8,12 +8,23 @@ import re
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.answering.cli_messages import answer_tag, continue_thread, question_failed
+from agent.answer import Answer
+from agent.answering.cli_messages import (
+    answer_tag,
+    chat_banner,
+    continue_thread,
+    environment_language,
+    question_failed,
+)
 from agent.mask_options import gsd_option_spec, mask_option_specs
 from agent.reading import Request, read_request
 from tools.georef import load_placed_pair
 from tools.raster import DEFAULT_MAX_PIXELS, InputError
+
+if TYPE_CHECKING:  # agent.api (LangGraph and the rest, about 1.5 s) is imported only when a command runs it
+    from agent.api import Agent
 
 
 def _state_db() -> Path:
@@ -22,7 +33,7 @@ def _state_db() -> Path:
     return root / "changeagent" / "threads.sqlite"
 
 
-def _agent_from_args(args: argparse.Namespace):
+def _agent_from_args(args: argparse.Namespace) -> Agent:
     from agent.api import Agent
     from agent.settings import AgentSettings, ModelSettings
 
@@ -30,7 +41,8 @@ def _agent_from_args(args: argparse.Namespace):
     return Agent(AgentSettings(model=model, checkpoint_db=args.db, artefact_dir=args.artefacts))
 
 
-def print_answer(answer, as_json: bool) -> None:
+def print_answer(answer: Answer, as_json: bool) -> None:
+    """An answer and the line under it (``answer_tag``), or the whole answer as JSON with ``as_json``."""
     if as_json:
         print(answer.model_dump_json(indent=1))
         return
@@ -65,7 +77,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         pair = load_placed_pair(args.t1, args.t2, max_pixels=args.max_pixels, bounds=args.bounds, crs=args.crs)
         thread = args.thread or uuid.uuid4().hex[:12]
-        print(f"{agent.perception}\nthread {thread}; ask about the pair, 'quit' to leave.")
+        print(agent.perception)
+        print(chat_banner(thread, environment_language()))
         mask, aoi = args.mask, args.aoi
         last: list[Request] = []  # how the last question was read: the language of a short follow-up
         while True:

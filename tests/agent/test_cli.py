@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from agent.cli.main import main
 
@@ -96,3 +97,41 @@ def test_the_chat_speaks_around_each_answer_in_the_questions_language(tmp_path, 
     out = capsys.readouterr().out
     assert "Konfidenz der Antwort" in out
     assert "Fehler: the question is 2599 characters; the limit is 2000" in out and "error:" not in out
+
+
+@pytest.mark.parametrize(
+    ("environ", "lang"),
+    [
+        ({"LANG": "fr_FR.UTF-8"}, "fr"),
+        ({"LC_MESSAGES": "de_DE.UTF-8", "LANG": "fr_FR.UTF-8"}, "de"),
+        ({"LC_ALL": "pt_BR.UTF-8", "LC_MESSAGES": "de_DE", "LANG": "fr_FR"}, "pt"),
+        ({"LC_ALL": "ja_JP.UTF-8", "LANG": "fr_FR.UTF-8"}, "en"),  # the locale in force has no catalog
+        ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh"),  # an empty variable is unset
+        ({"LANG": "es"}, "es"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LANG": "POSIX"}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_the_chat_before_any_question_speaks_the_environments_language(environ, lang):
+    from agent.answering.cli_messages import environment_language
+
+    assert environment_language(environ) == lang
+
+
+def test_the_chat_banner_is_in_the_locales_language(tmp_path, capsys, monkeypatch):
+    from deltavlm.synthetic import write_example
+
+    example = write_example(tmp_path / "pair", seed=7)
+    common = [str(example.t1), str(example.t2), "--mask", str(example.mask), "--mask-kind", "levir-mci"]
+    common += ["--db", str(tmp_path / "threads.sqlite"), "--artefacts", str(tmp_path / "a"), "--thread", "t1"]
+    monkeypatch.setattr("builtins.input", lambda _prompt="": "quit")
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert main(["chat", *common]) == 0
+    out = capsys.readouterr().out
+    assert "fil t1 ; posez vos questions sur la paire, « quit » pour sortir." in out, out
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert main(["chat", *common]) == 0
+    assert "thread t1; ask about the pair, 'quit' to leave." in capsys.readouterr().out
