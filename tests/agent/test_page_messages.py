@@ -1,7 +1,9 @@
 """The page's own messages follow the catalogs' plural rule (CLDR, ``numbers.plural``), the same one answers use:
-French says "0 route" in the page as in an answer."""
+French says "0 route" in the page as in an answer; the README names what the page keeps in English."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -35,3 +37,24 @@ def test_areas_of_interest_are_counted_with_the_same_plural_rule():
     assert "1 polygone " in aoi_loaded("parcels.geojson", ["a"], "fr")
     assert "2 polygones " in aoi_loaded("parcels.geojson", ["a", "b"], "fr")
     assert "0 polygons " in aoi_loaded("parcels.geojson", [], "en")
+
+
+def test_the_readme_names_every_progress_text_the_page_keeps_in_english():
+    """Progress texts are the page's chrome, in English like its labels (``tests/test_layout.py``); the README's
+    list of what stays English names each, so a new one is said there too."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    readme = " ".join(root.joinpath("README.md").read_text(encoding="utf-8").split())  # lines wrap anywhere
+    texts = []
+    for path in sorted(root.joinpath("agent", "page").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "desc":
+                if isinstance(node.value, ast.Constant):
+                    texts.append(node.value.value)
+                elif isinstance(node.value, ast.JoinedStr):  # f"answering ({…})": its words before the first slot
+                    first = node.value.values[0]
+                    texts.append(first.value if isinstance(first, ast.Constant) else "")
+    assert len(texts) >= 5
+    missing = [text for text in texts if f'"{text}' not in readme]
+    assert not missing, missing
