@@ -36,7 +36,7 @@ class PairKey(BaseModel):
     provider: ProviderKey
 
     @classmethod
-    def of(cls, pair: ImagePair, provider: MaskProvider) -> PairKey:
+    def of(cls, pair: ImagePair, provider: MaskProvider, spec: ProviderKey | None = None) -> PairKey:
         files = tuple(str(p.resolve()) for p in (pair.t1_path, pair.t2_path) if p is not None)
         return cls(
             pair_id=pair.pair_id,
@@ -45,7 +45,7 @@ class PairKey(BaseModel):
             scaling=pair.scaling,
             valid=pair.valid_id,
             files=files,
-            provider=provider_key(provider),
+            provider=spec if spec is not None else provider_key(provider),
         )
 
     @property
@@ -72,16 +72,28 @@ class PairStore:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[str, PairEntry] = OrderedDict()
+        self._by_object: dict[tuple[int, ProviderKey], str] = {}
+        """The key last made for a pair object and a provider key: a thread's turns pass the same pair object, and
+        its key (paths resolved, georeference written out, hashed) need not be made again while the entry holds
+        that very object (a pair is not changed after loading; ``pair_id`` relies on that too)."""
         self.verifications = 0
 
     def put(self, pair: ImagePair, provider: MaskProvider) -> str:
         """The entry's key for ``pair`` read by ``provider`` (made when new); ``get`` and ``verified`` take it."""
-        key = PairKey.of(pair, provider).digest
-        if key not in self._entries:
-            self._entries[key] = PairEntry(pair=pair, provider=provider)
+        spec = provider_key(provider)  # every turn: a mask file edited since is another provider key
+        key = self._by_object.get((id(pair), spec))
+        entry = self._entries.get(key) if key is not None else None
+        if entry is None or entry.pair is not pair:
+            key = PairKey.of(pair, provider, spec).digest
+            if key not in self._entries:
+                self._entries[key] = PairEntry(pair=pair, provider=provider)
+            if self._entries[key].pair is pair:
+                self._by_object[(id(pair), spec)] = key
         self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        if len(self._entries) > self.capacity:
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+            self._by_object = {k: v for k, v in self._by_object.items() if v in self._entries}
         return key
 
     def seed(self, pair: ImagePair, provider: MaskProvider, mask: ChangeMask, verification: Verification) -> str:

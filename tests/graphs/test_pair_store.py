@@ -4,6 +4,8 @@ for the second)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from agent import Agent
@@ -103,3 +105,25 @@ def test_the_valid_mask_is_hashed_once_per_pair_and_keys_by_content(monkeypatch,
     again = pairs.pair_from_arrays(t1, t2, valid=valid.copy())
     assert again.valid_id == pair.valid_id  # equal content, another array: the same key
     assert pairs.pair_from_arrays(t1, t2, valid=~valid | (np.arange(64) < 4)[:, None]).valid_id != pair.valid_id
+
+
+def test_a_threads_pair_object_is_keyed_once_and_an_edited_mask_is_another_key(tmp_path, monkeypatch):
+    import graphs.pair_store as store
+
+    paths = write_example(tmp_path / "ex", seed=7)
+    pair = load_pair(paths.t1, paths.t2)
+    made = []
+    real = store.PairKey.of
+    monkeypatch.setattr(store.PairKey, "of", lambda *a, **k: made.append(1) or real(*a, **k))
+    pairs = store.PairStore(2)
+    first = pairs.put(pair, UserMaskProvider(paths.mask, kind="levir-mci"))
+    assert pairs.put(pair, UserMaskProvider(paths.mask, kind="levir-mci")) == first and len(made) == 1
+    assert pairs.put(load_pair(paths.t1, paths.t2), UserMaskProvider(paths.mask, kind="levir-mci")) == first
+    assert len(made) == 2  # an equal pair read again is keyed (to the same entry)
+    paths.mask.write_bytes(paths.mask.read_bytes())  # touched: a new modification time, maybe an edit
+    os.utime(paths.mask, ns=(0, 1))
+    assert pairs.put(pair, UserMaskProvider(paths.mask, kind="levir-mci")) != first
+    for seed in (8, 9):  # two other pairs push the first ones out: their remembered keys go with them
+        other = write_example(tmp_path / f"ex{seed}", seed=seed)
+        pairs.put(load_pair(other.t1, other.t2), UserMaskProvider(other.mask, kind="levir-mci"))
+    assert all(key in pairs._entries for key in pairs._by_object.values())
