@@ -65,7 +65,7 @@ NEW = _rx(
         r"new(?:ly)?|built|build|constructed|erected|added|appear\w*|emerg\w*"
         r"|(?:went|gone|go|going|goes|come|came|coming) up|sprung up|sprang up|popped up"
         r"|nouve(?:au|aux|lle|lles)|construit\w*|construy\w*|developed|apparu\w*|nuev[oa]s?|construid[oa]s?"
-        r"|novos?|novas?|neue?[nsr]?|gebaut|errichtet|hinzugekommen"
+        r"|novos?|novas?|neue?[nsr]?|neubau\w*|gebaut|errichtet|hinzugekommen"
     ),
     r"新建|新增|新的|新",
 )
@@ -73,7 +73,8 @@ DEMOLISHED = _rx(
     _words(
         r"demolish\w*|torn down|tore down|knocked down|pulled down|removed|destroyed|disappear\w*|razed"
         r"|gone(?! up)|lost|vanished|taken down|detruit\w*|demoli\w*|disparu\w*|derribad\w*|destruid\w*"
-        r"|abgerissen|zerstort|verschwunden|abriss"
+        r"|abgerissen\w*|abriss\w*|abreiss\w*|abgebrochen|ruckbau\w*|zerstor\w*|verschwunden|entfernt|beseitigt"
+        r"|rase(?:e|es|s)?|derrib\w*|derrub\w*|demolic\w*"
     ),
     r"拆除|拆掉|拆|消失|被毁",
 )
@@ -143,7 +144,8 @@ COUNT = _rx(
     _words(
         r"how many|how mnay|hw many|number of|count\w*|cnt|tally|total (?:number|count)"
         r"|combien(?! de (?:surface|superficie|pourcent|%|la|l'|hectares?|m2|km2))|nombre de|cuant[oa]s"
-        r"|numero de|wie viele?|anzahl|quant[oa]s"
+        r"|numero de|wie ?viele|anzahl|quant[oa]s"
+        r"|wie ?viel (?=(?:\w+ )?(?:gebaude|hauser|strassen|objekte|bauten|wege|veranderungen|anderungen)\b)"
     ),
     r"多少个|多少栋|多少座|多少条|几个|几栋|几座|几条|数量|多少(?:新|处|建筑|房|栋|座|条|道路|路)",
 )
@@ -177,10 +179,12 @@ HOW_MUCH = _rx(
         r"|how (?:large|big|extensive|widespread)|(?:total|changed) area|(?:surface|land) area|extent"
         r"|square (?:met(?:er|re)s|kilomet(?:er|re)s|km|m)|hectares?|acres?"
         r"|quelle (?:proportion|part|surface|superficie)|quel pourcentage|pourcentage"
-        r"|combien de (?:surface|superficie)"
-        r"|que (?:porcentaje|proporcion|area|superficie|percentagem|porcentagem)|cuanta superficie"
+        r"|combien de (?:surface|superficie|terrain|territoire)|quelle (?:etendue|quantite)"
+        r"|que (?:porcentaje|proporcion|area|superficie|percentagem|porcentagem)"
+        r"|cuant[oa] (?:area|superficie|terreno|territorio|espacio|suelo)|quant[oa] (?:area|superficie|terreno"
+        r"|territorio|espaco|solo)"
         r"|cuanto (?:ha cambiado|cambio|del)|porcentaje|percentagem|porcentagem|quanto (?:mudou|da|do)"
-        r"|qual (?:a )?(?:percentagem|porcentagem|proporcao|area)|wie viel|wieviel"
+        r"|qual (?:a )?(?:percentagem|porcentagem|proporcao|area|superficie|extensao)|wie viel(?!e)|wieviel(?!e)"
         r"|welche?r? (?:anteil|flache|prozentsatz)|wie gross|prozent\w*|anteil|flache|hektar"
     ),
     r"多大|百分之|百分比|比例|面积|占比|多少公顷|多少平方",
@@ -195,6 +199,7 @@ WHERE = _rx(
         r"|dans quelle|quelle (?:zone|partie|cellule|region)|quelles (?:zones|parties|cellules)|donde"
         r"|en que (?:parte|zona|celda|region)|que (?:zona|zonas|parte|celda)|onde"
         r"|em que (?:parte|zona|celula|regiao)|qual (?:zona|parte|celula|regiao)|wo"
+        r"|que (?:celula|celulas|regiao|regioes|quadrante|quadrantes|celdas?|region|regiones|sector|sectores)"
         r"|in welche[mnr]? (?:teil|bereich|zelle|region)|welche[rs]? (?:teil|bereich|zelle|region|zellen)"
     ),
     r"(?<!\w)où(?!\w)",
@@ -213,8 +218,14 @@ DESCRIBE = _rx(
         r"|qu'est-ce qui est different|describ\w*|que (?:ha cambiado|cambio|paso)|descrev\w*|descreva"
         r"|o que (?:mudou|aconteceu)|beschreib\w*|was hat sich (?:verandert|geandert)|was ist (?:passiert|neu)"
         r"|zusammenfass\w*|fasse\w* zusammen"
+        r"|qu.est[- ]ce qui (?:a|ont) (?:ete )?(?:demoli\w*|construit\w*|detruit\w*|rase\w*|ajoute\w*|disparu|apparu)"
+        r"|que (?:se )?(?:ha )?(?:demoli\w*|constru\w*|derrib\w*|destru\w*)"
+        r"|que (?:fue|fueron|ha sido|han sido) (?:demolid|construid|derribad|destruid)\w*"
+        r"|o que (?:foi|foram|se) (?:demolid|construid|derrubad|destruid|removid|adicionad|demoliu|construiu)\w*"
+        r"|was (?:wurde|wurden|ist|sind) (?:\w+ ){0,2}(?:abgerissen|gebaut|errichtet|entfernt|zerstort|verschwunden"
+        r"|hinzugekommen)"
     ),
-    r"描述|概括|总结|发生了什么|什么变化|哪些变化",
+    r"描述|概括|总结|发生了什么|什么变化|哪些变化|(?:拆除|拆掉|拆|建|新建|建造|修建)了(?:哪些|什么)|什么被(?:拆除|拆|建)",
 )
 COMPARE = _rx(
     _words(
@@ -222,23 +233,43 @@ COMPARE = _rx(
         r"|which (?:has|had|saw|got|shows?) (?:more|less|the most)|more (?:in|change|changes|changed|on)"
         r"|less (?:in|change|changes|changed|on)|more (?:roads?|buildings?|houses?|streets?)|compar\w*"
         r"|plus (?:de|dans|au|a)|mas (?:en|de|cambio|cambios)|mehr|weniger|mais (?:no|na|em|mudancas)"
+        r"|(?:plus|moins) (?:\w+ ){0,3}qu[e']|(?:mas|menos) (?:\w+ ){0,3}que|(?:mais|menos) (?:\w+ ){0,3}(?:do )?que"
+        r"|(?:starker|grosser) (?:\w+ ){0,3}als"
     ),
-    r"比较|更多|对比",
+    r"比较|更多|对比|(?<!分)比(?!例|率)",
 )
 RANK_MOST = _rx(
     _words(
         r"am starksten|am meisten|(?:mudou|mudaram) mais|(?:cambio|cambiaron) mas|mas (?:cambio|cambios)",
         r"the most|most (?:change|changed|changes|affected|activity|of the)|biggest|largest|highest|greatest"
-        r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou",
+        r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou"
+        r"|(?:chang\w*|differ\w*|affected|developed|built|grew|grown|transformed) most"
+        r"|(?:tem|teve|com) mais (?:mudancas?|alteracoes?)|maior (?:mudanca|alteracao)|(?:tiene|tuvo|con) mas cambios?"
+        r"|mayor cambio|mas (?:ha )?cambiado|mais (?:se )?alterou|plus de changements?",
     ),
-    r"最多|最大",
+    r"最多|最大|最明显|最显著|最剧烈",
 )
+REGION_NOUNS = _rx(
+    _words(
+        r"cells?|parts?|areas?|sides?|regions?|quadrants?|corners?|sectors?|sections?|zones?|halves|half"
+        r"|cellules?|parties?|secteurs?|coins?|celdas?|partes?|sectores?|cuadrantes?|esquinas?|celulas?|regioes"
+        r"|quadrantes?|cantos?|zellen?|teile?|bereiche?|sektore?n?|ecken?|quadranten?|regionen"
+    ),
+    r"格|区域|部分|块|象限|角",
+)
+"""Words that name a part of the image: with a rank word they ask which part ("which cell changed most?")."""
 RANK_LEAST = _rx(
-    _words(r"the least", r"least", r"fewest", r"smallest", r"lowest", r"le moins", r"am wenigsten"), r"最少"
+    _words(
+        r"the least|least|fewest|smallest|lowest|le moins|am wenigsten|(?:cambio|cambiaron|mudou|mudaram) menos"
+        r"|(?:el|la|o|a) menos|menos (?:cambio|cambios|mudou|mudancas?)|menor (?:cambio|mudanca|alteracao)"
+        r"|wenigsten"
+    ),
+    r"最少|最小|最不明显",
 )
 YES_NO_START = _rx(
     r"(?:^|[:;.!?] )\W*(?:so |and |but |ok |okay |now |then |please )?"
-    r"(?:has|have|had|did|does|do|is|are|was|were|will|can|could|any|anything|something)\b",
+    r"(?:has|have|had|did|does|do|is|are|was(?! (?:ist|sind|wurde|wurden|hat|haben|gibt)\b)|were|will|can|could|any"
+    r"|anything|something)\b",
     r"\b(?:yes or no|changed or not|or not\b|true or false)",
     r"\b(?:whether|if) (?:any|anything|there|the|it|this|something|a |an )",
     r"^\W*(?:est-ce que|est ce que|y a-t-il|y a t il|il y a|a-t-il|ya-t-il|ha habido|hay|hubo|ha cambiado|gibt es"
@@ -317,7 +348,9 @@ UNITS: list[tuple[str, re.Pattern[str]]] = [
 # ---------------------------------------------------------------- follow-ups
 FOLLOW_UP_START = _rx(
     r"^\W*(?:and|what about|how about|same (?:for|with|question for)|also|now|ok(?:ay)?|then|but|what of|and in"
-    r"|and on|and for|and the|et|y|und|e|那|还有|那么)\b",
+    r"|and on|and for|and the|et|y|und|e|qu'en est-il|quid|(?:y )?que (?:hay|pasa) (?:de|con)|e quanto"
+    r"|o que dizer|was ist mit|wie (?:steht|sieht) es (?:mit|aus mit))\b",
+    r"^\W*(?:那么|那|还有)|呢\W*$",
     r"^\W*(?:and )?(?:which|what) (?:one|cell|part|area|side)\b",
 )
 ELLIPTIC_PRONOUNS = _rx(_words(r"they", r"them", r"those", r"these", r"it", r"that", r"ones", r"there"))
@@ -373,7 +406,8 @@ FRENCH_ONLY = _rx(
 SPANISH_ONLY = _rx(
     _words(
         r"cuant[oa]s|donde|hay|cambio|cambiado|cambios|cambiaron|nuev[oa]s|hubo|los|las|del|el|mitad|porcentaje"
-        r"|carreteras?|calles?"
+        r"|carreteras?|calles?|demoliciones|demolicion|demolio|demolieron|derrib\w*|construyo|construyeron|celdas?"
+        r"|columna|fila|izquierda|derecha|cuanta|cuanto"
     )
 )
 PORTUGUESE_ONLY = _rx(
@@ -381,13 +415,15 @@ PORTUGUESE_ONLY = _rx(
         r"em",
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
         r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao"
+        r"|demolicoes|demolicao|demolid[oa]s?|derrubad[oa]s?|construcoes|celulas?|coluna|linha|esquerda|direita"
         r"|(?:tem|tens) (?:a )?certeza",
     )
 )
 GERMAN_ONLY = _rx(
     _words(
         r"wie|viele?|wo|gibt|sich|gebaude\w*|verandert|geandert|welche[mnrs]?|beschreib\w*|veranderungen"
-        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat|parzellen?|flurstucke?"
+        r"|anderungen|strassen?|bitte|im|und|ist|sind|hat|parzellen?|flurstucke?|wurden?|worden|mit|dem|die"
+        r"|abgerissen\w*|abriss\w*|gebaut|zerstort\w*|neubau\w*|flache|spalte|zeile"
     )
 )
 

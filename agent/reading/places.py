@@ -37,20 +37,22 @@ _COMPOUND: list[tuple[re.Pattern[str], str]] = [
 
 _VERTICAL: dict[str, str] = {
     r"north\w*|top|upper|uppermost|haut|nord|norte|arriba|superior\w*|oben|obere\w*|norden|nordlich\w*|cima|北"
-    r"|上(?=[部方面边半侧])": "top",
+    r"|上(?=[部方面边半侧行排])|顶(?=[部端边行排])": "top",
     r"south\w*|bottom|lower|lowermost|bas|sud|abajo|inferior\w*|unten|untere\w*|suden|sudlich\w*|sul|baixo|南"
-    r"|下(?=[部方面边半侧])": "bottom",
+    r"|下(?=[部方面边半侧行排])|底(?=[部端边行排])": "bottom",
 }
 _HORIZONTAL: dict[str, str] = {
     r"west\w*|left|leftmost|gauche|ouest|oeste|izquierd\w*|esquerd\w*|links|linke\w*|westlich\w*|西"
-    r"|左(?=[部方面边半侧])": "left",
+    r"|左(?=[部方面边半侧列栏])": "left",
     r"east|eastern|easterly|right|rightmost|droite|l'est|leste|derech\w*|direit\w*|rechts|rechte\w*|osten|ostlich\w*"
-    r"|东|右(?=[部方面边半侧])": "right",
+    r"|东|右(?=[部方面边半侧列栏])": "right",
 }
-_CENTRE = r"middle|centre|center|central|centro|mitte|milieu|zentrum|中间|中部|中央|中心"
+_CENTRE = r"middle|centre|center|central|centro|mitte|milieu|zentrum|中间|中部|中央|中心|中(?=[列行栏排])"
 _HALF = r"half|halves|moitie|mitad|metade|halfte|半"
 _ROW = r"row|band|strip|ligne|fila|reihe|zeile|linha"
 _COLUMN = r"column|colonne|columna|spalte|coluna"
+_ZH_FILLER = r"[边侧部面端]?(?:的|那|这)?一?"
+"""What may stand between a Chinese side and its row or column word: 左边的一列, 最上面那一行."""
 
 
 def _token_pattern(lang: str) -> re.Pattern[str]:
@@ -60,7 +62,10 @@ def _token_pattern(lang: str) -> re.Pattern[str]:
         vertical += r"|sur"
         horizontal += r"|(?<=el )este|(?<=al )este"
     if lang == "zh":
-        return re.compile(f"(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})")
+        return re.compile(
+            f"(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})"
+            f"|(?P<row>{_ZH_FILLER}[行排])|(?P<col>{_ZH_FILLER}[列栏])"
+        )
     return re.compile(
         rf"\b(?:(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})|(?P<row>{_ROW})s?"
         rf"|(?P<col>{_COLUMN})s?)\b"
@@ -68,6 +73,7 @@ def _token_pattern(lang: str) -> re.Pattern[str]:
 
 
 _PATTERNS = {lang: _token_pattern(lang) for lang in ("en", "fr", "es", "de", "pt", "zh")}
+_COMPILED = {id(table): [(re.compile(p), side) for p, side in table.items()] for table in (_VERTICAL, _HORIZONTAL)}
 _CELL_ID = re.compile(r"\b(" + "|".join(CELL_IDS) + r")\b")
 _NOT_A_SIDE = re.compile(
     r"\b(?:is (?:that|this|it) right|that's right|right now|right away|all right|left over|what's left"
@@ -101,9 +107,15 @@ def names_compass(folded: str, original: str, lang: str) -> bool:
 
 
 def _side_of(match: re.Match[str], table: dict[str, str]) -> str:
-    text = match.group(0)
-    for pattern, side in table.items():
-        if re.fullmatch(pattern, text):
+    """The side a matched word names; a word with a look-ahead (下 in 下部) is matched again in place, so that the
+    look-ahead sees what follows it."""
+    compiled = _COMPILED[id(table)]
+    for pattern, side in compiled:
+        if pattern.fullmatch(match.group(0)):
+            return side
+    for pattern, side in compiled:
+        found = pattern.match(match.string, match.start())
+        if found and found.end() == match.end():
             return side
     return "top" if table is _VERTICAL else "left"  # es "sur" / "el este"
 

@@ -126,13 +126,7 @@ def _choose_ask(r: _Reading, text: str, where_word: bool) -> tuple[str, ReadingC
         return "count", "count"
     if lx.HOW_MUCH.search(text) or (r.unit and r.unit != "percent") or (lx.COUNT.search(text) and area_unit):
         return "how_much", "how_much"
-    if r.rank and (
-        lx.WHERE.search(text)
-        or re.search(
-            r"\b(?:cells?|parts?|areas?|sides?|regions?|quadrants?|corners?|sectors?|sections?|zones?|halves|half)\b",
-            text,
-        )
-    ):
+    if r.rank and (lx.WHERE.search(text) or lx.REGION_NOUNS.search(text)):
         return "where", "rank"
     if lx.WHERE.search(text) or where_word:
         return "where", "where"

@@ -185,3 +185,55 @@ def test_a_direction_word_names_a_change():
     ):
         request = read_request(question)
         assert (request.ask, request.language, request.direction) == ("changed", "fr", direction), request.steps
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("What was demolished?", "en"),
+        ("Qu'est-ce qui a été démoli ?", "fr"),
+        ("¿Qué se demolió?", "es"),
+        ("Was wurde abgerissen?", "de"),
+        ("O que foi demolido?", "pt"),
+        ("拆除了什么？", "zh"),
+    ],
+)
+def test_what_was_demolished_asks_for_a_description_of_demolitions(question, language):
+    """ "Was wurde abgerissen?" was read as an English yes/no ("was" is an English word too)."""
+    request = read_request(question)
+    assert (request.ask, request.direction, request.language) == ("describe", "demolished", language), request.steps
+
+
+@pytest.mark.parametrize(
+    ("first", "follow", "language"),
+    [
+        ("How many new buildings are there?", "and the demolitions?", "en"),
+        ("Combien de bâtiments ont été construits ?", "qu'en est-il des démolitions ?", "fr"),
+        ("¿Cuántos edificios nuevos hay?", "¿y las demoliciones?", "es"),
+        ("Wie viele neue Gebäude gibt es?", "Und die Abrisse?", "de"),
+        ("Wie viele Gebäude wurden gebaut?", "Was ist mit dem Abriss?", "de"),
+        ("Quantos prédios novos foram construídos?", "e as demolições?", "pt"),
+        ("有多少新建筑？", "那拆除的呢？", "zh"),
+    ],
+)
+def test_and_the_demolitions_follows_the_count_in_each_language(first, follow, language):
+    """ "Und die Abrisse?" was off-topic, "Was ist mit dem Abriss?" English, "那拆除的呢？" not a follow-up."""
+    request = read_request(follow, [read_request(first)])
+    got = (request.ask, request.categories, request.direction, request.language, request.follow_up)
+    assert got == ("count", ["building"], "demolished", language, True), request.steps
+
+
+@pytest.mark.parametrize(
+    ("question", "region"),
+    [
+        ("左列有变化吗？", "col:left"),
+        ("右侧有变化吗？", "col:right"),  # 右 and 下 used to fall back to left and top
+        ("下部有变化吗？", "row:bottom"),
+        ("最下面一行有变化吗？", "row:bottom"),
+        ("中间一列有变化吗？", "col:center"),
+        ("底部有变化吗？", "row:bottom"),
+    ],
+)
+def test_chinese_sides_rows_and_columns(question, region):
+    request = read_request(question)
+    assert (request.ask, request.region) == ("changed", region), request.steps
