@@ -184,7 +184,8 @@ HOW_MUCH = _rx(
         r"|cuant[oa] (?:area|superficie|terreno|territorio|espacio|suelo)|quant[oa] (?:area|superficie|terreno"
         r"|territorio|espaco|solo)"
         r"|cuanto (?:ha cambiado|cambio|del)|porcentaje|percentagem|porcentagem|quanto (?:mudou|da|do)"
-        r"|qual (?:a )?(?:percentagem|porcentagem|proporcao|area|superficie|extensao)|wie viel(?!e)|wieviel(?!e)"
+        r"|qual (?:e |foi )?(?:a )?(?:percentagem|porcentagem|proporcao|area|superficie|extensao)"
+        r"|wie viel(?!e)|wieviel(?!e)"
         r"|welche?r? (?:anteil|flache|prozentsatz)|wie gross|prozent\w*|anteil|flache|hektar"
     ),
     r"多大|百分之|百分比|比例|面积|占比|多少公顷|多少平方",
@@ -234,9 +235,9 @@ COMPARE = _rx(
         r"|less (?:in|change|changes|changed|on)|more (?:roads?|buildings?|houses?|streets?)|compar\w*"
         r"|plus (?:de|dans|au|a)|mas (?:en|de|cambio|cambios)|mehr|weniger|mais (?:no|na|em|mudancas)"
         r"|(?:plus|moins) (?:\w+ ){0,3}qu[e']|(?:mas|menos) (?:\w+ ){0,3}que|(?:mais|menos) (?:\w+ ){0,3}(?:do )?que"
-        r"|(?:starker|grosser) (?:\w+ ){0,3}als"
+        r"|(?:starker|grosser) (?:\w+ ){0,3}als|davantage"
     ),
-    r"比较|更多|对比|(?<!分)比(?!例|率)",
+    r"比较|更多|对比|(?<!分)比(?!例|率)|哪个.{0,8}更|更(?:大|小|少)",
 )
 RANK_MOST = _rx(
     _words(
@@ -244,7 +245,7 @@ RANK_MOST = _rx(
         r"the most|most (?:change|changed|changes|affected|activity|of the)|biggest|largest|highest|greatest"
         r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou"
         r"|(?:chang\w*|differ\w*|affected|developed|built|grew|grown|transformed) most"
-        r"|(?:tem|teve|com) mais (?:mudancas?|alteracoes?)|maior (?:mudanca|alteracao)|(?:tiene|tuvo|con) mas cambios?"
+        r"|mais (?:mudancas?|alteracoes?)|maior (?:mudanca|alteracao)|(?:tiene|tuvo|con) mas cambios?"
         r"|mayor cambio|mas (?:ha )?cambiado|mais (?:se )?alterou|plus de changements?",
     ),
     r"最多|最大|最明显|最显著|最剧烈",
@@ -416,6 +417,7 @@ PORTUGUESE_ONLY = _rx(
         r"onde|houve|mudou|mud\w+|quant[oa]s|alguma|coisa|mudancas|predios?|novos|novas|o que|metade|estradas?"
         r"|ruas?|dos|das|na|sao|foram|alteracoes|percentagem|porcentagem|voce|mudanca|talhoes|talhao"
         r"|demolicoes|demolicao|demolid[oa]s?|derrubad[oa]s?|construcoes|celulas?|coluna|linha|esquerda|direita"
+        r"|sul|do que|baixo|cima|meio"
         r"|(?:tem|tens) (?:a )?certeza",
     )
 )

@@ -47,7 +47,10 @@ _HORIZONTAL: dict[str, str] = {
     r"east|eastern|easterly|right|rightmost|droite|l'est|leste|derech\w*|direit\w*|rechts|rechte\w*|osten|ostlich\w*"
     r"|东|右(?=[部方面边半侧列栏])": "right",
 }
-_CENTRE = r"middle|centre|center|central|centro|mitte|milieu|zentrum|中间|中部|中央|中心|中(?=[列行栏排])"
+_CENTRE = (
+    r"middle|centre|center|centrale?s?|centro|mitte|mittlere\w*|milieu|zentrum|zentral\w*|meio|medio|中间|中部|中央|中心"
+    r"|中(?=[列行栏排])"
+)
 _HALF = r"half|halves|moitie|mitad|metade|halfte|半"
 _ROW = r"row|band|strip|ligne|fila|reihe|zeile|linha"
 _COLUMN = r"column|colonne|columna|spalte|coluna"
@@ -148,6 +151,10 @@ def regions_in(folded: str, original: str, lang: str) -> list[str]:
         start, end, kind, value = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1][0] - end <= gap else None
         after = tokens[i + 2] if nxt and i + 2 < len(tokens) and tokens[i + 2][0] - nxt[1] <= gap else None
+        if kind in ("row", "col") and nxt and nxt[2] == "c":  # "la colonne du milieu", "a linha do meio"
+            found.append((start, "row:middle" if kind == "row" else "col:center"))
+            i += 2
+            continue
         if kind == "c" and nxt and after and {nxt[2], after[2]} == {"v", "h"}:
             found.append((start, "CC"))
             i += 1
