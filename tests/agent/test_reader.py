@@ -232,8 +232,12 @@ def test_and_the_demolitions_follows_the_count_in_each_language(first, follow, l
         ("最下面一行有变化吗？", "row:bottom"),
         ("中间一列有变化吗？", "col:center"),
         ("底部有变化吗？", "row:bottom"),
+        ("La colonne du milieu a-t-elle changé ?", "col:center"),  # used to read as the centre cell
+        ("Hat sich die mittlere Spalte verändert?", "col:center"),  # used to read as the whole image
+        ("A coluna do meio mudou?", "col:center"),
+        ("¿Cambió la fila del medio?", "row:middle"),
     ],
 )
-def test_chinese_sides_rows_and_columns(question, region):
+def test_sides_rows_and_columns_in_chinese_and_middle_ones(question, region):
     request = read_request(question)
     assert (request.ask, request.region) == ("changed", region), request.steps
