@@ -178,7 +178,8 @@ HOW_MUCH = _rx(
         r"|which (?:share|percentage|proportion|fraction)|percentage|percent|proportion|fraction|share of"
         r"|how (?:large|big|extensive|widespread)|(?:total|changed) area|(?:surface|land) area|extent"
         r"|square (?:met(?:er|re)s|kilomet(?:er|re)s|km|m)|hectares?|acres?"
-        r"|quelle (?:proportion|part|surface|superficie)|quel pourcentage|pourcentage"
+        r"|quelle (?:est la )?(?:proportion|part|surface|superficie|etendue)|quel (?:est le )?pourcentage|pourcentage"
+        r"|cual es (?:la|el) (?:superficie|area|proporcion|porcentaje|extension)"
         r"|combien de (?:surface|superficie|terrain|territoire)|quelle (?:etendue|quantite)"
         r"|que (?:porcentaje|proporcion|area|superficie|percentagem|porcentagem)"
         r"|cuant[oa] (?:area|superficie|terreno|territorio|espacio|suelo)|quant[oa] (?:area|superficie|terreno"
@@ -197,7 +198,8 @@ WHERE = _rx(
         r"|which (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|quadrants|zone|zones|section|corner)"
         r"|in which|what (?:part|parts|area|areas|cell|cells|region|regions|side|quadrant|section|corner)"
         r"|position|grid|concentrated|clustered|spread (?:out|over)|distributed|ou (?:se|sont|est|a|ont|y)"
-        r"|dans quelle|quelle (?:zone|partie|cellule|region)|quelles (?:zones|parties|cellules)|donde"
+        r"|dans quelle|quelle (?:zone|partie|cellule|region|case)|quel (?:quadrant|secteur|coin)"
+        r"|quelles (?:zones|parties|cellules|cases)|donde"
         r"|en que (?:parte|zona|celda|region)|que (?:zona|zonas|parte|celda)|onde"
         r"|em que (?:parte|zona|celula|regiao)|qual (?:zona|parte|celula|regiao)|wo"
         r"|que (?:celula|celulas|regiao|regioes|quadrante|quadrantes|celdas?|region|regiones|sector|sectores)"
@@ -246,9 +248,11 @@ RANK_MOST = _rx(
         r"|heaviest|le plus|el mas|la mas|mas cambio|am meisten|die meisten|meiste|o mais|a mais|mais mudou"
         r"|(?:chang\w*|differ\w*|affected|developed|built|grew|grown|transformed) most"
         r"|mais (?:mudancas?|alteracoes?)|maior (?:mudanca|alteracao)|(?:tiene|tuvo|con) mas cambios?"
-        r"|mayor cambio|mas (?:ha )?cambiado|mais (?:se )?alterou|plus de changements?",
+        r"|mayor cambio|mas (?:ha )?cambiado|mais (?:se )?alterou|plus de changements?"
+        r"|(?:la|les) plus (?:grande?s?|forte?s?|importante?s?)|(?:el|la|o|a) mayor|(?:o|a) maior"
+        r"|(?:die|der|das|den) (?:starkste|grosste|meiste)\w*",
     ),
-    r"最多|最大|最明显|最显著|最剧烈",
+    r"最多|最大|最明显|最显著|最剧烈|最严重|最强",
 )
 REGION_NOUNS = _rx(
     _words(
