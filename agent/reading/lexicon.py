@@ -232,7 +232,7 @@ DESCRIBE = _rx(
 )
 COMPARE = _rx(
     _words(
-        r"compare\w*|comparison|versus|vs\.?|more than|less than|than"
+        r"compare\w*|comparison|versus|vs\.?|more than|less than|than|(?:more|less) then"
         r"|which (?:has|had|saw|got|shows?) (?:more|less|the most)|more (?:in|change|changes|changed|on)"
         r"|less (?:in|change|changes|changed|on)|more (?:roads?|buildings?|houses?|streets?)|compar\w*"
         r"|plus (?:de|dans|au|a)|mas (?:en|de|cambio|cambios)|mehr|weniger|mais (?:no|na|em|mudancas)"

@@ -16,7 +16,7 @@ hectares hectare square metres meters kilometres kilometers pixels count number 
 compare unchanged identical anything something overlay display show area image images scene tile happened about
 what whether there new batiments batiment maisons combien nouveaux edificios edificio cuantos cuantas donde
 cambiado gebaude verandert veranderungen predios quantos mudou decrire decris beschreibe descreva exporter
-exporta exportiere
+exporta exportiere demolition demolitions demolish column columns
 """
 _KNOWN_TEXT = """
 numbers stats figures statistics
