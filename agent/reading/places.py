@@ -56,6 +56,19 @@ _ROW = r"row|band|strip|ligne|fila|reihe|zeile|linha"
 _COLUMN = r"column|colonne|columna|spalte|coluna"
 _ZH_FILLER = r"[边侧部面端]?(?:的|那|这)?一?"
 """What may stand between a Chinese side and its row or column word: 左边的一列, 最上面那一行."""
+_ORDINALS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
+    (re.compile(p), place)
+    for p, place in (
+        (r"first|1st|premiere?|primer[oa]?|erste\w*|primeir[oa]|第一", 0),
+        (r"second|2nd|deuxieme|seconde|segund[oa]|zweite\w*|第二", 1),
+        (
+            r"third|3rd|last|final|troisieme|derniere?|tercer[oa]?|ultim[oa]|dritte\w*|letzte\w*|terceir[oa]|第三|最后",
+            2,
+        ),
+    )
+)
+"""Ordinals that place a row or column on the 3×3 grid: "the first row" is the top one, "the last column" the right."""
+_ORDINAL = "|".join(p.pattern for p, _ in _ORDINALS)
 
 
 def _token_pattern(lang: str) -> re.Pattern[str]:
@@ -67,11 +80,11 @@ def _token_pattern(lang: str) -> re.Pattern[str]:
     if lang == "zh":
         return re.compile(
             f"(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})"
-            f"|(?P<row>{_ZH_FILLER}[行排])|(?P<col>{_ZH_FILLER}[列栏])"
+            f"|(?P<ord>(?:{_ORDINAL})(?=一?[行列排栏]))|(?P<row>{_ZH_FILLER}[行排])|(?P<col>{_ZH_FILLER}[列栏])"
         )
     return re.compile(
         rf"\b(?:(?P<v>{vertical})|(?P<h>{horizontal})|(?P<c>{_CENTRE})|(?P<half>{_HALF})|(?P<row>{_ROW})s?"
-        rf"|(?P<col>{_COLUMN})s?)\b"
+        rf"|(?P<col>{_COLUMN})s?|(?P<ord>{_ORDINAL}))\b"
     )
 
 
@@ -151,6 +164,12 @@ def regions_in(folded: str, original: str, lang: str) -> list[str]:
         start, end, kind, value = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1][0] - end <= gap else None
         after = tokens[i + 2] if nxt and i + 2 < len(tokens) and tokens[i + 2][0] - nxt[1] <= gap else None
+        if kind == "ord" and nxt and nxt[2] in ("row", "col"):  # "the first row", "la dernière colonne", 第一行
+            place = next(p for pattern, p in _ORDINALS if pattern.fullmatch(text[start:end]))
+            sides = ("top", "middle", "bottom") if nxt[2] == "row" else ("left", "center", "right")
+            found.append((start, f"{nxt[2]}:{sides[place]}"))
+            i += 2
+            continue
         if kind in ("row", "col") and nxt and nxt[2] == "c":  # "la colonne du milieu", "a linha do meio"
             found.append((start, "row:middle" if kind == "row" else "col:center"))
             i += 2

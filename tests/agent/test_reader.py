@@ -236,6 +236,9 @@ def test_and_the_demolitions_follows_the_count_in_each_language(first, follow, l
         ("Hat sich die mittlere Spalte verändert?", "col:center"),  # used to read as the whole image
         ("A coluna do meio mudou?", "col:center"),
         ("¿Cambió la fila del medio?", "row:middle"),
+        ("Did the first column change?", "col:left"),  # ordinals place rows and columns on the grid
+        ("La dernière ligne a-t-elle changé ?", "row:bottom"),
+        ("最后一列有变化吗？", "col:right"),
     ],
 )
 def test_sides_rows_and_columns_in_chinese_and_middle_ones(question, region):
