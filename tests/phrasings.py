@@ -235,8 +235,10 @@ def check_answer(item: Item, truth: Truth, answer: Any) -> str | None:
             for key in ("previous_explain", "previous_confirm_yes", "previous_confirm_no", "previous_none")
         ]
         return None if first.startswith(tuple(openings)) else f"not about the last answer: {first}"
-    if ask == "export":
-        return None if "geojson" in answer.artefacts and "GeoJSON" in first else f"no export: {first}"
+    if ask == "export":  # the first sentence names the format written ("a shapefile or GeoJSON": the Shapefile)
+        fmt = answer.evidence.route.export_format
+        named = {"geojson": "GeoJSON", "shp": "Shapefile", "gpkg": "GeoPackage"}[fmt]
+        return None if {"geojson", fmt} <= set(answer.artefacts) and named in first else f"no export: {first}"
     if ask == "show":
         return None if "overlay" in answer.artefacts else "no overlay"
     if e.get("other_subject"):
