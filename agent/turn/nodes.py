@@ -24,7 +24,7 @@ from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled,
 from graphs.change_graph import TurnNodes
 from graphs.context import GraphContext
 from graphs.turn_log import TurnLog
-from tools.aoi import aoi_collection, aoi_figures, read_aoi
+from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
 from tools.areas import pixel_area
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
 from tools.mask_geotiff import mask_file_name, write_mask_cog
@@ -98,14 +98,7 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
     regions, area = entry.derived[key]
     orientation = orientation_of(entry.pair.georef)
     turned = None if orientation is None or orientation.north_up else orientation
-    aoi = None
-    if state.aoi is not None:
-        aoi_key = ("aoi", state.aoi, state.gsd_m)
-        if aoi_key not in entry.derived:
-            entry.derived[aoi_key] = aoi_figures(
-                read_aoi(state.aoi), mask, entry.pair.georef, ctx.rules, gsd_m=state.gsd_m
-            )
-        aoi = entry.derived[aoi_key]
+    aoi = _areas_of_interest(state, ctx)[1] if state.aoi is not None else None
     return {
         "facts": PairFacts(
             verification=verification,
@@ -116,6 +109,19 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
             grey_date=entry.pair.grey_date,
         )
     }
+
+
+def _areas_of_interest(state: TurnState, ctx: TurnContext) -> tuple[AoiLayer, AoiSummary]:
+    """The thread's areas of interest and their figures on the pair's mask, read and computed once per pair, file
+    and pixel size (the verify step states them, the export step writes them)."""
+    assert state.aoi is not None
+    entry = ctx.store.get(state.store_key)
+    key = ("aoi", state.aoi, state.gsd_m)
+    if key not in entry.derived:
+        mask, _ = ctx.store.verified(state.store_key, ctx.rules)
+        layer = read_aoi(state.aoi)
+        entry.derived[key] = (layer, aoi_figures(layer, mask, entry.pair.georef, ctx.rules, gsd_m=state.gsd_m))
+    return entry.derived[key]
 
 
 def perceive(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
@@ -195,8 +201,7 @@ def export(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
     if "geojson" in wanted:
         georef = entry.pair.georef
         if state.request.region == AOI_REGION and state.aoi is not None and georef is not None:
-            layer = read_aoi(state.aoi)  # the user's layer, with each polygon's figures as columns
-            summary = aoi_figures(layer, mask, georef, ctx.rules, gsd_m=state.gsd_m)
+            layer, summary = _areas_of_interest(state, ctx)  # the user's layer, its polygons' figures as columns
             collection = aoi_collection(layer, summary, georef, ctx.geojson_crs)
             stem = (
                 f"{file_safe_name(entry.pair.name, 'pair')}_turn{turn}_{file_safe_name(Path(layer.source).stem, 'aoi')}"

@@ -66,8 +66,13 @@ def test_parcel_figures_match_the_reference_in_two_languages(bercy, tmp_path, qu
         assert not english_sentences(answer.text), english_sentences(answer.text)
 
 
-def test_a_parcel_by_its_property_the_verdicts_a_ranking_and_the_export(bercy, tmp_path):
+def test_a_parcel_by_its_property_the_verdicts_a_ranking_and_the_export(bercy, tmp_path, monkeypatch):
+    import agent.turn.nodes as nodes
+
     pair, label, parcels, want = bercy
+    figured = []
+    real = nodes.aoi_figures
+    monkeypatch.setattr(nodes, "aoi_figures", lambda *a, **k: figured.append(1) or real(*a, **k))
     agent = Agent(AgentSettings(artefact_dir=tmp_path))
     plot = agent.ask(pair, "How much of plot 12 changed?", thread_id="t", mask=label, aoi=parcels)
     assert [s.label for s in plot.areas_of_interest] == ["edge"]  # plot 12 is the straddling parcel
@@ -94,6 +99,7 @@ def test_a_parcel_by_its_property_the_verdicts_a_ranking_and_the_export(bercy, t
     assert np.allclose(columns["area_m2"], [want[n]["area_m2"] for n in PARCELS], rtol=1e-4)
     assert list(columns["status"]) == ["inside", "partly outside", "outside"]
     assert exported.artefacts["mask_geotiff"].endswith("_change_mask.tif")
+    assert len(figured) == 1  # five questions and an export: the parcels' figures computed once
 
 
 def test_an_unplaced_pair_with_areas_of_interest_is_a_clear_error(bercy, tmp_path):
