@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import cv2
-import numpy as np
 import pytest
 
 from agent import Agent
@@ -14,6 +12,7 @@ from agent.answering.page_evidence import evidence_markdown
 from agent.answering.reading import model_parse_text
 from agent.model_facts import model_facts
 from agent.settings import AgentSettings, TrustSettings
+from tests.two_blocks import two_changed_blocks
 
 QUESTIONS = {
     "en": ("Did anything change?", "Where is the change?", "Why?"),
@@ -26,17 +25,9 @@ SIZE = 96
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """Two changed blocks, and the change as a user mask."""
-    rng = np.random.default_rng(3)
-    before = rng.integers(60, 200, size=(SIZE, SIZE, 3), dtype=np.uint8)
-    after = before.copy()
-    after[0:40, 0:40] = 255 - after[0:40, 0:40]
-    after[60:70, 60:85] = 10
-    mask = np.zeros((SIZE, SIZE), np.uint8)
-    mask[0:40, 0:40] = 255
-    mask[60:70, 60:85] = 255
     folder = tmp_path_factory.mktemp("pair")
-    cv2.imwrite(str(folder / "mask.png"), mask)
-    return (before, after), folder / "mask.png", folder
+    arrays, mask = two_changed_blocks(folder, SIZE)
+    return arrays, mask, folder
 
 
 def _panel_value(panel: str, key: str) -> str:

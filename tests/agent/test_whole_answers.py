@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 
-import cv2
-import numpy as np
 import pytest
 
 from agent import Agent
 from agent.answering.numbers import integer
 from agent.settings import AgentSettings
 from tests.phrasings import Truth
+from tests.two_blocks import two_changed_blocks
 
 ENGLISH = {
     "the", "of", "and", "is", "are", "were", "when", "than", "only", "which", "cannot", "can't", "without", "with",
@@ -141,17 +140,7 @@ def test_the_check_finds_english():
 
 def _synthetic(tmp_path):
     """A pair whose top-left block (1,600 px) and a small bar (250 px) changed, with that change as a mask."""
-    rng = np.random.default_rng(3)
-    before = rng.integers(60, 200, size=(SIZE, SIZE, 3), dtype=np.uint8)
-    after = before.copy()
-    after[0:40, 0:40] = 255 - after[0:40, 0:40]
-    after[60:70, 60:85] = 10
-    mask = np.zeros((SIZE, SIZE), np.uint8)
-    mask[0:40, 0:40] = 255
-    mask[60:70, 60:85] = 255
-    path = tmp_path / "mask.png"
-    cv2.imwrite(str(path), mask)
-    return (before, after), path
+    return two_changed_blocks(tmp_path, SIZE)
 
 
 def _english_in_thread(agent, pair, lang, **kw) -> list[str]:
