@@ -106,6 +106,21 @@ def test_a_checkpoint_holds_the_thread_not_the_turns_answer(arrays, tmp_path):
     assert answer.verification is not None and answer.verification.summary.model_dump_json()[:40].encode() not in saved
 
 
+def _save_old_thread(db, schema: type, saved: dict, log: dict[int, str]) -> None:
+    """Thread "old" as an earlier version saved it: a graph whose state ``schema`` holds ``saved``, checkpointed in
+    ``db``, with the turn log rows ``log`` (turn → record JSON) beside it."""
+    old = StateGraph(schema)
+    old.add_node("write", lambda _: saved)
+    old.add_edge(START, "write")
+    old.add_edge("write", END)
+    with sqlite3.connect(db, check_same_thread=False) as connection:
+        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
+        old.compile(checkpointer=saver).invoke({"version": saved["version"]}, {"configurable": {"thread_id": "old"}})
+        turn_log = TurnLog(saver)
+        for turn, record in log.items():
+            turn_log.write("old", turn, record)
+
+
 class V3State(TypedDict, total=False):
     """The checkpointed shape of state version 3: this turn's values and the recent turns in the checkpoint."""
 
@@ -146,16 +161,7 @@ def test_a_version_3_thread_reads_its_recent_turns_from_the_log_and_goes_on(arra
     saved |= {"request": records[-1].request, "answer": records[-1].answer, "ledger": state.ledger, "turn": 2}
     saved |= {"turns_done": 3, "recent": records, "said": []}
     db = tmp_path / "v3.sqlite"
-    old = StateGraph(V3State)
-    old.add_node("write", lambda _: saved)
-    old.add_edge(START, "write")
-    old.add_edge("write", END)
-    with sqlite3.connect(db, check_same_thread=False) as connection:
-        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
-        old.compile(checkpointer=saver).invoke({"version": 3}, {"configurable": {"thread_id": "old"}})
-        log = TurnLog(saver)
-        for record in records:
-            log.write("old", record.turn, _as_version_3_wrote_it(record))
+    _save_old_thread(db, V3State, saved, {r.turn: _as_version_3_wrote_it(r) for r in records})
 
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
     loaded = agent.thread_state("old")
@@ -197,15 +203,9 @@ def test_a_version_2_thread_moves_its_turns_to_the_log_and_goes_on(arrays, tmp_p
         source.ask(arrays, question, thread_id="src")
     state, records = source.thread_state("src"), source.history("src")
     saved = {"version": 2, "pair_id": state.pair_id, "pair_name": state.pair_name, "store_key": state.store_key}
-    saved |= {"request": state.request, "ledger": state.ledger, "turn": state.turn, "turns": records}
+    saved |= {"request": records[-1].request, "ledger": state.ledger, "turn": state.turn, "turns": records}
     db = tmp_path / "v2.sqlite"
-    old = StateGraph(V2State)
-    old.add_node("write", lambda _: saved)
-    old.add_edge(START, "write")
-    old.add_edge("write", END)
-    with sqlite3.connect(db, check_same_thread=False) as connection:
-        saver = SqliteSaver(connection, serde=serializer(CHECKPOINTED_TYPES))
-        old.compile(checkpointer=saver).invoke({"version": 2}, {"configurable": {"thread_id": "old"}})
+    _save_old_thread(db, V2State, saved, {})
 
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "a", checkpoint_db=db))
     assert [t.question for t in agent.history("old")] == QUESTIONS[:3]  # read in place, before any new turn
