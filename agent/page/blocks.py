@@ -91,6 +91,34 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
             session.downloads or None,
         )
 
+    def load(
+        session: Session,
+        t1: str | None,
+        t2: str | None,
+        mask: str | None,
+        kind: str,
+        category: str,
+        bounds: str,
+        crs: str,
+        gsd: float | None,
+        request: gr.Request,
+        progress: gr.Progress,
+    ) -> Session:
+        """The session with the visitor's files loaded (dates, mask, placing), as the page shows it to them."""
+        loaded = page.load_files(
+            visiting(request, session),
+            t1,
+            t2,
+            mask,
+            kind,
+            category,
+            progress=progress,
+            bounds=bounds,
+            crs=crs,
+            gsd_m=gsd,
+        )
+        return shown(request, loaded)
+
     def on_pair_files(
         session: Session,
         t1: str | None,
@@ -108,19 +136,8 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         aoi: Any = gr.skip()
         if session.pair is not None and (t1, t2) != (session.pair.t1, session.pair.t2):
             mask, kind, category, bounds, crs, gsd, aoi = None, "auto", NO_CATEGORY, "", "", None, None
-        loaded = page.load_files(
-            visiting(request, session),
-            t1,
-            t2,
-            mask,
-            kind,
-            category,
-            progress=progress,
-            bounds=bounds,
-            crs=crs,
-            gsd_m=gsd,
-        )
-        return (*view(shown(request, loaded)), mask, kind, category, bounds, crs, gsd, aoi)
+        loaded = load(session, t1, t2, mask, kind, category, bounds, crs, gsd, request, progress)
+        return (*view(loaded), mask, kind, category, bounds, crs, gsd, aoi)
 
     def on_mask_file(
         session: Session,
@@ -135,19 +152,7 @@ def build_blocks(page: ChangePage) -> gr.Blocks:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
-        loaded = page.load_files(
-            visiting(request, session),
-            t1,
-            t2,
-            mask,
-            kind,
-            category,
-            progress=progress,
-            bounds=bounds,
-            crs=crs,
-            gsd_m=gsd,
-        )
-        return view(shown(request, loaded))
+        return view(load(session, t1, t2, mask, kind, category, bounds, crs, gsd, request, progress))
 
     def on_aoi(session: Session, path: str | None, request: gr.Request) -> tuple[Any, ...]:
         return view(page.set_aoi(visiting(request, session), path))
