@@ -12,6 +12,7 @@ about, and downloaded as the visitor's layer with each polygon's figures. Screen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -98,24 +99,30 @@ def server(tmp_path_factory) -> Iterator[str]:
     assert "Traceback" not in log.read_text(), log.read_text()
 
 
-@pytest.fixture
-def browser_page(tmp_path):
+@contextlib.contextmanager
+def _browser(tmp_path, **options):
+    """A headless Chromium page on a new, empty profile: no state from earlier runs, nothing written to $HOME."""
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     with sync_api.sync_playwright() as playwright:
-        # A new, empty profile per test: no state from earlier runs, nothing written to $HOME.
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=chromium,
             headless=True,
             args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1600},
-            accept_downloads=True,
+            **options,
         )
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    with _browser(tmp_path, accept_downloads=True) as page:
+        yield page
 
 
 def _upload(page, elem_id: str, path: Path) -> None:
@@ -200,34 +207,20 @@ def test_errors_are_said_in_the_chat(server, browser_page, tmp_path):
 def test_a_french_browser_is_answered_in_french(server, tmp_path):
     """Chromium in French sends Accept-Language fr-FR: the welcome, the status and a refused pair are French; the
     tool's detail inside the refusal stays as the tool wrote it."""
-    chromium = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     pair = write_example(tmp_path / "pair", seed=SEED)
     odd = tmp_path / "small.png"
     write_example(tmp_path / "small", seed=3, size=128, georeferenced=False).t1.rename(odd)
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1600},
-            locale="fr-FR",
-        )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            _fresh(page, server)
-            _wait_status(page, "Chargez une paire pour commencer")
-            _upload(page, "t1", pair.t1)
-            _wait_status(page, "Envoyez maintenant l'image après (t2).")
-            _upload(page, "t2", odd)
-            _wait_text(page, "chat", "Impossible de charger la paire.")
-            chat = page.locator("#chat").inner_text()
-            assert "Que faire :" in chat and "the after (t2) file small.png is 128×128" in chat
-            assert "Could not load" not in chat and "Impossible de charger la paire." in _status(page)
-            _shot(page, tmp_path, "french_visitor.png")
-        finally:
-            context.close()
+    with _browser(tmp_path, locale="fr-FR") as page:
+        _fresh(page, server)
+        _wait_status(page, "Chargez une paire pour commencer")
+        _upload(page, "t1", pair.t1)
+        _wait_status(page, "Envoyez maintenant l'image après (t2).")
+        _upload(page, "t2", odd)
+        _wait_text(page, "chat", "Impossible de charger la paire.")
+        chat = page.locator("#chat").inner_text()
+        assert "Que faire :" in chat and "the after (t2) file small.png is 128×128" in chat
+        assert "Could not load" not in chat and "Impossible de charger la paire." in _status(page)
+        _shot(page, tmp_path, "french_visitor.png")
 
 
 def test_a_shared_levir_cd_pair_the_mask_control_and_the_swipe(server, browser_page, tmp_path, shared_data):
