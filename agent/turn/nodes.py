@@ -23,13 +23,14 @@ from agent.settings import AgentSettings
 from agent.turn.state import RECENT_TURNS, ModelExchange, PairFacts, Reconciled, TurnRecord, TurnState, remember
 from graphs.change_graph import TurnNodes
 from graphs.context import GraphContext
+from graphs.pair_store import PairEntry
 from graphs.turn_log import TurnLog
 from tools.aoi import AoiLayer, AoiSummary, aoi_collection, aoi_figures, read_aoi
 from tools.areas import pixel_area
 from tools.geojson import changes_geojson, geojson_file_name, write_geojson
 from tools.mask_geotiff import mask_file_name, write_mask_cog
 from tools.naming import file_safe_name
-from tools.orientation import orientation_of
+from tools.orientation import Orientation, orientation_of
 from tools.overlay import render_overlay, save_png
 from tools.regions import summarize_regions
 from tools.vector_export import file_suffix, write_vector
@@ -76,7 +77,7 @@ def read(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]:
         request = ctx.planner.plan(state.question, previous, [(t.question, t.answer.text) for t in window])
     else:
         request = read_request(state.question, previous)
-    request = orient_request(request, state.question, orientation_of(ctx.store.get(state.store_key).pair.georef))
+    request = orient_request(request, state.question, _orientation(ctx.store.get(state.store_key)))
     if request.region == AOI_REGION and state.aoi is None and request.aoi_pick is None:
         # "fields", "plots" without areas of interest loaded: the words are about the image, not the user's polygons
         request = request.with_step(ReadingStep(code="no_aoi"), region="image", rank=None)
@@ -96,7 +97,7 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
         rules = verification.summary.settings
         entry.derived[key] = (summarize_regions(mask.class_mask, rules, row_areas), area)
     regions, area = entry.derived[key]
-    orientation = orientation_of(entry.pair.georef)
+    orientation = _orientation(entry)
     turned = None if orientation is None or orientation.north_up else orientation
     aoi = _areas_of_interest(state, ctx)[1] if state.aoi is not None else None
     return {
@@ -109,6 +110,13 @@ def verify(state: TurnState, runtime: Runtime[TurnContext]) -> dict[str, object]
             grey_date=entry.pair.grey_date,
         )
     }
+
+
+def _orientation(entry: PairEntry) -> Orientation | None:
+    """How the pair's raster faces the map, worked out once per pair (the read and verify steps both use it)."""
+    if "orientation" not in entry.derived:
+        entry.derived["orientation"] = orientation_of(entry.pair.georef)
+    return entry.derived["orientation"]
 
 
 def _areas_of_interest(state: TurnState, ctx: TurnContext) -> tuple[AoiLayer, AoiSummary]:

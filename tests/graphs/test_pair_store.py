@@ -76,8 +76,13 @@ def test_the_key_covers_georeference_gsd_bands_and_mask_options(tmp_path):
     assert len({key.digest, *(k.digest for k in others)}) == len(others) + 1
 
 
-def test_a_five_question_thread_costs_one_verification(tmp_path):
+def test_a_five_question_thread_costs_one_verification(tmp_path, monkeypatch):
     """The default (classical) provider's key must not change when it loads its calibration on first use."""
+    import agent.turn.nodes as nodes
+
+    oriented = []
+    real = nodes.orientation_of
+    monkeypatch.setattr(nodes, "orientation_of", lambda georef: oriented.append(1) or real(georef))
     paths = write_example(tmp_path / "src", seed=7)
     pair = load_pair(paths.t1, paths.t2)
     agent = Agent(AgentSettings(artefact_dir=tmp_path / "a"))
@@ -85,6 +90,7 @@ def test_a_five_question_thread_costs_one_verification(tmp_path):
     for question in questions:
         agent.ask(pair, question, thread_id="five")
     assert agent.store.verifications == 1
+    assert len(oriented) == 1  # how the raster faces the map: worked out once per pair, not per step and turn
 
 
 def test_the_valid_mask_is_hashed_once_per_pair_and_keys_by_content(monkeypatch, tmp_path):
